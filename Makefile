@@ -1,0 +1,27 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.srkit-installed
+
+.PHONY: setup test test-fast demo bench clean
+
+$(STAMP): requirements/constraints.txt requirements/base.txt setup.py scripts/setup_env.sh
+	bash scripts/setup_env.sh $(VENV)
+
+setup: $(STAMP)
+
+# The whole suite, slow tests included.
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+# Everything but @pytest.mark.slow, for quick iterations.
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not slow"
+
+demo: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
+
+bench: $(STAMP)
+	$(PY) scripts/bench/train_step.py
+
+clean:
+	rm -rf demo_out experiments tb_logger .pytest_cache

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates (or completes) the project's virtual environment with pinned versions.
+# Idempotent: pip skips what is already installed, and the Makefile skips this
+# script entirely once the stamp file is newer than the requirement files.
+set -euo pipefail
+VENV=${1:-.venv}
+cd "$(dirname "$0")/.."
+C=requirements/constraints.txt
+PY=${PYTHON:-python3}
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q -c "$C")
+# torch and torchvision as a matched pair from the registry. The pins keep pip
+# away from the CPU-only torch file in find-links, which the registry's
+# torchvision cannot import against.
+"${PIP[@]}" torch torchvision
+"${PIP[@]}" -r requirements/base.txt setuptools wheel
+# basicsr 1.4.2's setup.py imports torch, so it must build against ours.
+"${PIP[@]}" --no-build-isolation basicsr
+"${PIP[@]}" --no-deps --no-build-isolation -e .
+"$VENV/bin/python" -c "import torch, torchvision, srkit.compat; srkit.compat.import_basicsr()" \
+  || { echo "setup_env: the environment in $VENV is broken; delete it and re-run" >&2; exit 1; }
+touch "$VENV/.srkit-installed"

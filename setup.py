@@ -1,0 +1,29 @@
+# setup.py never imports torch or srkit, so installing works before torch does.
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = re.search(r"__version__ = '([^']+)'", Path('srkit/__init__.py').read_text()).group(1)
+
+setup(
+    name='srkit',
+    version=version,
+    description='Super-resolution and image-translation GAN training, and realistic LR data',
+    long_description=Path('README.md').read_text(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['srkit', 'srkit.*', 'degradations', 'degradations.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'torch>=2.1', 'torchvision', 'numpy', 'scipy', 'opencv-python-headless', 'lmdb',
+        'albumentations', 'pyiqa', 'pyyaml', 'tqdm', 'tensorboard',
+    ],
+    entry_points={
+        'console_scripts': [
+            'srkit-train=srkit.cli.train:main',
+            'srkit-lmdb=srkit.cli.lmdb:main',
+            'srkit-infer=srkit.cli.infer:main',
+            'srkit-eval=srkit.cli.eval:main',
+        ],
+    },
+)

@@ -1,0 +1,36 @@
+"""Build datasets and loaders from parsed options."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..registry import DATASET_REGISTRY
+from .sampler import ResumableSampler
+
+
+def build_dataset(opt):
+    return DATASET_REGISTRY.get(opt.type)(opt)
+
+
+def _worker_init(worker_id):
+    # Samples draw from their own seeds; keep torch from oversubscribing the cores.
+    torch.set_num_threads(1)
+
+
+def build_train_loader(opt, dataset, seed: int, rank: int = 0, world: int = 1, device='cpu'):
+    sampler = ResumableSampler(len(dataset), seed, shuffle=opt.use_shuffle,
+                               enlarge=opt.dataset_enlarge_ratio, num_replicas=world, rank=rank)
+    workers = opt.num_worker_per_gpu
+    loader = DataLoader(
+        dataset, batch_size=opt.batch_size_per_gpu, sampler=sampler, num_workers=workers,
+        drop_last=True, pin_memory=opt.pin_memory and torch.device(device).type == 'cuda',
+        persistent_workers=False, worker_init_fn=_worker_init if workers else None,
+        prefetch_factor=2 if workers else None)
+    return loader, sampler
+
+
+def build_val_loader(opt, dataset, rank: int = 0, world: int = 1):
+    # Each rank takes every world-th image; metrics are summed across ranks.
+    indices = list(range(rank, len(dataset), world))
+    subset = torch.utils.data.Subset(dataset, indices)
+    return DataLoader(subset, batch_size=1, shuffle=False, num_workers=min(opt.num_worker_per_gpu, 1))

@@ -1,0 +1,149 @@
+"""One storage interface over image folders and BasicSR-layout LMDBs.
+
+``open_storage(root, backend)`` returns a :class:`Storage` mapping keys (file
+stems) to encoded image bytes.  An LMDB is opened lazily, read-only and
+without locks, once per process, so DataLoader workers never share a handle
+inherited over ``fork``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+from ..errors import DataError
+from ..utils.imgio import decode, list_images, read_bytes
+
+INCOMPLETE_MARKER = '.srkit-incomplete'
+
+
+class Storage:
+    root: str
+    keys: list[str]
+
+    def get_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def describe(self, key: str) -> str:
+        """A human name for ``key`` in error messages (path or lmdb:key)."""
+        raise NotImplementedError
+
+    def read(self, key: str):
+        """``(H,W,3) RGB float32 in [0,1]``."""
+        return decode(self.get_bytes(key), self.describe(key)).rgb
+
+    def __contains__(self, key):
+        return key in self._keyset
+
+    def __len__(self):
+        return len(self.keys)
+
+
+class FolderStorage(Storage):
+    def __init__(self, root: str):
+        self.root = root
+        names = list_images(root)
+        if not names:
+            raise DataError(f'{root}: no images found')
+        self._files: dict[str, str] = {}
+        for n in names:
+            stem = os.path.splitext(n)[0]
+            if stem in self._files:
+                raise DataError(f'{root}: two images share the name {stem!r} '
+                                f'({self._files[stem]} and {n})')
+            self._files[stem] = n
+        self.keys = list(self._files)
+        self._keyset = set(self.keys)
+
+    def path(self, key: str) -> str:
+        return os.path.join(self.root, self._files[key])
+
+    def get_bytes(self, key):
+        if key not in self._files:
+            raise DataError(f'{self.root}: no image named {key!r}')
+        return read_bytes(self.path(key))
+
+    def describe(self, key):
+        return self.path(key) if key in self._files else f'{self.root}/{key}'
+
+
+def read_meta_info(path: str) -> list[tuple[str, str]]:
+    """Return ``[(key, line)]`` from a BasicSR ``meta_info.txt``; the key is the stem."""
+    out = []
+    with open(path) as f:
+        for i, line in enumerate(f):
+            line = line.strip()
+            if not line:
+                continue
+            name = line.split(' ')[0]
+            # BasicSR cuts the key at the first '.', which breaks names like a.b.png;
+            # we take the stem, which equals BasicSR's key for ordinary names.
+            out.append((os.path.splitext(name)[0], line))
+    return out
+
+
+class LmdbStorage(Storage):
+    def __init__(self, root: str, meta_info_file: str | None = None):
+        self.root = root
+        if not os.path.isdir(root) or not os.path.exists(os.path.join(root, 'data.mdb')):
+            raise DataError(f'{root}: not an LMDB folder (no data.mdb)')
+        if os.path.exists(os.path.join(root, INCOMPLETE_MARKER)):
+            raise DataError(f'{root}: incomplete LMDB (an interrupted srkit-lmdb); re-run srkit-lmdb to finish it')
+        meta = meta_info_file or os.path.join(root, 'meta_info.txt')
+        if not os.path.exists(meta):
+            raise DataError(f'{root}: no meta_info.txt (not a finished BasicSR-layout LMDB)')
+        self.keys = [k for k, _ in read_meta_info(meta)]
+        self._keyset = set(self.keys)
+        self._env = None
+        self._pid = None
+
+    def _open(self):
+        import lmdb
+        if self._env is None or self._pid != os.getpid():
+            self._env = lmdb.open(self.root, readonly=True, lock=False, readahead=False,
+                                  meminit=False, max_readers=512)
+            self._pid = os.getpid()
+        return self._env
+
+    def get_bytes(self, key):
+        with self._open().begin(write=False) as txn:
+            buf = txn.get(key.encode('ascii'))
+        if buf is None:
+            raise DataError(f'{self.describe(key)}: key missing from the LMDB')
+        return bytes(buf)
+
+    def describe(self, key):
+        return f'{self.root}:{key}'
+
+    def __getstate__(self):
+        # never pickle an open environment into a worker
+        d = dict(self.__dict__)
+        d['_env'] = None
+        d['_pid'] = None
+        return d
+
+
+def open_storage(root: str, backend: str = 'auto', meta_info_file: str | None = None) -> Storage:
+    if backend == 'auto':
+        backend = 'lmdb' if root.rstrip('/').endswith('.lmdb') else 'disk'
+    if backend == 'lmdb':
+        return LmdbStorage(root, meta_info_file)
+    st = FolderStorage(root)
+    if meta_info_file:
+        wanted = [k for k, _ in read_meta_info(meta_info_file)]
+        missing = [k for k in wanted if k not in st]
+        if missing:
+            raise DataError(f'{meta_info_file}: lists {len(missing)} image(s) missing from {root}, e.g. {missing[0]!r}')
+        st.keys = wanted
+        st._keyset = set(wanted)
+    return st
+
+
+def check_same_keys(a: Storage, b: Storage, names: Iterable[str]) -> None:
+    """Raise DataError naming the first key present in one storage but not the other."""
+    na, nb = names
+    only_a = [k for k in a.keys if k not in b]
+    only_b = [k for k in b.keys if k not in a]
+    if only_a:
+        raise DataError(f'{na} has {len(only_a)} image(s) with no match in {nb}, e.g. {a.describe(only_a[0])}')
+    if only_b:
+        raise DataError(f'{nb} has {len(only_b)} image(s) with no match in {na}, e.g. {b.describe(only_b[0])}')

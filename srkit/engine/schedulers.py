@@ -1,0 +1,84 @@
+"""Per-iteration learning-rate schedulers (BasicSR names and semantics)."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from torch.optim.lr_scheduler import LRScheduler
+
+from ..errors import OptionError
+from ..registry import SCHEDULER_REGISTRY, check_kwargs
+
+
+@SCHEDULER_REGISTRY.register(name='MultiStepLR')
+@SCHEDULER_REGISTRY.register()
+class MultiStepRestartLR(LRScheduler):
+    """Multiply the lr by ``gamma`` at each milestone (iterations); optional restarts."""
+
+    def __init__(self, optimizer, milestones: list, gamma: float = 0.1, restarts: list = (0,),
+                 restart_weights: list = (1,), last_epoch: int = -1):
+        self.milestones = Counter(milestones)
+        self.gamma = gamma
+        self.restarts = list(restarts)
+        self.restart_weights = list(restart_weights)
+        if len(self.restarts) != len(self.restart_weights):
+            raise OptionError('train.scheduler: restarts and restart_weights differ in length')
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        it = self.last_epoch
+        if it in self.restarts:
+            w = self.restart_weights[self.restarts.index(it)]
+            return [g['initial_lr'] * w for g in self.optimizer.param_groups]
+        if it not in self.milestones:
+            return [g['lr'] for g in self.optimizer.param_groups]
+        return [g['lr'] * self.gamma ** self.milestones[it] for g in self.optimizer.param_groups]
+
+
+@SCHEDULER_REGISTRY.register()
+class CosineAnnealingRestartLR(LRScheduler):
+    """Cosine annealing in cycles of ``periods`` iterations, each restarted at
+    ``initial_lr * restart_weight`` and annealed to ``eta_min``."""
+
+    def __init__(self, optimizer, periods: list, restart_weights: list = (1,), eta_min: float = 0.0,
+                 last_epoch: int = -1):
+        self.periods = list(periods)
+        self.restart_weights = list(restart_weights)
+        self.eta_min = eta_min
+        if len(self.periods) != len(self.restart_weights):
+            raise OptionError('train.scheduler: periods and restart_weights differ in length')
+        self.cumulative = [sum(self.periods[: i + 1]) for i in range(len(self.periods))]
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        it = self.last_epoch
+        idx = next((i for i, c in enumerate(self.cumulative) if it <= c), len(self.cumulative) - 1)
+        start = self.cumulative[idx - 1] if idx > 0 else 0
+        w, period = self.restart_weights[idx], self.periods[idx]
+        return [self.eta_min + w * 0.5 * (base - self.eta_min) * (1 + math.cos(math.pi * (it - start) / period))
+                for base in self.base_lrs]
+
+
+@SCHEDULER_REGISTRY.register()
+class LinearDecayLR(LRScheduler):
+    """Constant lr until ``decay_start``, then linear to ``end_factor`` at ``total_iter``
+    (pix2pix/CycleGAN's schedule, counted in iterations instead of epochs)."""
+
+    def __init__(self, optimizer, decay_start: int, total_iter: int, end_factor: float = 0.0,
+                 last_epoch: int = -1):
+        if total_iter <= decay_start:
+            raise OptionError('train.scheduler.total_iter: must exceed decay_start')
+        self.decay_start, self.total_iter, self.end_factor = decay_start, total_iter, end_factor
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        t = min(max(self.last_epoch - self.decay_start, 0) / (self.total_iter - self.decay_start), 1.0)
+        f = 1.0 - (1.0 - self.end_factor) * t
+        return [base * f for base in self.base_lrs]
+
+
+def build_scheduler(optimizer, cfg: dict, where: str = 'train.scheduler'):
+    cfg = dict(cfg)
+    cls = SCHEDULER_REGISTRY.get(cfg.pop('type'), f'{where}.type')
+    check_kwargs(cls.__init__, {'optimizer': optimizer, **cfg}, where)
+    return cls(optimizer, **cfg)

@@ -1,0 +1,266 @@
+"""The iteration-based training loop shared by every model family.
+
+Per iteration: next batch -> ``model.prepare_batch`` -> lr schedule ->
+``model.train_step`` -> EMA -> logging -> validation -> checkpoint.
+
+Resume is exact: each sample's randomness comes from a seed derived from
+(manual_seed, epoch, position) (see :mod:`srkit.data.sampler`), and the state
+file stores the iteration, epoch, every global RNG (per rank), optimizers,
+schedulers, grad scalers and model extras.  Checkpoints are atomic and the
+state file is written last, so any state on disk has its network files.
+"""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import re
+import shutil
+import signal
+import time
+from typing import Optional
+
+import torch
+
+from .. import __version__
+from ..data import build_dataset, build_train_loader, build_val_loader
+from ..errors import OptionError
+from ..metrics import METRICS, CONVENTIONS, quantize
+from ..models import build_model
+from ..models.base import EngineContext
+from ..options import Options
+from ..utils.checkpoint import load_checkpoint, save_checkpoint
+from ..utils.imgio import tensor2img, write_image
+from .dist import DistContext, init_distributed, pick_device
+from .logger import TrainLogger
+from .rng import get_rng_state, seed_everything, set_rng_state
+
+
+def experiment_dir(opt: Options) -> str:
+    root = opt.path.experiments_root or os.path.join('experiments')
+    return os.path.join(root, opt.name)
+
+
+def find_latest_state(exp_dir: str) -> Optional[str]:
+    states = glob.glob(os.path.join(exp_dir, 'training_states', '*.state'))
+    its = sorted((int(m.group(1)), p) for p in states
+                 if (m := re.match(r'^(\d+)\.state$', os.path.basename(p))))
+    return its[-1][1] if its else None
+
+
+class Trainer:
+    def __init__(self, opt: Options, auto_resume: bool = False, quiet: bool = False):
+        if opt.train is None:
+            raise OptionError('train: required for srkit-train')
+        if 'train' not in opt.datasets:
+            raise OptionError('datasets.train: required for srkit-train')
+        self.opt = opt
+        self.dist: DistContext = init_distributed(opt.dist_params.backend)
+        self.device = pick_device(opt.device, opt.num_gpu, self.dist)
+        self.exp_dir = experiment_dir(opt)
+        resume_path = opt.path.resume_state
+        if auto_resume and resume_path is None:
+            resume_path = find_latest_state(self.exp_dir)
+        if self.dist.is_main:
+            if resume_path is None and os.path.isdir(self.exp_dir) and not auto_resume:
+                # never overwrite a previous run: archive it as BasicSR does
+                archived = f'{self.exp_dir}_archived_{time.strftime("%Y%m%d_%H%M%S")}'
+                shutil.move(self.exp_dir, archived)
+            for sub in ('models', 'training_states', 'visualization'):
+                os.makedirs(os.path.join(self.exp_dir, sub), exist_ok=True)
+        self.dist.barrier()
+
+        seed_everything(opt.manual_seed + self.dist.rank)
+        torch.backends.cudnn.benchmark = self.device.type == 'cuda'
+
+        tr = opt.datasets['train']
+        self.train_set = build_dataset(tr)
+        self.loader, self.sampler = build_train_loader(tr, self.train_set, opt.manual_seed,
+                                                       self.dist.rank, self.dist.world, self.device)
+        self.iters_per_epoch = self.sampler.per_replica // tr.batch_size_per_gpu
+        if self.iters_per_epoch < 1:
+            raise OptionError(f'datasets.train.batch_size_per_gpu: {tr.batch_size_per_gpu} exceeds the '
+                              f'{self.sampler.per_replica} images per process (raise dataset_enlarge_ratio)')
+        self.val_sets = {k: build_dataset(v) for k, v in opt.val_datasets.items()}
+
+        self.start_iter = 0
+        state = None
+        if resume_path:
+            state = load_checkpoint(resume_path)
+            self.start_iter = int(state['iter'])
+        self.logger = TrainLogger(self.exp_dir, opt.name, self.dist.is_main, opt.train.total_iter,
+                                  self.start_iter, opt.logger.use_tb_logger, quiet)
+        ctx = EngineContext(self.device, self.dist, self.logger.info)
+        self.model = build_model(opt, ctx)
+        if state is not None:
+            self._load_state(state, resume_path)
+        self.logger.info(f'srkit {__version__} | {opt.model_type} | device {self.device} | '
+                         f'world {self.dist.world} | {len(self.train_set)} training images, '
+                         f'{self.iters_per_epoch} it/epoch | amp {opt.train.amp}')
+        self._stop_signal = None
+
+    # ----------------------------------------------------------------- resume
+    def _load_state(self, state: dict, path: str) -> None:
+        it = int(state['iter'])
+        files = {}
+        for name in self.model.nets:
+            p = os.path.join(os.path.dirname(os.path.dirname(path)), 'models', f'net_{name}_{it}.pth')
+            files[f'net_{name}'] = load_checkpoint(p)
+        self.model.load_network_files(files)
+        self.model.load_state_dict(state['model'])
+        rngs = state['rng']
+        set_rng_state(rngs[self.dist.rank] if self.dist.rank < len(rngs) else rngs[0])
+        self.logger.info(f'resumed from {path} at iteration {it}')
+
+    def _save(self, it: int) -> None:
+        rngs = self.dist.gather_objects(get_rng_state())
+        if not self.dist.is_main:
+            return
+        models_dir = os.path.join(self.exp_dir, 'models')
+        for stem, content in self.model.network_files(it).items():
+            save_checkpoint(content, os.path.join(models_dir, f'{stem}_{it}.pth'))
+        state = {
+            'iter': it,
+            'epoch': it // self.iters_per_epoch,
+            'sampler': {'seed': self.opt.manual_seed, 'epoch': it // self.iters_per_epoch,
+                        'position': (it % self.iters_per_epoch) * self.opt.datasets['train'].batch_size_per_gpu},
+            'model': self.model.state_dict(),
+            'rng': rngs,
+            'srkit_version': __version__,
+        }
+        save_checkpoint(state, os.path.join(self.exp_dir, 'training_states', f'{it}.state'))
+        keep = self.opt.logger.keep_checkpoints
+        if keep > 0:
+            states = sorted(glob.glob(os.path.join(self.exp_dir, 'training_states', '*.state')),
+                            key=lambda p: int(os.path.basename(p).split('.')[0]))
+            for old in states[:-keep]:
+                os.unlink(old)
+
+    # --------------------------------------------------------------- the loop
+    def _batches(self, start_iter: int):
+        """Yield batches forever, starting exactly where iteration ``start_iter`` left off."""
+        bs = self.opt.datasets['train'].batch_size_per_gpu
+        epoch, pos = divmod(start_iter, self.iters_per_epoch)
+        pos *= bs
+        while True:
+            self.sampler.set_epoch(epoch, pos)
+            for batch in self.loader:
+                yield batch
+            epoch, pos = epoch + 1, 0
+
+    def _on_signal(self, signum, frame):
+        self._stop_signal = signum
+        # a second Ctrl-C stops at once; checkpoints are atomic, so nothing is torn
+        signal.signal(signum, signal.SIG_DFL)
+
+    def fit(self) -> int:
+        opt, topt = self.opt, self.opt.train
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.model.set_train(True)
+        batches = self._batches(self.start_iter)
+        loss_sums: dict[str, torch.Tensor] = {}
+        n_logged = 0
+        t0, it0 = time.time(), self.start_iter
+        it = self.start_iter
+        try:
+            for it in range(self.start_iter + 1, topt.total_iter + 1):
+                batch = self.model.prepare_batch(next(batches))
+                self.model.update_learning_rate(it)
+                losses = self.model.train_step(batch)
+                self.model.after_step(it)
+                # accumulate on the device; no host sync until we print
+                for k, v in losses.items():
+                    loss_sums[k] = loss_sums[k] + v if k in loss_sums else v.clone()
+                n_logged += 1
+                if it % opt.logger.print_freq == 0 or it == topt.total_iter:
+                    self._log(it, loss_sums, n_logged, t0, it0)
+                    loss_sums, n_logged, t0, it0 = {}, 0, time.time(), it
+                self.logger.advance(1)
+                if opt.val is not None and self.val_sets and (it % opt.val.val_freq == 0 or it == topt.total_iter):
+                    self.validate(it)
+                if it % opt.logger.save_checkpoint_freq == 0 or it == topt.total_iter:
+                    self._save(it)
+                if self._should_stop(it) and it < topt.total_iter:
+                    if it % opt.logger.save_checkpoint_freq:
+                        self._save(it)
+                    self.logger.info(f'stopped by signal at iteration {it}; checkpoint saved, '
+                                     'continue with --auto_resume')
+                    return 128 + (self._stop_signal or signal.SIGTERM)
+            self.logger.info(f'training done at iteration {it}; models in {os.path.join(self.exp_dir, "models")}')
+            return 0
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            self.logger.close()
+
+    def _should_stop(self, it: int) -> bool:
+        local = self._stop_signal is not None
+        if not self.dist.enabled:
+            return local
+        # ranks must agree on the stopping iteration; a tiny all-reduce every
+        # 10 iterations avoids a host sync on every step
+        return it % 10 == 0 and self.dist.any_flag(local, self.device)
+
+    def _log(self, it, loss_sums, n, t0, it0):
+        vals = torch.stack([v.float() for v in loss_sums.values()]) / max(n, 1) if loss_sums else None
+        if vals is not None:
+            vals = self.dist.all_reduce_sum(vals) / self.dist.world
+            vals = vals.tolist()
+        losses = dict(zip(loss_sums, vals or []))
+        dt = time.time() - t0
+        ips = (it - it0) / dt if dt > 0 else float('nan')
+        eta = (self.opt.train.total_iter - it) / ips if ips > 0 else float('nan')
+        lrs = self.model.current_lr()
+        lr_txt = ' '.join(f'lr_{k} {v:.3e}' for k, v in lrs.items())
+        loss_txt = ' '.join(f'{k} {v:.4e}' for k, v in losses.items())
+        eta_txt = time.strftime('%H:%M:%S', time.gmtime(eta)) if math.isfinite(eta) else '?'
+        self.logger.info(f'[iter {it:>7d}/{self.opt.train.total_iter}] {ips:.2f} it/s eta {eta_txt} | '
+                         f'{lr_txt} | {loss_txt}')
+        self.logger.scalars(losses, it, 'losses/')
+        self.logger.scalars({f'lr_{k}': v for k, v in lrs.items()}, it, 'train/')
+        self.logger.advance(0, {k: f'{v:.3e}' for k, v in losses.items()})
+
+    # ------------------------------------------------------------- validation
+    @torch.no_grad()
+    def validate(self, it: int) -> dict:
+        """PSNR/SSIM (srkit.metrics, pyiqa) on each val set, sharded across ranks."""
+        vopt = self.opt.val
+        results = {}
+        cpu_rng = torch.get_rng_state()  # validation must not move the training RNG
+        for name, ds in self.val_sets.items():
+            loader = build_val_loader(self.opt.datasets[name], ds, self.dist.rank, self.dist.world)
+            sums = torch.zeros(len(vopt.metrics) + 1, dtype=torch.float64)
+            shown = 0
+            for batch in loader:
+                lq = batch['lq'].to(self.device)
+                gt = batch['gt'].to(self.device)
+                if self.model.channels_last:
+                    lq = lq.contiguous(memory_format=torch.channels_last)
+                sr = quantize(self.model.test(lq).float())
+                for i, (mname, m) in enumerate(vopt.metrics.items()):
+                    sums[i] += METRICS[m.kind](sr, gt, m.crop_border, m.test_y_channel).sum().cpu()
+                sums[-1] += sr.shape[0]
+                key = batch['key'][0]
+                if vopt.save_img:  # each rank writes its own shard
+                    suffix = vopt.suffix or str(it)
+                    write_image(os.path.join(self.exp_dir, 'visualization', name, f'{key}_{suffix}.png'),
+                                tensor2img(sr))
+                if self.dist.is_main and shown < vopt.max_tb_images:
+                    self.logger.image(f'val_{name}/{key}', sr[0].clamp(0, 1).cpu(), it)
+                    shown += 1
+            sums = self.dist.all_reduce_sum(sums)
+            count = max(sums[-1].item(), 1)
+            res = {mname: sums[i].item() / count for i, mname in enumerate(vopt.metrics)}
+            results[name] = res
+            conv = 'y' if all(m.test_y_channel for m in vopt.metrics.values()) else 'rgb'
+            crops = '/'.join(sorted({str(m.crop_border) for m in vopt.metrics.values()}))
+            txt = ' '.join(f'{k} {v:.4f}' for k, v in res.items())
+            self.logger.info(f'[val {name} @ {it}] {txt} ({int(count)} images; {CONVENTIONS[conv].format(crop=crops)})')
+            self.logger.scalars(res, it, f'val_{name}/')
+        torch.set_rng_state(cpu_rng)
+        self.model.set_train(True)
+        return results
+
+
+def train(opt: Options, auto_resume: bool = False, quiet: bool = False) -> int:
+    return Trainer(opt, auto_resume, quiet).fit()

@@ -1,0 +1,69 @@
+"""User-facing errors and the CLI wrapper that reports them on one line."""
+from __future__ import annotations
+
+import functools
+import sys
+
+
+class UserError(Exception):
+    """An error caused by what the user gave us (a file, an option, a checkpoint).
+
+    Command-line tools print ``str(error)`` on one line, without a traceback,
+    and exit with ``exit_code``.
+    """
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """A bad input file: unreadable, truncated, too small, or inconsistent."""
+
+    exit_code = 1
+
+
+class OptionError(UserError):
+    """A bad option: unknown key, wrong type, missing file or impossible value."""
+
+    exit_code = 2
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc)
+    # DataLoader workers re-raise our errors wrapped in a multi-line message whose
+    # last line is the original "module.Class: message"; show only that message.
+    if 'Original Traceback' in msg:
+        last = [ln for ln in msg.strip().splitlines() if ln.strip()][-1]
+        msg = last.split(': ', 1)[1] if ': ' in last else last
+    return ' '.join(msg.split())
+
+
+def cli_entry(prog: str):
+    """Decorate a ``main(argv=None) -> int`` so user errors exit cleanly."""
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(argv=None):
+            try:
+                code = fn(argv)
+            except UserError as e:
+                print(f'{prog}: error: {_one_line(e)}', file=sys.stderr)
+                return e.exit_code
+            except KeyboardInterrupt:
+                print(f'{prog}: interrupted', file=sys.stderr)
+                return 130
+            except RuntimeError as e:
+                # A DataLoader worker that raised one of our errors arrives as a
+                # RuntimeError-derived wrapper; keep its cause on one line.
+                if 'DataError' in str(e) or 'UserError' in str(e) or 'OptionError' in str(e):
+                    print(f'{prog}: error: {_one_line(e)}', file=sys.stderr)
+                    return 1
+                raise
+            return int(code or 0)
+
+        def main(argv=None):
+            sys.exit(wrapper(argv))
+
+        main.run = wrapper  # returns the exit code instead of exiting (tests)
+        return main
+
+    return deco

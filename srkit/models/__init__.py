@@ -1,0 +1,7 @@
+"""Model families.  ``build_model(opt, ctx)`` reads ``model_type``."""
+from ..registry import MODEL_REGISTRY
+from . import sr  # noqa: F401  (registers)
+
+
+def build_model(opt, ctx):
+    return MODEL_REGISTRY.get(opt.model_type, 'model_type')(opt, ctx)

@@ -1,0 +1,101 @@
+"""Checkpoint files: safe loading, atomic saving, and BasicSR-compatible keys.
+
+Network files hold ``{'params': sd, 'params_ema': sd?, 'srkit': meta}``
+where ``meta = {'arch': {type, **kwargs}, 'scale': int, 'iter': int}`` lets
+tools rebuild the network without the YAML.  Everything loads with
+``torch.load(weights_only=True)``: a pickle that would run code is refused.
+"""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .fileio import atomic_path
+
+PARAM_KEYS = ('params_ema', 'params')
+
+
+def save_checkpoint(obj, path: str) -> None:
+    """``torch.save`` to a temporary file, then rename over ``path``."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str, map_location='cpu'):
+    """Load with ``weights_only=True``; user-facing errors for unsafe or broken files."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f'{path}: no such checkpoint file') from None
+    except IsADirectoryError:
+        raise UserError(f'{path}: is a directory, not a checkpoint') from None
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else 'unpickling error'
+        if 'Weights only load failed' in str(e) or 'Unsupported' in str(e) or 'global' in str(e).lower():
+            raise UserError(f'{path}: refused: the file contains Python objects that could run code '
+                            '(srkit loads checkpoints with weights_only=True); re-save it as a plain state dict') from None
+        raise UserError(f'{path}: not a readable checkpoint ({first})') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f'{path}: not a readable checkpoint (corrupt or truncated: {first})') from None
+
+
+def strip_prefix(sd: dict, prefix: str = 'module.') -> dict:
+    if sd and all(k.startswith(prefix) for k in sd):
+        return {k[len(prefix):]: v for k, v in sd.items()}
+    return sd
+
+
+def extract_state_dict(ckpt, param_key: Optional[str] = 'params_ema', path: str = 'checkpoint') -> tuple[dict, str]:
+    """Pick the state dict: ``param_key`` if present, else params_ema, params, or a raw dict.
+
+    Returns ``(state_dict, key_used)``; ``key_used`` is ``'raw'`` for a bare state dict.
+    """
+    if not isinstance(ckpt, dict):
+        raise UserError(f'{path}: not a network checkpoint (a {type(ckpt).__name__})')
+    order = ([param_key] if param_key else []) + [k for k in PARAM_KEYS if k != param_key]
+    for k in order:
+        if k in ckpt and isinstance(ckpt[k], dict):
+            return strip_prefix(ckpt[k]), k
+    if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return strip_prefix(ckpt), 'raw'
+    raise UserError(f'{path}: no network weights found (keys: {", ".join(list(ckpt)[:6])})')
+
+
+def check_compatible(net: nn.Module, sd: dict, path: str, strict: bool = True) -> None:
+    """Raise UserError naming the first mismatched key or shape (before loading anything)."""
+    own = net.state_dict()
+    for k, v in sd.items():
+        if k in own and tuple(own[k].shape) != tuple(v.shape):
+            raise UserError(f'{path}: shape mismatch at {k!r}: checkpoint {tuple(v.shape)}, '
+                            f'network {tuple(own[k].shape)}')
+    if strict:
+        missing = [k for k in own if k not in sd]
+        unexpected = [k for k in sd if k not in own]
+        if missing:
+            raise UserError(f'{path}: {len(missing)} key(s) of the network missing from the checkpoint, '
+                            f'first {missing[0]!r}')
+        if unexpected:
+            raise UserError(f'{path}: {len(unexpected)} unexpected key(s) in the checkpoint, first {unexpected[0]!r}')
+
+
+def load_network(net: nn.Module, path: str, param_key: Optional[str] = 'params', strict: bool = True) -> str:
+    """Load weights into ``net``; returns the key used.  Mismatches are errors, never silent."""
+    ckpt = load_checkpoint(path)
+    sd, key = extract_state_dict(ckpt, param_key, path)
+    check_compatible(net, sd, path, strict)
+    net.load_state_dict(sd, strict=strict)
+    return key
+
+
+def network_meta(net: nn.Module, scale: int, it: int) -> dict:
+    cfg = getattr(net, 'srkit_config', None)
+    meta = {'scale': int(scale), 'iter': int(it)}
+    if cfg is not None:
+        meta['arch'] = cfg
+    return meta

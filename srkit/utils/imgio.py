@@ -1,0 +1,150 @@
+"""Image decoding and encoding.
+
+Inside srkit an image is ``(H,W,3) RGB float32 in [0,1]`` (numpy) or
+``(B,3,H,W) RGB float in [0,1]`` (torch).  Gray inputs are replicated to three
+channels, 16-bit inputs are scaled by 1/65535, and an alpha channel is split
+off (returned separately where the caller asks for it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ..errors import DataError
+from .fileio import atomic_write_bytes
+
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+
+
+@dataclass
+class Decoded:
+    rgb: np.ndarray  # (H,W,3) float32 RGB in [0,1]
+    alpha: Optional[np.ndarray]  # (H,W) float32 in [0,1] or None
+    bit_depth: int  # 8 or 16
+    channels: int  # channels in the file: 1, 3 or 4
+
+
+_QUIET = []
+
+
+def quiet_cv2() -> None:
+    """Silence OpenCV's own stderr warnings (libpng errors...): srkit reports decode failures itself."""
+    if not _QUIET:
+        try:
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        except AttributeError:
+            pass
+        _QUIET.append(True)
+
+
+def _looks_truncated(data: bytes) -> bool:
+    # cv2 decodes a truncated JPEG into a grey-filled image with only a warning;
+    # a JPEG must end with the EOI marker (some writers pad with zeros after it).
+    if data[:2] == b'\xff\xd8':
+        return b'\xff\xd9' not in data[-64:]
+    return False
+
+
+def decode(data: bytes, name: str) -> Decoded:
+    """Decode encoded image bytes; ``name`` (a path or key) is used in errors."""
+    if not data:
+        raise DataError(f'{name}: empty file')
+    if _looks_truncated(data):
+        raise DataError(f'{name}: truncated image (JPEG without end marker)')
+    quiet_cv2()
+    buf = np.frombuffer(data, np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise DataError(f'{name}: cannot decode image (unreadable, truncated or not an image)')
+    if img.dtype == np.uint8:
+        depth, scale = 8, 1 / 255.0
+    elif img.dtype == np.uint16:
+        depth, scale = 16, 1 / 65535.0
+    elif img.dtype == np.float32:
+        depth, scale = 32, 1.0
+    else:
+        raise DataError(f'{name}: unsupported pixel type {img.dtype}')
+    img = img.astype(np.float32) * np.float32(scale)
+    alpha = None
+    if img.ndim == 2:
+        channels = 1
+        rgb = np.repeat(img[:, :, None], 3, axis=2)
+    else:
+        channels = img.shape[2]
+        if channels == 1:
+            rgb = np.repeat(img, 3, axis=2)
+        elif channels == 3:
+            rgb = img[:, :, ::-1]
+        elif channels == 4:
+            alpha = np.ascontiguousarray(img[:, :, 3])
+            rgb = img[:, :, 2::-1]
+        else:
+            raise DataError(f'{name}: unsupported channel count {channels}')
+    return Decoded(np.ascontiguousarray(rgb, dtype=np.float32), alpha, depth, channels)
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as e:
+        raise DataError(f'{path}: cannot read ({e.strerror})') from None
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read a file as ``(H,W,3) RGB float32 in [0,1]`` (alpha dropped)."""
+    return decode(read_bytes(path), path).rgb
+
+
+def to_uint(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """``(H,W,3) RGB float in [0,1]`` -> BGR uint8/uint16 as cv2 writes it (rounded)."""
+    maxv = 65535.0 if bit_depth == 16 else 255.0
+    out = np.clip(np.rint(rgb * maxv), 0, maxv).astype(np.uint16 if bit_depth == 16 else np.uint8)
+    if out.ndim == 3 and out.shape[2] == 3:
+        out = out[:, :, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def encode(rgb: np.ndarray, ext: str = '.png', bit_depth: int = 8,
+           alpha: Optional[np.ndarray] = None, params: Optional[list] = None) -> bytes:
+    """Encode ``(H,W,3) RGB float in [0,1]`` (plus optional alpha) to file bytes."""
+    img = to_uint(rgb, bit_depth)
+    if alpha is not None:
+        a = to_uint(alpha, bit_depth)
+        img = np.dstack([img, a])
+    ok, buf = cv2.imencode(ext, img, params or [])
+    if not ok:
+        raise DataError(f'cannot encode image as {ext}')
+    return buf.tobytes()
+
+
+def write_image(path: str, rgb: np.ndarray, bit_depth: int = 8, alpha: Optional[np.ndarray] = None) -> None:
+    """Atomically write ``(H,W,3) RGB float in [0,1]`` to ``path`` (format from the suffix)."""
+    import os
+    ext = os.path.splitext(path)[1].lower() or '.png'
+    atomic_write_bytes(path, encode(rgb, ext, bit_depth, alpha))
+
+
+def img2tensor(rgb: np.ndarray):
+    """``(H,W,3)`` numpy float -> ``(3,H,W)`` torch float32 (no copy of channel order)."""
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+
+
+def tensor2img(t) -> np.ndarray:
+    """``(3,H,W)`` or ``(1,3,H,W)`` torch RGB in [0,1] -> ``(H,W,3)`` float32 numpy, clamped."""
+    if t.ndim == 4:
+        t = t[0]
+    return t.detach().float().clamp_(0, 1).cpu().numpy().transpose(1, 2, 0)
+
+
+def list_images(folder: str) -> list[str]:
+    """Sorted image file names (not paths) directly in ``folder``."""
+    import os
+    if not os.path.isdir(folder):
+        raise DataError(f'{folder}: not a directory')
+    return sorted(f for f in os.listdir(folder)
+                  if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith('.'))

@@ -1,0 +1,82 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+def photo(name: str) -> np.ndarray:
+    """A bundled scikit-image photo as (H,W,3) RGB float32 in [0,1]."""
+    import skimage.data
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    return img[..., :3].astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope='session')
+def photos_dir(tmp_path_factory):
+    """Small HR photos (96x96 crops of bundled images) in a folder, plus x2 bicubic LR."""
+    from degradations.pipelines import bicubic
+    from srkit.utils.imgio import write_image
+    root = tmp_path_factory.mktemp('photos')
+    crops = [('astronaut', 0, 0), ('astronaut', 200, 150), ('coffee', 100, 200), ('rocket', 50, 300),
+             ('chelsea', 60, 120), ('immunohistochemistry', 30, 30)]
+    for i, (n, t, l) in enumerate(crops):
+        hr = photo(n)[t:t + 96, l:l + 96]
+        write_image(str(root / 'hr' / f'{n}_{i}.png'), hr)
+        lr, _ = bicubic(np.rint(hr * 255) / 255, 2)
+        write_image(str(root / 'lr_x2' / f'{n}_{i}.png'), lr)
+    return root
+
+
+def tiny_options(tmp_path, photos_dir, **over):
+    """A tiny SRModel x2 config (MSRResNet 8 features, 1 block) as a dict."""
+    opt = {
+        'name': 'tiny', 'model_type': 'SRModel', 'scale': 2, 'num_gpu': 0, 'manual_seed': 7,
+        'datasets': {
+            'train': {'name': 't', 'type': 'SingleHRDataset', 'dataroot_gt': str(photos_dir / 'hr'),
+                      'io_backend': {'type': 'disk'}, 'gt_size': 32, 'use_hflip': True, 'use_rot': True,
+                      'num_worker_per_gpu': 1, 'batch_size_per_gpu': 2, 'dataset_enlarge_ratio': 1},
+            'val': {'name': 'v', 'type': 'PairedImageDataset', 'dataroot_gt': str(photos_dir / 'hr'),
+                    'dataroot_lq': str(photos_dir / 'lr_x2'), 'io_backend': {'type': 'disk'}},
+        },
+        'network_g': {'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2},
+        'path': {'experiments_root': str(tmp_path / 'exp')},
+        'train': {'ema_decay': 0.9, 'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
+                  'scheduler': {'type': 'MultiStepLR', 'milestones': [6], 'gamma': 0.5},
+                  'total_iter': 12, 'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0}},
+        'val': {'val_freq': 6, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2}}},
+        'logger': {'print_freq': 3, 'save_checkpoint_freq': 3, 'use_tb_logger': False},
+    }
+    for k, v in over.items():
+        node = opt
+        parts = k.split('.')
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        if v is None:
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = v
+    return opt
+
+
+def write_yaml(path, data) -> str:
+    with open(path, 'w') as f:
+        yaml.safe_dump(data, f)
+    return str(path)
+
+
+def run_cli(module: str, *args, env=None, timeout=600):
+    """Run ``python -m srkit.cli.<module> args`` in a subprocess; returns CompletedProcess."""
+    e = dict(os.environ, **(env or {}))
+    e['PYTHONPATH'] = ROOT + os.pathsep + e.get('PYTHONPATH', '')
+    return subprocess.run([sys.executable, '-m', f'srkit.cli.{module}', *map(str, args)],
+                          capture_output=True, text=True, env=e, timeout=timeout, cwd=ROOT)
