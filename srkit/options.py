@@ -74,6 +74,9 @@ def _coerce(value, ann, path: str):
             raise OptionError(f'{path}: expected true/false, got {value!r}')
         return value
     if ann is int:
+        # BasicSR recipes write integers as `!!float 5e3`; accept integral floats
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise OptionError(f'{path}: expected an integer, got {type(value).__name__} {value!r}')
         return value
@@ -192,9 +195,10 @@ class TrainOptions:
     ema_decay: float = 0.0
     warmup_iter: int = -1
     scheduler: Optional[dict[str, Any]] = None
-    # precision and layout; the CPU defaults (fp32, contiguous, eager) measured fastest
+    # precision and layout: fp32 + channels_last measured fastest on CPU
+    # (scripts/bench/train_step.py, docs/benchmarks.md); bf16/fp16 are for GPUs
     amp: Literal['none', 'bf16', 'fp16'] = 'none'
-    channels_last: bool = False
+    channels_last: bool = True
     compile: bool = False
     # GAN schedule knobs shared by the GAN families (ignored by G-only models)
     net_d_iters: int = 1

@@ -75,3 +75,20 @@ def test_cli_reports_bad_key_on_one_line_with_exit_2(tmp_path, photos_dir):
                                              '(known: amp, channels_last, compile, ema_decay, net_d_init_iters, '
                                              'net_d_iters, scheduler, total_iter, warmup_iter)']
     assert 'Traceback' not in r.stderr
+
+
+def test_shipped_recipes_parse(tmp_path, photos_dir):
+    import glob
+    import os
+    from conftest import ROOT
+    for path in sorted(glob.glob(os.path.join(ROOT, 'options', '*.yml'))):
+        over = []
+        from srkit.options import read_yaml
+        data = read_yaml(path)
+        for split, d in data.get('datasets', {}).items():
+            over.append(f'datasets.{split}.dataroot_gt={photos_dir / "hr"}')
+            over.append(f'datasets.{split}.io_backend.type=disk')
+            if 'dataroot_lq' in d:
+                over.append(f'datasets.{split}.dataroot_lq={photos_dir / "lr_x2"}')
+        opt = load_options(path, over)
+        assert opt.train.total_iter > 0 and opt.networks['g']['type']

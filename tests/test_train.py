@@ -39,7 +39,7 @@ def test_training_writes_basicsr_checkpoints_and_state(tmp_path, photos_dir):
 
 
 def test_precision_and_layout_options_train(tmp_path, photos_dir):
-    for over in ({'train.amp': 'bf16'}, {'train.channels_last': True}):
+    for over in ({'train.amp': 'bf16'}, {'train.channels_last': False}):
         opt = parse_options(tiny_options(tmp_path, photos_dir, **{'train.total_iter': 3, 'val': None,
                                                                    'name': f'p{len(over)}{list(over)[0]}', **over}))
         t = Trainer(opt, quiet=True)

@@ -263,4 +263,9 @@ class Trainer:
 
 
 def train(opt: Options, auto_resume: bool = False, quiet: bool = False) -> int:
-    return Trainer(opt, auto_resume, quiet).fit()
+    try:
+        return Trainer(opt, auto_resume, quiet).fit()
+    finally:
+        # gloo aborts the process at exit if the group is still alive
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
