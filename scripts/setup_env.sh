@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 C=requirements/constraints.txt
 PY=${PYTHON:-python3}
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q -c "$C")
+PIP=(pipq "$VENV/bin/python" -m pip install --disable-pip-version-check -q -c "$C")
+# the machine's local index mirrors warn about every package they lack; keep real errors only
+pipq() { "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
 # torch and torchvision as a matched pair from the registry. The pins keep pip
 # away from the CPU-only torch file in find-links, which the registry's
 # torchvision cannot import against.

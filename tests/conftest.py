@@ -80,3 +80,17 @@ def run_cli(module: str, *args, env=None, timeout=600):
     e['PYTHONPATH'] = ROOT + os.pathsep + e.get('PYTHONPATH', '')
     return subprocess.run([sys.executable, '-m', f'srkit.cli.{module}', *map(str, args)],
                           capture_output=True, text=True, env=e, timeout=timeout, cwd=ROOT)
+
+
+def kill_when(proc, ready) -> None:
+    """SIGKILL ``proc`` as soon as ``ready()`` is true; wait for it to end."""
+    import signal
+    while proc.poll() is None:
+        if ready():
+            proc.send_signal(signal.SIGKILL)
+            break
+        try:
+            proc.wait(timeout=0.01)
+        except subprocess.TimeoutExpired:
+            pass
+    proc.wait()

@@ -15,7 +15,7 @@ from srkit.data.storage import LmdbStorage, open_storage
 from srkit.errors import DataError, UserError
 from srkit.options import parse_dataclass
 from srkit.utils.imgio import decode, read_bytes, read_image, write_image
-from conftest import ROOT, photo, run_cli
+from conftest import ROOT, kill_when, photo, run_cli
 
 
 # ------------------------------------------------------------------ image I/O
@@ -146,15 +146,8 @@ def test_lmdb_killed_build_is_refused_then_resumed(tmp_path):
     p = subprocess.Popen([sys.executable, '-m', 'srkit.cli.lmdb', '--input', str(src), '--output', str(out),
                           '--compress-level', '9'], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shapes = out / '.srkit-shapes.jsonl'
-    while p.poll() is None:  # wait for the first committed chunk, then kill -9
-        if shapes.exists() and shapes.stat().st_size > 0:
-            p.send_signal(signal.SIGKILL)
-            break
-        try:
-            p.wait(timeout=0.01)
-        except subprocess.TimeoutExpired:
-            pass
-    p.wait()
+    # kill -9 once the first chunk is committed
+    kill_when(p, lambda: shapes.exists() and shapes.stat().st_size > 0)
     assert p.returncode == -signal.SIGKILL, 'the build finished before it could be killed'
     with pytest.raises(DataError, match='incomplete LMDB'):
         open_storage(str(out))

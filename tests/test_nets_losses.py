@@ -112,6 +112,7 @@ def _lrs(sched, opt, n):
     return out
 
 
+@pytest.mark.filterwarnings('ignore:Detected call of')
 def test_schedulers_match_basicsr():
     R = import_basicsr('basicsr.models.lr_scheduler')
     cases = [

@@ -11,7 +11,7 @@ from srkit.cli import train as train_cli
 from srkit.options import parse_options
 from srkit.engine.trainer import Trainer
 from srkit.utils.checkpoint import load_checkpoint
-from conftest import ROOT, run_cli, tiny_options, write_yaml
+from conftest import ROOT, kill_when, run_cli, tiny_options, write_yaml
 
 
 def _models(exp):
@@ -65,16 +65,7 @@ def test_sigkill_then_auto_resume_is_bitwise_identical(tmp_path, photos_dir):
     cmd = [sys.executable, '-m', 'srkit.cli.train', '-opt', y, '--auto_resume', '--quiet']
     # kill -9 as soon as the second checkpoint (iteration 6) lands, mid-run
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    state6 = exp / 'training_states' / '6.state'
-    while p.poll() is None:
-        if state6.exists():
-            p.send_signal(signal.SIGKILL)
-            break
-        try:
-            p.wait(timeout=0.01)
-        except subprocess.TimeoutExpired:
-            pass
-    p.wait()
+    kill_when(p, (exp / 'training_states' / '6.state').exists)
     assert p.returncode == -signal.SIGKILL, p.stderr.read()
     assert not (exp / 'models' / 'net_g_12.pth').exists()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -33,10 +33,6 @@ class EngineContext:
     log: callable = print
 
 
-# Schedulers step at the start of each iteration (BasicSR's order: the lr of
-# iteration i is schedule(i)), which torch warns about on the first call.
-warnings.filterwarnings('ignore', message=r'Detected call of `lr_scheduler.step\(\)` before')
-
 _AMP = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
@@ -168,8 +164,12 @@ class BaseModel:
 
     def update_learning_rate(self, it: int) -> None:
         """Schedulers step every iteration; linear warmup over ``warmup_iter``."""
-        for s in self.schedulers.values():
-            s.step()
+        # BasicSR's order: the lr of iteration i is schedule(i), so schedulers step
+        # before the optimizer, which torch warns about on the first call
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Detected call of `lr_scheduler.step()`')
+            for s in self.schedulers.values():
+                s.step()
         warm = self.train_opt.warmup_iter
         if warm > 0 and it < warm:
             for o in self.optimizers.values():
