@@ -147,6 +147,8 @@ class DatasetOptions:
     num_worker_per_gpu: int = 2
     batch_size_per_gpu: int = 1
     dataset_enlarge_ratio: int = 1
+    # BasicSR's prefetch modes are accepted; srkit's loader always prefetches in
+    # workers and, on CUDA, copies from pinned memory without blocking
     prefetch_mode: Optional[Literal['cpu', 'cuda']] = None
     pin_memory: bool = True
     use_shuffle: bool = True

@@ -39,13 +39,23 @@ def test_training_writes_basicsr_checkpoints_and_state(tmp_path, photos_dir):
 
 
 def test_precision_and_layout_options_train(tmp_path, photos_dir):
-    for over in ({'train.amp': 'bf16'}, {'train.channels_last': False}):
+    for over in ({'train.amp': 'bf16'}, {'train.amp': 'fp16'}, {'train.channels_last': False}):
         opt = parse_options(tiny_options(tmp_path, photos_dir, **{'train.total_iter': 3, 'val': None,
-                                                                   'name': f'p{len(over)}{list(over)[0]}', **over}))
+                                                                   'name': 'p' + str(list(over.values())[0]), **over}))
         t = Trainer(opt, quiet=True)
         assert t.fit() == 0
         sd = t.model.nets['g'].state_dict()
         assert all(torch.isfinite(v).all() for v in sd.values())
+
+
+@pytest.mark.slow
+def test_torch_compile_option_trains_and_saves_plain_weights(tmp_path, photos_dir):
+    opt = parse_options(tiny_options(tmp_path, photos_dir, **{'train.total_iter': 3, 'val': None,
+                                                               'train.compile': True}))
+    t = Trainer(opt, quiet=True)
+    assert t.fit() == 0
+    ck = load_checkpoint(str(tmp_path / 'exp' / 'tiny' / 'models' / 'net_g_3.pth'))
+    assert not any('_orig_mod' in k for k in ck['params'])  # compiled wrapper never leaks into files
 
 
 def _final_weights(exp):

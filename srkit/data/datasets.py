@@ -59,9 +59,6 @@ class PairedOptions(DatasetOptions):
     gt_size: Optional[int] = None
     use_hflip: bool = False
     use_rot: bool = False
-    # accepted for BasicSR recipes; srkit always returns RGB float tensors
-    mean: Optional[list[float]] = None
-    std: Optional[list[float]] = None
 
     def validate(self, path):
         super().validate(path)

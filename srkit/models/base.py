@@ -9,6 +9,7 @@ says what is particular to it.
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Optional
@@ -167,7 +168,7 @@ class BaseModel:
         # BasicSR's order: the lr of iteration i is schedule(i), so schedulers step
         # before the optimizer, which torch warns about on the first call
         with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='Detected call of `lr_scheduler.step()`')
+            warnings.filterwarnings('ignore', message=re.escape('Detected call of `lr_scheduler.step()`'))
             for s in self.schedulers.values():
                 s.step()
         warm = self.train_opt.warmup_iter
