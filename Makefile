@@ -21,7 +21,8 @@ demo: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
 bench: $(STAMP)
-	$(PY) scripts/bench/train_step.py
+	$(PY) scripts/bench/train_step.py --model srresnet
+	$(PY) scripts/bench/train_step.py --model esrgan --rrdb-blocks 6
 
 clean:
 	rm -rf demo_out experiments tb_logger .pytest_cache

@@ -24,6 +24,7 @@ setup(
             'srkit-lmdb=srkit.cli.lmdb:main',
             'srkit-infer=srkit.cli.infer:main',
             'srkit-eval=srkit.cli.eval:main',
+            'srkit-interp=srkit.cli.interp:main',
         ],
     },
 )

@@ -1,19 +1,40 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on built-in photos, on CPU, in minutes.
-#   1. build a small photo set from images bundled with scikit-image
+# `make demo`: the main job end to end on built-in photos, on CPU.
+#   1. build a small photo set from images bundled with scikit-image (nothing is downloaded)
 #   2. write the training photos to LMDB (srkit-lmdb)
-#   3. train a small SRResNet x2 (srkit-train; LQ made on the fly by bicubic degradation)
-#   4. upscale the held-out LR photos (srkit-infer) and score them against bicubic (srkit-eval)
-# Re-running reuses the data and resumes/finishes the training (idempotent).
+#   3. SRResNet x2: train (LQ made on the fly by bicubic degradation), infer, evaluate vs bicubic
+#   4. ESRGAN x4: PSNR-oriented RRDBNet, then the GAN stage from it, then a network
+#      interpolation sweep (srkit-interp), each evaluated with srkit-eval
+# Re-running reuses the data and finished trainings (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=demo_out
 DATA=$OUT/data
-SCALE=2
+EXPS=$OUT/experiments
 PY=${PYTHON:-python}
 
+last_ckpt() {  # newest net_g_<iter>.pth of an experiment
+  ls "$EXPS/$1"/models/net_g_*.pth | sed 's/.*net_g_\([0-9]*\)\.pth/\1/' | sort -n | tail -1 \
+    | sed "s#.*#$EXPS/$1/models/net_g_&.pth#"
+}
+
+train() {  # train an experiment unless it already reached its last iteration
+  local opt=$1 name=$2 total=$3
+  if [ -f "$EXPS/$name/models/net_g_$total.pth" ]; then
+    echo "$name: already trained ($total iterations)"
+  else
+    srkit-train -opt "$opt" --auto_resume
+  fi
+}
+
+evaluate() {  # evaluate <label> <checkpoint> <scale>
+  srkit-infer --model "$2" --input "$DATA/lr_val_x$3" --output "$OUT/sr_$1" >/dev/null
+  srkit-eval --sr "$OUT/sr_$1" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x$3" --scale "$3" --json "$OUT/eval_$1.json" \
+    | tail -2 | head -1 | sed "s/^MEAN */$1: /"
+}
+
 echo "== 1. demo photos (scikit-image's bundled images)"
-[ -d "$DATA/hr_val" ] || "$PY" scripts/make_demo_data.py "$DATA" --scale $SCALE
+[ -d "$DATA/lr_val_x4" ] || "$PY" scripts/make_demo_data.py "$DATA" --scales 2,4
 
 echo "== 2. LMDB"
 if [ -f "$DATA/hr_train.lmdb/meta_info.txt" ] && [ ! -f "$DATA/hr_train.lmdb/.srkit-incomplete" ]; then
@@ -22,13 +43,21 @@ else
   srkit-lmdb --input "$DATA/hr_train" --output "$DATA/hr_train.lmdb" --workers 2 --verify
 fi
 
-echo "== 3. train SRResNet x$SCALE (CPU, a few minutes)"
-srkit-train -opt options/demo_srresnet_x2.yml --auto_resume
+echo "== 3. SRResNet x2 (CPU, a few minutes)"
+train options/demo_srresnet_x2.yml demo_srresnet_x2 1500
+srkit-infer --model "$(last_ckpt demo_srresnet_x2)" --input "$DATA/lr_val_x2" --output "$OUT/sr_srresnet_x2"
+srkit-eval --sr "$OUT/sr_srresnet_x2" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x2" --scale 2 \
+  --json "$OUT/eval_srresnet_x2.json"
 
-echo "== 4. infer and evaluate on held-out photos"
-EXP=$OUT/experiments/demo_srresnet_x2
-LAST=$(ls "$EXP"/models/net_g_*.pth | sed 's/.*net_g_\([0-9]*\)\.pth/\1/' | sort -n | tail -1)
-srkit-infer --model "$EXP/models/net_g_$LAST.pth" --input "$DATA/lr_val_x$SCALE" --output "$OUT/sr_srresnet"
-srkit-eval --sr "$OUT/sr_srresnet" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x$SCALE" --scale $SCALE \
-  --json "$OUT/eval_srresnet.json"
-echo "demo done: models in $EXP/models, TensorBoard logs in $EXP/tb_logger, results in $OUT"
+echo "== 4a. ESRGAN story, stage 1: PSNR-oriented RRDBNet x4"
+train options/demo_rrdb_psnr_x4.yml demo_rrdb_psnr_x4 1000
+echo "== 4b. stage 2: the GAN stage, initialised from stage 1"
+train options/demo_esrgan_x4.yml demo_esrgan_x4 500
+echo "== 4c. network interpolation sweep: (1-a)*PSNR + a*GAN"
+srkit-interp "$(last_ckpt demo_rrdb_psnr_x4)" "$(last_ckpt demo_esrgan_x4)" \
+  --alphas 0,0.2,0.4,0.6,0.8,1 --out-dir "$OUT/interp"
+echo "x4 on held-out photos (Y, crop 4):   PSNR   SSIM   bicubic PSNR   bicubic SSIM"
+for a in 0 0.2 0.4 0.6 0.8 1; do
+  evaluate "interp_alpha$a" "$(ls "$OUT"/interp/*_alpha$a.pth)" 4
+done
+echo "demo done: models in $EXPS/*/models, TensorBoard logs in $EXPS/*/tb_logger, results in $OUT"

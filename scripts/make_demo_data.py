@@ -1,10 +1,10 @@
 """Build the demo's HR photo set from images bundled with scikit-image (no download).
 
-Usage: python scripts/make_demo_data.py OUT_DIR [--scale 2] [--max-side 480]
+Usage: python scripts/make_demo_data.py OUT_DIR [--scales 2,4] [--max-side 480]
 
 Writes OUT_DIR/hr_train/*.png (training photos), OUT_DIR/hr_val/*.png
-(held-out photos, mod-cropped to the scale) and OUT_DIR/lr_val_x{scale}/*.png
-(their MATLAB-bicubic LR).
+(held-out photos, mod-cropped to every scale) and OUT_DIR/lr_val_x{s}/*.png
+(their MATLAB-bicubic LR for each scale s).
 """
 from __future__ import annotations
 
@@ -37,22 +37,25 @@ def shrink(img: np.ndarray, max_side: int) -> np.ndarray:
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument('out')
-    ap.add_argument('--scale', type=int, default=2)
+    ap.add_argument('--scales', default='2,4')
     ap.add_argument('--max-side', type=int, default=480)
     a = ap.parse_args(argv)
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
     from degradations.pipelines import bicubic
     from srkit.data.transforms import mod_crop
     from srkit.utils.imgio import write_image
+    scales = [int(x) for x in a.scales.split(',')]
+    mod = int(np.lcm.reduce(scales))
     for split, names in (('hr_train', TRAIN), ('hr_val', VAL)):
         for n in names:
-            hr = mod_crop(shrink(load(n), a.max_side), a.scale)
+            hr = mod_crop(shrink(load(n), a.max_side), mod)
             hr = np.rint(hr * 255) / 255.0
             write_image(os.path.join(a.out, split, f'{n}.png'), hr)
             if split == 'hr_val':
-                lr, _ = bicubic(hr, a.scale)
-                write_image(os.path.join(a.out, f'lr_val_x{a.scale}', f'{n}.png'), lr)
-    print(f'demo photos in {a.out}: {len(TRAIN)} train, {len(VAL)} val (x{a.scale} LR)')
+                for s in scales:
+                    lr, _ = bicubic(hr, s)
+                    write_image(os.path.join(a.out, f'lr_val_x{s}', f'{n}.png'), lr)
+    print(f'demo photos in {a.out}: {len(TRAIN)} train, {len(VAL)} val (LR x{", x".join(map(str, scales))})')
 
 
 if __name__ == '__main__':

@@ -92,7 +92,7 @@ def test_srresnet_x2_learns_to_beat_bicubic_on_unseen_photos(tmp_path):
     from conftest import ROOT
     data = tmp_path / 'data'
     subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'make_demo_data.py'), str(data),
-                    '--max-side', '320'], check=True, capture_output=True)
+                    '--max-side', '320', '--scales', '2'], check=True, capture_output=True)
     opt = {
         'name': 'learn', 'model_type': 'SRModel', 'scale': 2, 'num_gpu': 0, 'manual_seed': 0,
         'datasets': {'train': {'name': 'p', 'type': 'SingleHRDataset', 'dataroot_gt': str(data / 'hr_train'),
@@ -115,3 +115,26 @@ def test_srresnet_x2_learns_to_beat_bicubic_on_unseen_photos(tmp_path):
     print(f"SRResNet x2 {res['mean']['psnr']:.3f} dB vs bicubic {res['mean']['bicubic_psnr']:.3f} dB")
     assert gain > 0.3, res['mean']
     assert all(r['psnr'] > r['bicubic_psnr'] for r in res['images']), res['images']
+
+
+def test_extract_subimages_matches_basicsr_grid(tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, os.path.join(ROOT, 'scripts', 'data'))
+    from extract_subimages import starts
+    # BasicSR: range(0, h - crop + 1, step), plus a flush last crop if > thresh is left
+    assert starts(1356, 480, 240, 0) == [0, 240, 480, 720, 876]
+    assert starts(960, 480, 240, 0) == [0, 240, 480]
+    assert starts(2040, 120, 60, 0)[-1] == 1920
+    src = tmp_path / 'hr'
+    src.mkdir()
+    img = (np.random.default_rng(0).random((700, 1000, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(src / '0001.png'), img)
+    out = tmp_path / 'sub'
+    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'data', 'extract_subimages.py'),
+                    '--input', str(src), '--output', str(out), '--workers', '1'], check=True, capture_output=True)
+    names = sorted(os.listdir(out))
+    assert len(names) == 2 * 4 and names[0] == '0001_s001.png'  # rows [0, 220]; cols [0, 240, 480, 520]
+    last = cv2.imread(str(out / '0001_s008.png'))
+    assert np.array_equal(last, img[220:700, 520:1000])

@@ -22,6 +22,18 @@ def detect_arch(sd: dict, path: str = 'checkpoint') -> dict:
             up = int(round(math.sqrt(sd['upconv1.weight'].shape[0] / nf)))
         return {'type': 'MSRResNet', 'num_in_ch': int(cin), 'num_out_ch': int(sd['conv_last.weight'].shape[0]),
                 'num_feat': int(nf), 'num_block': _max_index(sd, 'body.'), 'upscale': up}
+    if 'conv_first.weight' in sd and 'body.0.rdb1.conv1.weight' in sd and 'conv_up1.weight' in sd:
+        nf, cin = sd['conv_first.weight'].shape[:2]
+        cout = int(sd['conv_last.weight'].shape[0])
+        if 'conv_up3.weight' in sd:
+            scale = 8
+        else:
+            # pixel-unshuffle multiplies the input channels by 4 (x2) or 16 (x1)
+            scale = {1: 4, 4: 2, 16: 1}.get(int(cin) // cout, 4)
+        unshuffle = {1: 4, 2: 2}.get(scale, 1)
+        return {'type': 'RRDBNet', 'num_in_ch': int(cin) // unshuffle ** 2, 'num_out_ch': cout, 'scale': scale,
+                'num_feat': int(nf), 'num_block': _max_index(sd, 'body.'),
+                'num_grow_ch': int(sd['body.0.rdb1.conv1.weight'].shape[0])}
     if 'prelu_first.weight' in sd and 'conv_body.weight' in sd:
         nf, cin = sd['conv_first.weight'].shape[:2]
         return {'type': 'SRResNet', 'num_in_ch': int(cin), 'num_out_ch': int(sd['conv_last.weight'].shape[0]),
@@ -43,7 +55,7 @@ def load_generator(path: str, param_key: str | None = None, device='cpu'):
         net = build_network(cfg, f'{path}: arch')
     except UserError:
         raise
-    except Exception as e:  # a bad metadata entry
+    except (TypeError, ValueError) as e:  # a bad metadata entry
         raise UserError(f'{path}: cannot build {cfg.get("type")} from its metadata ({e})') from None
     check_compatible(net, sd, path, strict=True)
     net.load_state_dict(sd)

@@ -166,6 +166,7 @@ class Trainer:
             for it in range(self.start_iter + 1, topt.total_iter + 1):
                 batch = self.model.prepare_batch(next(batches))
                 self.model.update_learning_rate(it)
+                self.model.current_iter = it
                 losses = self.model.train_step(batch)
                 self.model.after_step(it)
                 # accumulate on the device; no host sync until we print

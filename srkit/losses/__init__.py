@@ -1,6 +1,6 @@
 """Losses.  ``build_loss(cfg)`` reads the ``type`` key."""
 from ..registry import LOSS_REGISTRY, build_from_config
-from . import pixel  # noqa: F401  (registers)
+from . import gan, perceptual, pixel  # noqa: F401  (registers)
 
 
 def build_loss(cfg: dict, where: str = 'train.loss'):

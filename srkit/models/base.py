@@ -55,6 +55,7 @@ class BaseModel:
         self.schedulers: dict[str, object] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.emas: dict[str, EMA] = {}
+        self.current_iter = 0  # set by the trainer before each train_step
         amp = opt.train.amp if opt.train else 'none'
         self.amp_dtype = _AMP.get(amp)
         self.channels_last = bool(opt.train and opt.train.channels_last)
@@ -131,13 +132,24 @@ class BaseModel:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def step(self, name: str, loss: torch.Tensor) -> None:
-        """zero_grad, backward (loss-scaled under fp16), optimizer step for ``optim_<name>``."""
-        opt, scaler = self.optimizers[name], self.scalers[name]
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+    def zero_grad(self, name: str) -> None:
+        self.optimizers[name].zero_grad(set_to_none=True)
+
+    def backward(self, name: str, loss: torch.Tensor) -> None:
+        """Backward through ``loss`` (loss-scaled under fp16) for ``optim_<name>``."""
+        self.scalers[name].scale(loss).backward()
+
+    def apply(self, name: str) -> None:
+        """Optimizer step for ``optim_<name>`` (unscaling and skipping inf steps under fp16)."""
+        self.scalers[name].step(self.optimizers[name])
+        self.scalers[name].update()
+
+    def step(self, name: str, *losses: torch.Tensor) -> None:
+        """zero_grad, backward each loss in turn (each frees its graph), then one step."""
+        self.zero_grad(name)
+        for loss in losses:
+            self.backward(name, loss)
+        self.apply(name)
 
     @staticmethod
     def requires_grad(net: nn.Module, flag: bool) -> None:

@@ -58,12 +58,13 @@ def extract_state_dict(ckpt, param_key: Optional[str] = 'params_ema', path: str 
     """
     if not isinstance(ckpt, dict):
         raise UserError(f'{path}: not a network checkpoint (a {type(ckpt).__name__})')
+    from ..archs.rrdbnet import to_basicsr_keys  # old ESRGAN / BSRGAN layouts -> BasicSR's
     order = ([param_key] if param_key else []) + [k for k in PARAM_KEYS if k != param_key]
     for k in order:
         if k in ckpt and isinstance(ckpt[k], dict):
-            return strip_prefix(ckpt[k]), k
+            return to_basicsr_keys(strip_prefix(ckpt[k])), k
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        return strip_prefix(ckpt), 'raw'
+        return to_basicsr_keys(strip_prefix(ckpt)), 'raw'
     raise UserError(f'{path}: no network weights found (keys: {", ".join(list(ckpt)[:6])})')
 
 

@@ -1,0 +1,106 @@
+"""Discriminators for SR GANs: ESRGAN's VGG-style D and Real-ESRGAN's U-Net D with
+spectral norm.  Inputs are ``(B,C,H,W)`` float images in [0,1]."""
+from __future__ import annotations
+
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils import spectral_norm
+
+from ..registry import ARCH_REGISTRY
+
+
+@ARCH_REGISTRY.register()
+class VGGStyleDiscriminator(nn.Module):
+    """ESRGAN/SRGAN's D: stride-2 4x4 convs with BN down to 4x4, then linear 100 -> 1.
+
+    Args:
+        num_in_ch: image channels (3).
+        num_feat: base channels (64).
+        input_size: 128 or 256; training ``gt_size`` must equal it.
+    Returns ``(B,1)`` raw logits.
+    """
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128):
+        super().__init__()
+        if input_size not in (128, 256):
+            raise ValueError(f'VGGStyleDiscriminator input_size must be 128 or 256, got {input_size}')
+        self.input_size = input_size
+        nf = num_feat
+        self.conv0_0 = nn.Conv2d(num_in_ch, nf, 3, 1, 1, bias=True)
+        self.conv0_1 = nn.Conv2d(nf, nf, 4, 2, 1, bias=False)
+        self.bn0_1 = nn.BatchNorm2d(nf, affine=True)
+        chans = [(nf, nf * 2), (nf * 2, nf * 4), (nf * 4, nf * 8), (nf * 8, nf * 8)]
+        if input_size == 256:
+            chans.append((nf * 8, nf * 8))
+        for i, (cin, cout) in enumerate(chans, start=1):
+            setattr(self, f'conv{i}_0', nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
+            setattr(self, f'bn{i}_0', nn.BatchNorm2d(cout, affine=True))
+            setattr(self, f'conv{i}_1', nn.Conv2d(cout, cout, 4, 2, 1, bias=False))
+            setattr(self, f'bn{i}_1', nn.BatchNorm2d(cout, affine=True))
+        self.n_stages = len(chans)
+        self.linear1 = nn.Linear(nf * 8 * 4 * 4, 100)
+        self.linear2 = nn.Linear(100, 1)
+        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x):
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            raise ValueError(f'VGGStyleDiscriminator(input_size={self.input_size}) got a '
+                             f'{x.shape[-2]}x{x.shape[-1]} input; set gt_size to {self.input_size}')
+        feat = self.lrelu(self.conv0_0(x))
+        feat = self.lrelu(self.bn0_1(self.conv0_1(feat)))
+        for i in range(1, self.n_stages + 1):
+            feat = self.lrelu(getattr(self, f'bn{i}_0')(getattr(self, f'conv{i}_0')(feat)))
+            feat = self.lrelu(getattr(self, f'bn{i}_1')(getattr(self, f'conv{i}_1')(feat)))
+        feat = self.lrelu(self.linear1(feat.flatten(1)))
+        return self.linear2(feat)
+
+
+@ARCH_REGISTRY.register()
+class UNetDiscriminatorSN(nn.Module):
+    """Real-ESRGAN's U-Net discriminator with spectral norm; returns a per-pixel
+    ``(B,1,H,W)`` logit map.  H and W must be multiples of 8.
+
+    Args:
+        num_in_ch: image channels (3).
+        num_feat: base channels (64).
+        skip_connection: add encoder features to the decoder (True).
+    """
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True):
+        super().__init__()
+        self.skip_connection = skip_connection
+        nf = num_feat
+        self.conv0 = nn.Conv2d(num_in_ch, nf, 3, 1, 1)
+        self.conv1 = spectral_norm(nn.Conv2d(nf, nf * 2, 4, 2, 1, bias=False))
+        self.conv2 = spectral_norm(nn.Conv2d(nf * 2, nf * 4, 4, 2, 1, bias=False))
+        self.conv3 = spectral_norm(nn.Conv2d(nf * 4, nf * 8, 4, 2, 1, bias=False))
+        self.conv4 = spectral_norm(nn.Conv2d(nf * 8, nf * 4, 3, 1, 1, bias=False))
+        self.conv5 = spectral_norm(nn.Conv2d(nf * 4, nf * 2, 3, 1, 1, bias=False))
+        self.conv6 = spectral_norm(nn.Conv2d(nf * 2, nf, 3, 1, 1, bias=False))
+        self.conv7 = spectral_norm(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
+        self.conv8 = spectral_norm(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
+        self.conv9 = nn.Conv2d(nf, 1, 3, 1, 1)
+
+    def forward(self, x):
+        def act(t):
+            return F.leaky_relu(t, 0.2, inplace=True)
+
+        def up(t):
+            return F.interpolate(t, scale_factor=2, mode='bilinear', align_corners=False)
+
+        x0 = act(self.conv0(x))
+        x1 = act(self.conv1(x0))
+        x2 = act(self.conv2(x1))
+        x3 = act(self.conv3(x2))
+        x4 = act(self.conv4(up(x3)))
+        if self.skip_connection:
+            x4 = x4 + x2
+        x5 = act(self.conv5(up(x4)))
+        if self.skip_connection:
+            x5 = x5 + x1
+        x6 = act(self.conv6(up(x5)))
+        if self.skip_connection:
+            x6 = x6 + x0
+        out = act(self.conv7(x6))
+        out = act(self.conv8(out))
+        return self.conv9(out)

@@ -1,0 +1,162 @@
+"""Perceptual loss on VGG19 features (ESRGAN's, Real-ESRGAN's multi-layer variant).
+
+Weights load through torchvision's own weights API, so they are found in (or
+downloaded to) the torch hub cache under ``$TORCH_HOME/hub/checkpoints``; or
+from an explicit ``vgg_weights: PATH``.  When they are missing and cannot be
+downloaded, :class:`WeightsMissing` says which file goes where.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Literal, Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import UserError
+from ..registry import LOSS_REGISTRY
+
+VGG19_NAMES = [
+    'conv1_1', 'relu1_1', 'conv1_2', 'relu1_2', 'pool1',
+    'conv2_1', 'relu2_1', 'conv2_2', 'relu2_2', 'pool2',
+    'conv3_1', 'relu3_1', 'conv3_2', 'relu3_2', 'conv3_3', 'relu3_3', 'conv3_4', 'relu3_4', 'pool3',
+    'conv4_1', 'relu4_1', 'conv4_2', 'relu4_2', 'conv4_3', 'relu4_3', 'conv4_4', 'relu4_4', 'pool4',
+    'conv5_1', 'relu5_1', 'conv5_2', 'relu5_2', 'conv5_3', 'relu5_3', 'conv5_4', 'relu5_4', 'pool5',
+]
+
+
+class WeightsMissing(UserError):
+    """Pretrained weights are not on disk and could not be fetched."""
+
+
+def vgg19_cache_path() -> tuple[str, str]:
+    """``(path in the torch hub cache, download URL)`` of torchvision's VGG19 weights."""
+    from torchvision.models import VGG19_Weights
+    url = VGG19_Weights.IMAGENET1K_V1.url
+    return os.path.join(torch.hub.get_dir(), 'checkpoints', os.path.basename(url)), url
+
+
+def load_vgg19_state_dict(path: Optional[str] = None) -> dict:
+    """VGG19 ImageNet weights from ``path`` or through torchvision's loader."""
+    if path:
+        from ..utils.checkpoint import load_checkpoint
+        return load_checkpoint(path)
+    from torchvision.models import VGG19_Weights
+    cache, url = vgg19_cache_path()
+    try:
+        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as e:  # offline: URLError, socket errors, ...
+        raise WeightsMissing(
+            f'VGG19 weights for the perceptual loss are missing: put {os.path.basename(cache)} '
+            f'(from {url}) at {cache}, or set perceptual_opt.vgg_weights: PATH '
+            f'({type(e).__name__})') from None
+
+
+class VGGFeatureExtractor(nn.Module):
+    """Frozen VGG19 features at named layers (``conv5_4``, ``relu3_4`` ...).
+
+    Input ``(B,3,H,W) RGB in [0,1]`` (or [-1,1] with ``range_norm``), normalised
+    with ImageNet mean/std when ``use_input_norm``.  Returns ``{name: feature}``.
+    """
+
+    def __init__(self, layer_name_list: list, use_input_norm: bool = True, range_norm: bool = False,
+                 vgg_weights: Optional[str] = None):
+        super().__init__()
+        from torchvision.models import vgg19
+        unknown = [n for n in layer_name_list if n not in VGG19_NAMES]
+        if unknown:
+            raise UserError(f'perceptual_opt.layer_weights: unknown VGG19 layer {unknown[0]!r} '
+                            f'(e.g. conv5_4, relu5_4, conv3_4)')
+        self.layer_name_list = list(layer_name_list)
+        self.use_input_norm = use_input_norm
+        self.range_norm = range_norm
+        net = vgg19(weights=None)
+        net.load_state_dict(load_vgg19_state_dict(vgg_weights))
+        last = max(VGG19_NAMES.index(n) for n in layer_name_list)
+        layers = OrderedDict()
+        for name, layer in zip(VGG19_NAMES[: last + 1], net.features[: last + 1]):
+            # not in place: a pre-activation feature must survive its ReLU
+            layers[name] = nn.ReLU(inplace=False) if isinstance(layer, nn.ReLU) else layer
+        self.vgg_net = nn.Sequential(layers).eval()
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.register_buffer('mean', torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True):
+        return super().train(False)  # always frozen, always eval
+
+    def forward(self, x):
+        if self.range_norm:
+            x = (x + 1) / 2
+        if self.use_input_norm:
+            x = (x - self.mean) / self.std
+        out = {}
+        for name, layer in self.vgg_net.named_children():
+            x = layer(x)
+            if name in self.layer_name_list:
+                out[name] = x
+        return out
+
+
+@LOSS_REGISTRY.register()
+class PerceptualLoss(nn.Module):
+    """Weighted feature distance ``sum_k w_k * crit(VGG_k(x), VGG_k(gt))``, times
+    ``perceptual_weight``; optional Gram-matrix style term.  The GT features
+    are computed without autograd.  Returns ``(percep, style)``; a zero weight
+    gives ``None`` for that term.
+
+    ``optional: true`` turns missing VGG weights into a logged warning and a
+    disabled loss (``enabled`` is False), instead of an error.
+    """
+
+    def __init__(self, layer_weights: dict, vgg_type: Literal['vgg19'] = 'vgg19', use_input_norm: bool = True,
+                 range_norm: bool = False, perceptual_weight: float = 1.0, style_weight: float = 0.0,
+                 criterion: Literal['l1', 'l2', 'fro'] = 'l1', vgg_weights: Optional[str] = None,
+                 optional: bool = False):
+        super().__init__()
+        self.perceptual_weight = perceptual_weight
+        self.style_weight = style_weight
+        self.layer_weights = dict(layer_weights)
+        self.criterion = criterion
+        self.missing_message = None
+        try:
+            self.vgg = VGGFeatureExtractor(list(layer_weights), use_input_norm, range_norm, vgg_weights)
+        except WeightsMissing as e:
+            if not optional:
+                raise
+            self.vgg = None
+            self.missing_message = str(e) + '; training continues without the perceptual loss'
+
+    @property
+    def enabled(self) -> bool:
+        return self.vgg is not None
+
+    def _dist(self, a, b):
+        if self.criterion == 'l1':
+            return F.l1_loss(a, b)
+        if self.criterion == 'l2':
+            return F.mse_loss(a, b)
+        return torch.linalg.norm((a - b).flatten(), ord=2)
+
+    @staticmethod
+    def _gram(x):
+        n, c, h, w = x.shape
+        f = x.reshape(n, c, h * w)
+        return f @ f.transpose(1, 2) / (c * h * w)
+
+    def forward(self, x, gt):
+        if self.vgg is None:
+            return None, None
+        fx = self.vgg(x)
+        with torch.no_grad():
+            fg = self.vgg(gt.detach())
+        percep = style = None
+        if self.perceptual_weight > 0:
+            percep = sum(self._dist(fx[k], fg[k]) * w for k, w in self.layer_weights.items()) * self.perceptual_weight
+        if self.style_weight > 0:
+            style = sum(self._dist(self._gram(fx[k]), self._gram(fg[k])) * w
+                        for k, w in self.layer_weights.items()) * self.style_weight
+        return percep, style

@@ -1,0 +1,158 @@
+"""SRGAN and ESRGAN: a generator and a discriminator, G step then D step.
+
+Both read ``network_g``/``network_d``, ``optim_g``/``optim_d`` and the losses
+``pixel_opt``, ``perceptual_opt`` and ``gan_opt`` (each optional but GAN).
+``net_d_iters`` updates G every N iterations; ``net_d_init_iters`` trains D
+alone for the first N.  Batches hold ``lq (B,3,h,w)`` and ``gt (B,3,H,W)``.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import OptionError
+from ..losses.gan import gradient_penalty
+from ..registry import MODEL_REGISTRY
+from .base import BaseModel
+
+
+@MODEL_REGISTRY.register()
+class SRGANModel(BaseModel):
+    """Standard GAN loss on D's raw output (vanilla, lsgan, wgan-gp, hinge)."""
+
+    def __init__(self, opt, ctx):
+        super().__init__(opt, ctx)
+        self.net_g = self.build_net('g')
+        if opt.train is None:
+            return
+        self.net_d = self.build_net('d')
+        self._check_d_input(opt)
+        self.build_optimizer('g', self.nets['g'].parameters())
+        self.build_optimizer('d', self.nets['d'].parameters())
+        self.cri_pix = self.build_loss('pixel_opt', required=False)
+        self.cri_perceptual = self.build_loss('perceptual_opt', required=False)
+        if self.cri_perceptual is not None and not self.cri_perceptual.enabled:
+            ctx.log(f'warning: {self.cri_perceptual.missing_message}')
+            self.cri_perceptual = None
+        self.cri_gan = self.build_loss('gan_opt')
+        self.build_ema('g')
+
+    def _check_d_input(self, opt):
+        cfg = opt.networks['d']
+        train = opt.datasets.get('train')
+        if cfg['type'] == 'VGGStyleDiscriminator' and train is not None:
+            size = cfg.get('input_size', 128)
+            if getattr(train, 'gt_size', None) != size:
+                raise OptionError(f'datasets.train.gt_size: {getattr(train, "gt_size", None)} does not match '
+                                  f'network_d.input_size {size} (VGGStyleDiscriminator takes 128 or 256)')
+
+    def g_turn(self) -> bool:
+        t = self.train_opt
+        return self.current_iter % t.net_d_iters == 0 and self.current_iter > t.net_d_init_iters
+
+    def content_losses(self, sr, gt) -> dict[str, torch.Tensor]:
+        """Pixel, perceptual and style terms for the generator (those configured)."""
+        out = {}
+        if self.cri_pix is not None:
+            out['l_g_pix'] = self.cri_pix(sr, gt)
+        if self.cri_perceptual is not None:
+            percep, style = self.cri_perceptual(sr, gt)
+            if percep is not None:
+                out['l_g_percep'] = percep
+            if style is not None:
+                out['l_g_style'] = style
+        return out
+
+    def train_step(self, batch):
+        lq, gt = batch['lq'], batch['gt']
+        logs = {}
+        with self.autocast():
+            sr = self.net_g(lq)
+        sr = sr.float()
+
+        # generator step, D frozen
+        if self.g_turn():
+            self.requires_grad(self.nets['d'], False)
+            losses = self.content_losses(sr, gt)
+            with self.autocast():
+                fake_g = self.net_d(sr)
+            losses['l_g_gan'] = self.cri_gan(fake_g.float(), True, is_disc=False)
+            self.step('g', sum(losses.values()))
+            logs.update(losses)
+
+        # discriminator step
+        self.requires_grad(self.nets['d'], True)
+        self.zero_grad('d')
+        with self.autocast():
+            real_d = self.net_d(gt)
+        l_d_real = self.cri_gan(real_d.float(), True, is_disc=True)
+        self.backward('d', l_d_real)
+        with self.autocast():
+            fake_d = self.net_d(sr.detach())
+        l_d_fake = self.cri_gan(fake_d.float(), False, is_disc=True)
+        if self.cri_gan.use_gp:
+            l_d_fake = l_d_fake + self.cri_gan.gp_weight * gradient_penalty(self.net_d, gt, sr)
+        self.backward('d', l_d_fake)
+        self.apply('d')
+        logs.update(l_d_real=l_d_real, l_d_fake=l_d_fake,
+                    out_d_real=real_d.mean(), out_d_fake=fake_d.mean())
+        return {k: v.detach() for k, v in logs.items()}
+
+
+@MODEL_REGISTRY.register()
+class ESRGANModel(SRGANModel):
+    """Relativistic average GAN (RaGAN) on top of SRGAN's losses.
+
+    Without DDP, D(real) is computed once, before the G step, and reused by the
+    D step (D's weights do not change in between); under DDP every D forward is
+    followed by its own backward, which DDP with BatchNorm requires.
+    """
+
+    def train_step(self, batch):
+        lq, gt = batch['lq'], batch['gt']
+        d = self.nets['d']
+        fused = not self.ctx.dist.enabled
+        logs = {}
+        if fused:
+            self.requires_grad(d, True)
+            with self.autocast():
+                real_d = self.net_d(gt).float()
+        with self.autocast():
+            sr = self.net_g(lq)
+        sr = sr.float()
+
+        # generator step, D frozen
+        fake_ref = None
+        if self.g_turn():
+            self.requires_grad(d, False)
+            losses = self.content_losses(sr, gt)
+            with self.autocast():
+                if fused:
+                    real_g = real_d.detach()
+                else:
+                    with torch.no_grad():
+                        real_g = self.net_d(gt).float()
+                fake_g = self.net_d(sr).float()
+            losses['l_g_gan'] = self.cri_gan.ragan_g(real_g, fake_g)
+            self.step('g', sum(losses.values()))
+            logs.update(losses)
+            fake_ref = fake_g.detach()
+
+        # discriminator step: 1/2 L(C(r) - E C(f), real) + 1/2 L(C(f) - E C(r), fake)
+        self.requires_grad(d, True)
+        self.zero_grad('d')
+        if fake_ref is None:
+            with torch.no_grad(), self.autocast():
+                fake_ref = self.net_d(sr.detach()).float()
+        if not fused:
+            with self.autocast():
+                real_d = self.net_d(gt).float()
+        l_d_real = 0.5 * self.cri_gan(real_d - fake_ref.mean(), True, is_disc=True)
+        self.backward('d', l_d_real)
+        with self.autocast():
+            fake_d = self.net_d(sr.detach()).float()
+        l_d_fake = 0.5 * self.cri_gan(fake_d - real_d.detach().mean(), False, is_disc=True)
+        self.backward('d', l_d_fake)
+        self.apply('d')
+        logs.update(l_d_real=l_d_real, l_d_fake=l_d_fake,
+                    out_d_real=real_d.detach().mean(), out_d_fake=fake_d.detach().mean())
+        return {k: v.detach() for k, v in logs.items()}
