@@ -94,3 +94,26 @@ def kill_when(proc, ready) -> None:
         except subprocess.TimeoutExpired:
             pass
     proc.wait()
+
+
+def run_torchrun(yaml_path, cwd, nproc: int = 2, timeout: int = 600):
+    """``torchrun --standalone --nproc_per_node N -m srkit.cli.train -opt YAML --quiet`` on CPU."""
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+                           str(nproc), '-m', 'srkit.cli.train', '-opt', str(yaml_path), '--quiet'],
+                          env=env, capture_output=True, text=True, timeout=timeout, cwd=str(cwd))
+
+
+@pytest.fixture
+def vgg_cache(tmp_path, monkeypatch):
+    """A random-initialised VGG19 state dict at the torch hub cache path (TORCH_HOME)."""
+    import torch
+    from torchvision.models import vgg19
+    from srkit.losses.perceptual import vgg19_cache_path
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    path, _ = vgg19_cache_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.manual_seed(0)
+    net = vgg19(weights=None)
+    torch.save(net.state_dict(), path)
+    return net.eval()

@@ -11,7 +11,7 @@ from srkit.cli import eval as eval_cli
 from srkit.cli import infer as infer_cli
 from srkit.utils.checkpoint import save_checkpoint
 from srkit.utils.imgio import read_image
-from conftest import photo, run_cli, tiny_options, write_yaml
+from conftest import photo, run_cli, write_yaml
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The engine is not SRResNet-only: a G+D model (two networks, two optimizers,
 BatchNorm and dropout in D) trains, checkpoints both networks and resumes exactly."""
 import glob
-import os
 
 import torch
 from torch import nn

@@ -1,5 +1,4 @@
 import copy
-import os
 
 import numpy as np
 import pytest
@@ -9,11 +8,11 @@ from torch.nn import functional as F
 from srkit.archs import build_network
 from srkit.archs.detect import detect_arch, load_generator
 from srkit.compat import import_basicsr
-from srkit.errors import OptionError, UserError
+from srkit.errors import OptionError
 from srkit.losses import build_loss
 from srkit.losses.gan import GANLoss, gradient_penalty
 from srkit.losses.perceptual import WeightsMissing, vgg19_cache_path
-from srkit.utils.checkpoint import load_network, save_checkpoint
+from srkit.utils.checkpoint import load_network
 
 TINY_RRDB = {'type': 'RRDBNet', 'num_feat': 8, 'num_block': 2, 'num_grow_ch': 4}
 
@@ -113,19 +112,6 @@ def test_unet_discriminator_sn_matches_basicsr():
 
 
 # -------------------------------------------------------------------- losses
-
-@pytest.fixture
-def vgg_cache(tmp_path, monkeypatch):
-    """A random-initialised VGG19 state dict at the torch hub cache path (TORCH_HOME)."""
-    from torchvision.models import vgg19
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
-    path, _ = vgg19_cache_path()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.manual_seed(0)
-    net = vgg19(weights=None)
-    torch.save(net.state_dict(), path)
-    return net.eval()
-
 
 def test_perceptual_loss_loads_from_torch_home_and_uses_pre_activation(vgg_cache):
     loss = build_loss({'type': 'PerceptualLoss', 'layer_weights': {'conv5_4': 1.0, 'relu2_2': 0.5},

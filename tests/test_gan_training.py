@@ -2,8 +2,6 @@
 exactly, and run under DDP with BatchNorm in D."""
 import glob
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -11,8 +9,7 @@ import torch
 from srkit.engine.trainer import Trainer
 from srkit.options import parse_options
 from srkit.utils.checkpoint import load_checkpoint
-from conftest import ROOT, tiny_options, write_yaml
-from test_esrgan import vgg_cache  # noqa: F401  (fixture: random VGG19 in TORCH_HOME)
+from conftest import run_torchrun, tiny_options, write_yaml
 
 PERCEP = {'type': 'PerceptualLoss', 'layer_weights': {'conv1_2': 0.1, 'conv2_2': 1.0}, 'perceptual_weight': 1.0}
 
@@ -94,10 +91,7 @@ def test_esrgan_ddp_with_batchnorm_discriminator(tmp_path, photos_dir, vgg_cache
         'network_d': {'type': 'VGGStyleDiscriminator', 'num_feat': 4, 'input_size': 128},
         'train.total_iter': 4, 'logger.save_checkpoint_freq': 4, 'logger.print_freq': 2})
     y = write_yaml(tmp_path / 'd.yml', opt)
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-                        '-m', 'srkit.cli.train', '-opt', y, '--quiet'],
-                       env=env, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    r = run_torchrun(y, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     d = load_checkpoint(str(tmp_path / 'exp' / 'ddp_gan' / 'models' / 'net_d_4.pth'))
     assert 'bn0_1.running_mean' in d['params'] and not any(k.startswith('module.') for k in d['params'])

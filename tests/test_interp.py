@@ -1,4 +1,3 @@
-import pytest
 import torch
 
 from srkit.archs import build_network

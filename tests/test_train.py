@@ -11,7 +11,7 @@ from srkit.cli import train as train_cli
 from srkit.options import parse_options
 from srkit.engine.trainer import Trainer
 from srkit.utils.checkpoint import load_checkpoint
-from conftest import ROOT, kill_when, run_cli, tiny_options, write_yaml
+from conftest import ROOT, kill_when, run_cli, run_torchrun, tiny_options, write_yaml
 
 
 def _models(exp):
@@ -113,10 +113,7 @@ def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path, photos_dir):
 def test_ddp_two_cpu_processes(tmp_path, photos_dir):
     opt = tiny_options(tmp_path, photos_dir, **{'name': 'ddp', 'datasets.train.num_worker_per_gpu': 0})
     y = write_yaml(tmp_path / 'd.yml', opt)
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-                        '-m', 'srkit.cli.train', '-opt', y, '--quiet'],
-                       env=env, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    r = run_torchrun(y, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     exp = tmp_path / 'exp' / 'ddp'
     log = open(glob.glob(str(exp / 'train_ddp_*.log'))[0]).read()

@@ -40,7 +40,6 @@ def _fit(img: np.ndarray, ref_hw: tuple, scale: int, name: str, ref_name: str) -
 
 def evaluate(sr_dir: str, gt_dir: str, scale: int, lq_dir: str | None = None, color_space: str = 'y',
              crop_border: int | None = None, device: str = 'cpu') -> dict:
-    import torch
     from degradations import imresize
     from .. import metrics
     from ..utils.imgio import img2tensor, read_image
