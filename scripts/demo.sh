@@ -12,6 +12,7 @@ OUT=demo_out
 DATA=$OUT/data
 EXPS=$OUT/experiments
 PY=${PYTHON:-python}
+export SRKIT_OFFLINE=1  # the demo never downloads; missing VGG19 weights are reported instead
 
 last_ckpt() {  # newest net_g_<iter>.pth of an experiment
   ls "$EXPS/$1"/models/net_g_*.pth | sed 's/.*net_g_\([0-9]*\)\.pth/\1/' | sort -n | tail -1 \

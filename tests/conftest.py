@@ -10,6 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')
+os.environ['SRKIT_OFFLINE'] = '1'  # nothing may download at test time, not even a failed attempt
 
 
 def photo(name: str) -> np.ndarray:

@@ -3,7 +3,8 @@
 Weights load through torchvision's own weights API, so they are found in (or
 downloaded to) the torch hub cache under ``$TORCH_HOME/hub/checkpoints``; or
 from an explicit ``vgg_weights: PATH``.  When they are missing and cannot be
-downloaded, :class:`WeightsMissing` says which file goes where.
+downloaded (or ``SRKIT_OFFLINE=1`` forbids trying), :class:`WeightsMissing`
+says which file goes where.
 """
 from __future__ import annotations
 
@@ -45,13 +46,14 @@ def load_vgg19_state_dict(path: Optional[str] = None) -> dict:
         return load_checkpoint(path)
     from torchvision.models import VGG19_Weights
     cache, url = vgg19_cache_path()
+    missing = (f'VGG19 weights for the perceptual loss are missing: put {os.path.basename(cache)} '
+               f'(from {url}) at {cache}, or set perceptual_opt.vgg_weights: PATH')
+    if not os.path.exists(cache) and os.environ.get('SRKIT_OFFLINE') == '1':
+        raise WeightsMissing(missing + ' (SRKIT_OFFLINE=1: no download attempted)')
     try:
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
     except Exception as e:  # offline: URLError, socket errors, ...
-        raise WeightsMissing(
-            f'VGG19 weights for the perceptual loss are missing: put {os.path.basename(cache)} '
-            f'(from {url}) at {cache}, or set perceptual_opt.vgg_weights: PATH '
-            f'({type(e).__name__})') from None
+        raise WeightsMissing(f'{missing} (download failed: {type(e).__name__})') from None
 
 
 class VGGFeatureExtractor(nn.Module):
