@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DataError, UserError
 from ..utils.fileio import atomic_write_text
-from ..utils.imgio import list_images, quiet_cv2, read_bytes
+from ..utils.imgio import list_images, looks_truncated, quiet_cv2, read_bytes
 from .storage import INCOMPLETE_MARKER, read_meta_info
 
 
@@ -40,7 +40,7 @@ def encode_record(args) -> Record:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(f'{path}: cannot decode image (unreadable, truncated or not an image)')
-    if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
+    if looks_truncated(data):
         raise DataError(f'{path}: truncated image (JPEG without end marker)')
     ok, buf = cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, level])
     if not ok:

@@ -40,7 +40,7 @@ def quiet_cv2() -> None:
         _QUIET.append(True)
 
 
-def _looks_truncated(data: bytes) -> bool:
+def looks_truncated(data: bytes) -> bool:
     # cv2 decodes a truncated JPEG into a grey-filled image with only a warning;
     # a JPEG must end with the EOI marker (some writers pad with zeros after it).
     if data[:2] == b'\xff\xd8':
@@ -52,7 +52,7 @@ def decode(data: bytes, name: str) -> Decoded:
     """Decode encoded image bytes; ``name`` (a path or key) is used in errors."""
     if not data:
         raise DataError(f'{name}: empty file')
-    if _looks_truncated(data):
+    if looks_truncated(data):
         raise DataError(f'{name}: truncated image (JPEG without end marker)')
     quiet_cv2()
     buf = np.frombuffer(data, np.uint8)
