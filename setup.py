@@ -25,6 +25,7 @@ setup(
             'srkit-infer=srkit.cli.infer:main',
             'srkit-eval=srkit.cli.eval:main',
             'srkit-interp=srkit.cli.interp:main',
+            'srkit-degrade=srkit.cli.degrade:main',
         ],
     },
 )

@@ -41,6 +41,14 @@ def bicubic(hr: np.ndarray, scale: int, rng: np.random.Generator | None = None, 
     return lr, {'method': 'bicubic', 'scale': scale}
 
 
+@register('bsrgan')
+def bsrgan(hr: np.ndarray, scale: int, rng: np.random.Generator, **kwargs):
+    """BSRGAN's degradation of the whole (mod-cropped) image; LR is exactly HR/scale."""
+    from .bsrgan import degrade
+    lr, _hq, params = degrade(hr, scale, rng, **kwargs)
+    return lr, params
+
+
 def build_pipeline(name: str, **kwargs) -> Callable:
     if name not in PIPELINES:
         raise KeyError(f'unknown degradation {name!r} (known: {", ".join(sorted(PIPELINES))})')
@@ -48,3 +56,22 @@ def build_pipeline(name: str, **kwargs) -> Callable:
     if kwargs:
         return lambda hr, scale, rng: fn(hr, scale, rng, **kwargs)
     return fn
+
+
+@register('sensor_noise')
+def sensor_noise(hr: np.ndarray, scale: int, rng: np.random.Generator, sigma: float = 8.0):
+    """The DSGAN paper's 'sensor noise' set: bicubic LR plus Gaussian noise sigma/255."""
+    from .ops import gaussian_noise, new_seed
+    lr, _ = bicubic(hr, scale, round_to_uint8=False)
+    seed = new_seed(rng)
+    lr = gaussian_noise(np.clip(lr, 0, 1), sigma / 255.0, 'color', seed)
+    return np.rint(lr * 255.0).astype(np.float32) / 255.0, {'method': 'sensor_noise', 'scale': scale,
+                                                            'sigma': sigma, 'seed': seed}
+
+
+@register('jpeg')
+def jpeg_artifacts(hr: np.ndarray, scale: int, rng: np.random.Generator, quality: int = 30):
+    """The DSGAN paper's 'compression artifacts' set: bicubic LR, then JPEG at ``quality``."""
+    from .ops import jpeg
+    lr, _ = bicubic(hr, scale, round_to_uint8=False)
+    return jpeg(np.clip(lr, 0, 1), quality), {'method': 'jpeg', 'scale': scale, 'quality': quality}

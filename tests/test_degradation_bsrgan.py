@@ -1,0 +1,101 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage, stats
+from scipy.interpolate import RegularGridInterpolator
+
+from degradations import bsrgan, build_pipeline
+from degradations.kernels import gaussian_kernel
+from degradations.ops import filter_image
+from conftest import photo
+
+
+def _kair_anisotropic(ksize, theta, l1, l2):
+    # KAIR's anisotropic_Gaussian + gm_blur_kernel, written from its definition
+    v = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]]) @ np.array([1.0, 0.0])
+    V = np.array([[v[0], v[1]], [v[1], -v[0]]])
+    sigma = V @ np.diag([l1, l2]) @ np.linalg.inv(V)
+    c = ksize / 2.0 + 0.5
+    k = np.array([[stats.multivariate_normal.pdf([x - c + 1, y - c + 1], mean=[0, 0], cov=sigma)
+                   for x in range(ksize)] for y in range(ksize)])
+    return k / k.sum()
+
+
+@pytest.mark.parametrize('ksize,theta,l1,l2', [(7, 0.3, 2.0, 5.0), (15, 2.5, 7.9, 0.4), (25, 1.2, 3.3, 3.3)])
+def test_anisotropic_blur_matches_kair_definition(ksize, theta, l1, l2):
+    np.testing.assert_allclose(gaussian_kernel(ksize, math.sqrt(l1), math.sqrt(l2), theta),
+                               _kair_anisotropic(ksize, theta, l1, l2), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize('sf', [2, 3, 4])
+def test_shift_kernel_is_interp2d_linear(sf):
+    k = gaussian_kernel(25, 1.7)
+    k[3, 5] += 0.2  # asymmetric
+    ys, xs = np.arange(25.0), np.arange(25.0)
+    s = (sf - 1) * 0.5
+    f = RegularGridInterpolator((ys, xs), k, method='linear')
+    yy, xx = np.meshgrid(np.clip(ys + s, 0, 24), np.clip(xs + s, 0, 24), indexing='ij')
+    np.testing.assert_allclose(bsrgan.shift_kernel(k, sf), f(np.stack([yy, xx], -1)), rtol=0, atol=1e-12)
+
+
+def test_filter_matches_ndimage_mirror_convolution():
+    rng = np.random.default_rng(0)
+    img = rng.random((30, 41, 3)).astype(np.float32)
+    k = rng.random((7, 7))
+    k /= k.sum()
+    ref = ndimage.convolve(img, k[..., None], mode='mirror')
+    np.testing.assert_allclose(filter_image(img, k), ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('sf', [2, 3, 4])
+def test_lr_is_exactly_hr_over_scale_and_reproducible(sf):
+    hr = photo('coffee')[:130, :150]
+    for seed in range(12):
+        lr, hq, p = bsrgan.degrade(hr, sf, np.random.default_rng(seed))
+        assert hq.shape == (130 - 130 % sf, 150 - 150 % sf, 3)
+        assert lr.shape == (hq.shape[0] // sf, hq.shape[1] // sf, 3) and lr.dtype == np.float32
+        assert 0 <= lr.min() and lr.max() <= 1
+        names = [o['op'] for o in p['ops']]
+        assert names.index('down_a') < names.index('down_b') and names[-1] == 'jpeg'
+        assert names.count('blur') == 2 and names.count('gaussian_noise') == 1
+        if sf != 4:
+            assert 'prehalve' not in names
+        again, _, p2 = bsrgan.degrade(hr, sf, np.random.default_rng(seed))
+        assert np.array_equal(lr, again) and p == p2
+
+
+def test_prehalving_and_both_downsample_paths_occur():
+    hr = photo('astronaut')[:96, :96]
+    seen = set()
+    for seed in range(60):
+        _, _, p = bsrgan.degrade(hr, 4, np.random.default_rng(seed))
+        for o in p['ops']:
+            seen.add((o['op'], o.get('kind', o.get('mode'))))
+    assert ('down_a', 'strided_gaussian') in seen and ('down_a', 'resize') in seen
+    assert any(op == 'prehalve' for op, _ in seen)
+    assert {('gaussian_noise', 'color'), ('gaussian_noise', 'gray'), ('gaussian_noise', 'correlated')} <= seen
+
+
+def test_aligned_patch_crop_and_isp_hook():
+    hr = photo('rocket')[:200, :200]
+    calls = []
+
+    def isp(img, hq):
+        calls.append(img.shape)
+        return img, hq * 0.5  # an ISP may change the HQ too
+
+    for seed in range(20):
+        lr, hq, p = bsrgan.degrade(hr, 4, np.random.default_rng(seed), lq_patchsize=16, isp_model=isp, isp_prob=1.0)
+        assert lr.shape == (16, 16, 3) and hq.shape == (64, 64, 3)
+        top, left = p['crop']
+        if 'isp' not in [o['op'] for o in p['ops']]:
+            np.testing.assert_array_equal(hq, hr[top * 4: top * 4 + 64, left * 4: left * 4 + 64])
+    assert calls
+    with pytest.raises(ValueError, match='smaller than lq_patchsize'):
+        bsrgan.degrade(hr[:40, :40], 4, np.random.default_rng(0), lq_patchsize=16)
+
+
+def test_registered_pipeline():
+    lr, p = build_pipeline('bsrgan')(photo('chelsea')[:64, :64], 2, np.random.default_rng(1))
+    assert lr.shape == (32, 32, 3) and p['method'] == 'bsrgan'
