@@ -99,3 +99,15 @@ def test_aligned_patch_crop_and_isp_hook():
 def test_registered_pipeline():
     lr, p = build_pipeline('bsrgan')(photo('chelsea')[:64, :64], 2, np.random.default_rng(1))
     assert lr.shape == (32, 32, 3) and p['method'] == 'bsrgan'
+
+
+def test_single_hr_dataset_runs_bsrgan_per_sample(photos_dir):
+    from srkit.data.datasets import SingleHRDataset
+    from srkit.options import parse_dataclass
+    opt = parse_dataclass(SingleHRDataset.Options, {
+        'name': 's', 'type': 'SingleHRDataset', 'scale': 4, 'dataroot_gt': str(photos_dir / 'hr'),
+        'gt_size': 64, 'degradation': {'type': 'bsrgan'}}, 'datasets.train')
+    ds = SingleHRDataset(opt)
+    a, b = ds[(0, (1, 2))], ds[(0, (1, 2))]
+    assert a['lq'].shape == (3, 16, 16) and a['gt'].shape == (3, 64, 64)
+    assert (a['lq'] == b['lq']).all()  # the sample's seed fixes crop, flips and degradation
