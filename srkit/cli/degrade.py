@@ -88,16 +88,8 @@ def replay(line: dict, hr: np.ndarray, method: str | None = None, kwargs: dict |
 
 
 def _read_manifest(path: str) -> dict[str, dict]:
-    done = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                try:
-                    d = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a kill; that image is redone
-                done[d['key']] = d
-    return done
+    from ..utils.fileio import read_jsonl
+    return {d['key']: d for d in read_jsonl(path)}  # an image whose line a kill tore is redone
 
 
 @cli_entry('srkit-degrade')

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError, UserError
-from ..utils.fileio import atomic_write_text
+from ..utils.fileio import atomic_write_text, read_jsonl
 from ..utils.imgio import list_images, looks_truncated, quiet_cv2, read_bytes
 from .storage import INCOMPLETE_MARKER, read_meta_info
 
@@ -106,16 +106,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int
         with env.begin() as txn:
             done = {k.decode() for k, _ in txn.cursor()} if txn.stat()['entries'] else set()
         shapes_path = os.path.join(output, '.srkit-shapes.jsonl')
-        shapes = {}
-        if os.path.exists(shapes_path):
-            with open(shapes_path) as f:
-                for line in f:
-                    try:
-                        d = json.loads(line)
-                    except ValueError:
-                        break  # a torn last line from a kill
-                    if d['key'] in done:
-                        shapes[d['key']] = (d['name'], tuple(d['shape']))
+        shapes = {d['key']: (d['name'], tuple(d['shape'])) for d in read_jsonl(shapes_path) if d['key'] in done}
         # a key whose shape line was lost is simply re-encoded
         todo = [n for n in names if os.path.splitext(n)[0] not in shapes]
         skipped = len(names) - len(todo)

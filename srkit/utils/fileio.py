@@ -34,3 +34,17 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def read_jsonl(path: str) -> list[dict]:
+    """The records of a JSON-lines log; a line torn by a kill (or a missing file) is skipped."""
+    import json
+    out = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+    return out
