@@ -27,7 +27,7 @@ class EMA:
         for k, v in src.items():
             d = dst[k]
             if v.dtype.is_floating_point:
-                self._float_src.append(v)
+                self._float_src.append(v.detach())  # shares storage: sees every optimizer step
                 self._float_dst.append(d)
             else:
                 self._int_src.append(v)
@@ -36,8 +36,7 @@ class EMA:
     @torch.no_grad()
     def update(self) -> None:
         if self._float_dst:
-            src = [s.detach() for s in self._float_src]
-            torch._foreach_lerp_(self._float_dst, src, 1.0 - self.decay)
+            torch._foreach_lerp_(self._float_dst, self._float_src, 1.0 - self.decay)
         for s, d in zip(self._int_src, self._int_dst):
             d.copy_(s)
 
