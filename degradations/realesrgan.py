@@ -80,3 +80,92 @@ def filter2d(x, kernels):
     weight = kernels.reshape(b, 1, k, k).repeat_interleave(c, dim=0)
     out = F.conv2d(xp.reshape(1, b * c, *xp.shape[-2:]), weight, groups=b * c)
     return out.reshape(b, c, h, w)
+
+
+def gaussian_noise_pt(x, generator, sigma_range=(1.0, 30.0), gray_prob=0.4):
+    """Per-sample Gaussian noise on ``(B,3,H,W)`` in [0,1]: sigma/255 ~ U(range), gray with
+    ``gray_prob``; independent fields per sample.  Returns ``(noisy, {'sigma', 'gray'})`` as
+    tensors on the batch's device (no host sync).  ``generator`` lives on that device."""
+    import torch
+    b, c, h, w = x.shape
+    opts = {'device': x.device, 'dtype': x.dtype, 'generator': generator}
+    sigma = torch.rand(b, **opts) * (sigma_range[1] - sigma_range[0]) + sigma_range[0]
+    gray = (torch.rand(b, **opts) < gray_prob).to(x.dtype)
+    color = torch.randn(b, c, h, w, **opts)
+    mono = torch.randn(b, 1, h, w, **opts)
+    g = gray.view(b, 1, 1, 1)
+    noise = (color * (1 - g) + mono * g) * (sigma / 255.0).view(b, 1, 1, 1)
+    return x + noise, {'sigma': sigma, 'gray': gray}
+
+
+def poisson_noise_pt(x, generator, scale_range=(0.05, 3.0), gray_prob=0.4):
+    """Per-sample Poisson noise (Real-ESRGAN's): counts at 2^ceil(log2(#8-bit levels)) levels,
+    times ``scale``; the level count is computed on the device with a batched histogram."""
+    import torch
+    b, c, h, w = x.shape
+    opts = {'device': x.device, 'dtype': x.dtype, 'generator': generator}
+    scale = torch.rand(b, **opts) * (scale_range[1] - scale_range[0]) + scale_range[0]
+    gray = (torch.rand(b, **opts) < gray_prob).to(x.dtype)
+
+    def noise_of(img):
+        q = torch.clamp((img * 255.0).round(), 0, 255)
+        idx = q.long().reshape(b, -1) + 256 * torch.arange(b, device=x.device).view(b, 1)
+        levels = (torch.bincount(idx.reshape(-1), minlength=256 * b).view(b, 256) > 0).sum(1).to(x.dtype)
+        vals = torch.exp2(torch.ceil(torch.log2(levels))).view(b, 1, 1, 1)
+        q = q / 255.0
+        return torch.poisson(q * vals, generator=generator) / vals - q
+
+    lum = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    g = gray.view(b, 1, 1, 1)
+    noise = noise_of(x) * (1 - g) + noise_of(lum).expand(b, c, h, w) * g
+    return x + noise * scale.view(b, 1, 1, 1), {'scale': scale, 'gray': gray}
+
+
+class PairPool:
+    """Real-ESRGAN's training-pair pool ("queue"), for any batch size.
+
+    While filling, batches pass through unchanged and are stored; once full,
+    each batch swaps places with ``b`` random stored pairs, which are returned,
+    so a batch mixes degradations from many iterations.  ``state_dict`` holds
+    the stored pairs for exact resume.
+    """
+
+    def __init__(self, size: int = 180):
+        self.size = size
+        self.lq = self.gt = None
+        self.count = 0
+
+    def __call__(self, lq, gt, generator):
+        import torch
+        b = lq.shape[0]
+        if b > self.size:
+            raise ValueError(f'batch {b} exceeds the pool size {self.size}')
+        if self.lq is None:
+            self.lq = lq.new_empty((self.size, *lq.shape[1:]))
+            self.gt = gt.new_empty((self.size, *gt.shape[1:]))
+        if self.count + b <= self.size:  # still filling
+            self.lq[self.count: self.count + b] = lq
+            self.gt[self.count: self.count + b] = gt
+            self.count += b
+            return lq, gt
+        if self.count < self.size:  # top up the last free slots, then swap
+            n = self.size - self.count
+            self.lq[self.count:], self.gt[self.count:] = lq[:n], gt[:n]
+            self.count = self.size
+        idx = torch.randperm(self.size, generator=generator, device=generator.device)[:b].to(lq.device)
+        out_lq, out_gt = self.lq[idx].clone(), self.gt[idx].clone()
+        self.lq[idx], self.gt[idx] = lq, gt
+        return out_lq, out_gt
+
+    def state_dict(self) -> dict:
+        if self.lq is None:
+            return {'count': 0}
+        return {'count': self.count, 'lq': self.lq[: self.count].cpu(), 'gt': self.gt[: self.count].cpu()}
+
+    def load_state_dict(self, state: dict, device='cpu') -> None:
+        self.count = int(state['count'])
+        if self.count:
+            lq, gt = state['lq'].to(device), state['gt'].to(device)
+            self.lq = lq.new_empty((self.size, *lq.shape[1:]))
+            self.gt = gt.new_empty((self.size, *gt.shape[1:]))
+            self.lq[: self.count], self.gt[: self.count] = lq, gt

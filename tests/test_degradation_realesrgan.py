@@ -41,3 +41,46 @@ def test_sample_kernels_follow_the_recipe_and_replay():
     a = sample_kernels(np.random.default_rng(5), KernelConfig())[1]
     b = sample_kernels(np.random.default_rng(5), KernelConfig())[1]
     assert a == b
+
+
+def test_gaussian_and_poisson_noise_per_sample():
+    from degradations.realesrgan import gaussian_noise_pt, poisson_noise_pt
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((64, 3, 32, 32), 0.5)
+    y, p = gaussian_noise_pt(x, g, (1, 30), gray_prob=0.5)
+    std = (y - x).flatten(1).std(1) * 255
+    torch.testing.assert_close(std, p['sigma'], rtol=0.08, atol=0.3)  # each sample its own sigma
+    d = y - x
+    gray = p['gray'].bool()
+    assert gray.any() and (~gray).any()
+    assert torch.equal(d[gray][:, 0], d[gray][:, 1]) and not torch.equal(d[~gray][:, 0], d[~gray][:, 1])
+    y2, _ = gaussian_noise_pt(x, torch.Generator().manual_seed(0), (1, 30), gray_prob=0.5)
+    assert torch.equal(y, y2)  # the generator alone fixes the draw
+    img = torch.rand(4, 3, 24, 24)
+    z, q = poisson_noise_pt(img, torch.Generator().manual_seed(1), (0.05, 3.0), gray_prob=0.0)
+    assert z.shape == img.shape and torch.isfinite(z).all()
+    # Poisson noise variance grows with intensity (shot noise), unlike Gaussian noise
+    dark, bright = torch.full((1, 3, 64, 64), 0.1), torch.full((1, 3, 64, 64), 0.9)
+    both = torch.cat([dark, bright])
+    n, _ = poisson_noise_pt(both, torch.Generator().manual_seed(2), (1.0, 1.0001), gray_prob=0.0)
+    v = (n - both).flatten(1).var(1)
+    assert v[1] > 3 * v[0]
+
+
+def test_pair_pool_any_batch_size_and_resume():
+    from degradations.realesrgan import PairPool
+    pool = PairPool(size=10)
+    g = torch.Generator().manual_seed(0)
+    seen = []
+    for i in range(8):  # batch 3 does not divide 10: the reference would assert
+        lq = torch.full((3, 1, 2, 2), float(i))
+        out, gt = pool(lq, lq * 2, g)
+        assert out.shape == (3, 1, 2, 2) and torch.equal(gt, out * 2)  # pairs stay paired
+        seen.append(out[:, 0, 0, 0].tolist())
+    assert seen[0] == [0, 0, 0] and seen[3] != [3, 3, 3]  # passes through while filling, then mixes
+    state = pool.state_dict()
+    other = PairPool(size=10)
+    other.load_state_dict(state)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    nxt = torch.full((3, 1, 2, 2), 9.0)
+    assert torch.equal(pool(nxt, nxt, g1)[0], other(nxt, nxt, g2)[0])
