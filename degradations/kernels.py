@@ -90,8 +90,6 @@ def kernel_from_params(p: dict) -> np.ndarray:
             ker = generalized_gaussian_kernel(k, p['sigma_x'], sy, p['theta'], p['beta'])
         else:
             ker = plateau_kernel(k, p['sigma_x'], sy, p['theta'], p['beta'])
-    if p.get('noise') is not None:
-        raise ValueError('multiplicative kernel noise is not reproducible from params')
     return pad_kernel(ker, p.get('pad_to', k))
 
 

@@ -51,13 +51,6 @@ def cli_entry(prog: str):
             except KeyboardInterrupt:
                 print(f'{prog}: interrupted', file=sys.stderr)
                 return 130
-            except RuntimeError as e:
-                # A DataLoader worker that raised one of our errors arrives as a
-                # RuntimeError-derived wrapper; keep its cause on one line.
-                if 'DataError' in str(e) or 'UserError' in str(e) or 'OptionError' in str(e):
-                    print(f'{prog}: error: {_one_line(e)}', file=sys.stderr)
-                    return 1
-                raise
             return int(code or 0)
 
         def main(argv=None):

@@ -111,3 +111,28 @@ def test_single_hr_dataset_runs_bsrgan_per_sample(photos_dir):
     a, b = ds[(0, (1, 2))], ds[(0, (1, 2))]
     assert a['lq'].shape == (3, 16, 16) and a['gt'].shape == (3, 64, 64)
     assert (a['lq'] == b['lq']).all()  # the sample's seed fixes crop, flips and degradation
+
+
+def test_resize_modes_and_usm_match_references():
+    from degradations.ops import resize, usm_sharpen
+    from degradations.resize import imresize
+    from srkit.compat import import_basicsr
+    img = photo('astronaut')[:64, :48]
+    np.testing.assert_array_equal(resize(img, (32, 24), 'matlab'), imresize(img, 0.5))
+    for mode in ('linear', 'cubic', 'area'):
+        assert resize(img, (20, 30), mode).shape == (20, 30, 3)
+    with pytest.raises(ValueError, match='one scale for both sides'):
+        resize(img, (32, 40), 'matlab')
+    ref = import_basicsr('basicsr.utils.img_process_util').usm_sharp
+    np.testing.assert_allclose(usm_sharpen(img), ref(img), rtol=0, atol=1e-6)
+
+
+def test_poisson_noise_is_seeded_and_shot_like():
+    from degradations.ops import poisson_noise
+    flat = np.concatenate([np.full((32, 32, 3), 0.1, np.float32), np.full((32, 32, 3), 0.9, np.float32)])
+    flat[0, 0] = 0.5  # a third level so the noise has several count steps
+    a = poisson_noise(flat, 1.0, False, seed=4)
+    assert np.array_equal(a, poisson_noise(flat, 1.0, False, seed=4))
+    assert (a - flat)[32:].var() > 3 * (a - flat)[:32].var()
+    g = poisson_noise(flat, 1.0, True, seed=4)
+    assert np.array_equal(g[..., 0], g[..., 1])  # gray noise: one field for all channels of a gray image

@@ -59,6 +59,10 @@ def test_checkpoint_mismatch_and_fallbacks(tmp_path):
     trunc.write_bytes(open(ema, 'rb').read()[:500])
     with pytest.raises(UserError, match='not a readable checkpoint'):
         load_checkpoint(str(trunc))
+    junk = tmp_path / 'junk.pth'
+    junk.write_text('garbage, not a checkpoint')
+    with pytest.raises(UserError, match=r'junk.pth: not a readable checkpoint \(Unsupported operand'):
+        load_checkpoint(str(junk))
 
 
 class _Evil:

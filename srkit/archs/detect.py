@@ -53,8 +53,6 @@ def load_generator(path: str, param_key: str | None = None, device='cpu'):
     cfg = dict(meta['arch']) if meta and 'arch' in meta else detect_arch(sd, path)
     try:
         net = build_network(cfg, f'{path}: arch')
-    except UserError:
-        raise
     except (TypeError, ValueError) as e:  # a bad metadata entry
         raise UserError(f'{path}: cannot build {cfg.get("type")} from its metadata ({e})') from None
     check_compatible(net, sd, path, strict=True)

@@ -22,18 +22,11 @@ PARAM_KEYS = ('params', 'params_ema')
 
 def _weights(ckpt, path) -> dict[str, dict]:
     """``{param_key: state_dict}`` of a checkpoint; a raw dict counts as ``params``."""
-    import torch
-    from ..archs.rrdbnet import to_basicsr_keys
-    from ..utils.checkpoint import strip_prefix
-    if not isinstance(ckpt, dict):
-        raise UserError(f'{path}: not a network checkpoint')
-    found = {k: ckpt[k] for k in PARAM_KEYS if isinstance(ckpt.get(k), dict)}
+    from ..utils.checkpoint import extract_state_dict
+    found = [k for k in PARAM_KEYS if isinstance(ckpt, dict) and isinstance(ckpt.get(k), dict)]
     if not found:
-        if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-            found = {'params': ckpt}
-        else:
-            raise UserError(f'{path}: no params/params_ema and not a raw state dict')
-    return {k: to_basicsr_keys(strip_prefix(v)) for k, v in found.items()}
+        return {'params': extract_state_dict(ckpt, None, path)[0]}
+    return {k: extract_state_dict(ckpt, k, path)[0] for k in found}
 
 
 def interpolate(a: dict, b: dict, alpha: float, name_a='A', name_b='B') -> dict:

@@ -35,11 +35,13 @@ def load_checkpoint(path: str, map_location='cpu'):
     except IsADirectoryError:
         raise UserError(f'{path}: is a directory, not a checkpoint') from None
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else 'unpickling error'
-        if 'Weights only load failed' in str(e) or 'Unsupported' in str(e) or 'global' in str(e).lower():
+        msg = str(e)
+        if 'GLOBAL' in msg or 'global ' in msg:  # a class or function the unpickler would import
             raise UserError(f'{path}: refused: the file contains Python objects that could run code '
                             '(srkit loads checkpoints with weights_only=True); re-save it as a plain state dict') from None
-        raise UserError(f'{path}: not a readable checkpoint ({first})') from None
+        detail = [ln.strip() for ln in msg.splitlines() if ln.strip()
+                  and not ln.startswith(('Weights only', 'Please file', 'Check the documentation'))]
+        raise UserError(f'{path}: not a readable checkpoint ({detail[-1] if detail else "unpickling error"})') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f'{path}: not a readable checkpoint (corrupt or truncated: {first})') from None
