@@ -1,23 +1,37 @@
-"""Real-ESRGAN's second-order degradation: the per-sample part (kernels, drawn in
-dataset workers) and the batched tensor ops it runs on the training device.
+"""Real-ESRGAN's second-order degradation (Wang et al., 2021).
 
-``sample_kernels(rng)`` returns the three ``(21, 21)`` kernels Real-ESRGAN draws
-per training sample and the parameters behind them.  ``filter2d`` applies a
-kernel per sample to a ``(B,C,H,W)`` batch on whatever device the batch is on.
+Two halves, as in the paper's training code:
+
+* per sample, in dataset workers: :func:`sample_kernels` draws the three
+  ``(21, 21)`` kernels and returns the parameters behind them;
+* per batch, on the training device: :func:`second_order` runs blur, resize,
+  noise and JPEG twice, the final sinc, and the 8-bit rounding on a
+  ``(B,3,H,W) RGB float in [0,1]`` GT batch.  :class:`Degrader` adds the
+  paired crop and the training-pair pool and keeps the random state for resume.
+
+Randomness: structural choices (resize direction and mode, noise kind, the
+order of the last stage, crop offsets) come from a CPU ``torch.Generator``;
+per-sample values and noise fields from a generator on the batch's device, so
+nothing synchronises with the host.  Unlike the reference, this runs on CPU,
+draws the noise kind and the second blur per sample, and takes any batch size.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
+import torch
+from torch.nn import functional as F
 
 from .kernels import KERNEL_KINDS, kernel_from_params, pad_kernel, random_mixed_kernel, random_sinc_kernel
+from .torch_ops import filter2d, gaussian_noise_pt, jpeg_pt, poisson_noise_pt, usm_sharp_pt  # noqa: F401
 
 
 @dataclass
 class KernelConfig:
-    """The kernel fields of Real-ESRGAN's x4plus recipe (defaults = the paper's)."""
+    """The kernel fields of Real-ESRGAN's x4plus recipe (defaults = the paper's);
+    the names are RealESRGANDataset's option keys."""
 
     kernel_range: tuple = tuple(range(7, 22, 2))  # odd sizes 7..21
     kernel_list: tuple = KERNEL_KINDS
@@ -26,6 +40,8 @@ class KernelConfig:
     blur_sigma: tuple = (0.2, 3.0)
     betag_range: tuple = (0.5, 4.0)
     betap_range: tuple = (1.0, 2.0)
+    kernel_list2: tuple = KERNEL_KINDS
+    kernel_prob2: tuple = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
     sinc_prob2: float = 0.1
     blur_sigma2: tuple = (0.2, 1.5)
     betag_range2: tuple = (0.5, 4.0)
@@ -40,8 +56,9 @@ def _blur(rng, cfg: KernelConfig, second: bool):
         ker, p = random_sinc_kernel(rng, k)
     else:
         sigma = cfg.blur_sigma2 if second else cfg.blur_sigma
-        ker, p = random_mixed_kernel(rng, cfg.kernel_list, cfg.kernel_prob, k, sigma_x_range=sigma,
-                                     sigma_y_range=sigma, rotation_range=(-math.pi, math.pi),
+        ker, p = random_mixed_kernel(rng, cfg.kernel_list2 if second else cfg.kernel_list,
+                                     cfg.kernel_prob2 if second else cfg.kernel_prob, k,
+                                     sigma_x_range=sigma, sigma_y_range=sigma, rotation_range=(-math.pi, math.pi),
                                      betag_range=cfg.betag_range2 if second else cfg.betag_range,
                                      betap_range=cfg.betap_range2 if second else cfg.betap_range)
     p['pad_to'] = cfg.size
@@ -62,63 +79,159 @@ def sample_kernels(rng: np.random.Generator, cfg: KernelConfig | None = None):
     return np.stack([k1, k2, k3]).astype(np.float32), {'kernel1': p1, 'kernel2': p2, 'sinc': p3}
 
 
-def filter2d(x, kernels):
-    """Correlate each sample of ``x (B,C,H,W)`` with its own odd kernel.
+@dataclass
+class SecondOrderConfig:
+    """The batched stages' fields, named as in Real-ESRGAN's recipes (defaults = x4plus).
 
-    ``kernels`` is ``(B,k,k)`` (or ``(k,k)`` for all); reflect padding keeps the
-    size.  Runs on ``x``'s device and dtype as one grouped convolution.
+    ``resize_prob`` is the probability of [up, down, keep]; ``resize_range``
+    bounds the scale; Gaussian noise (``noise_range`` in 8-bit sigma) is used
+    with ``gaussian_noise_prob``, Poisson (``poisson_scale_range``) otherwise.
+    Names ending in 2 are the second stage's.
     """
-    from torch.nn import functional as F
-    b, c, h, w = x.shape
-    kernels = kernels.to(x.device, x.dtype)
-    if kernels.ndim == 2:
-        kernels = kernels.expand(b, *kernels.shape)
-    k = kernels.shape[-1]
-    if k % 2 != 1:
-        raise ValueError(f'kernel size must be odd, got {k}')
-    xp = F.pad(x, (k // 2,) * 4, mode='reflect')
-    weight = kernels.reshape(b, 1, k, k).repeat_interleave(c, dim=0)
-    out = F.conv2d(xp.reshape(1, b * c, *xp.shape[-2:]), weight, groups=b * c)
-    return out.reshape(b, c, h, w)
+
+    resize_prob: tuple = (0.2, 0.7, 0.1)
+    resize_range: tuple = (0.15, 1.5)
+    gaussian_noise_prob: float = 0.5
+    noise_range: tuple = (1.0, 30.0)
+    poisson_scale_range: tuple = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_range: tuple = (30.0, 95.0)
+    second_blur_prob: float = 0.8
+    resize_prob2: tuple = (0.3, 0.4, 0.3)
+    resize_range2: tuple = (0.3, 1.2)
+    gaussian_noise_prob2: float = 0.5
+    noise_range2: tuple = (1.0, 25.0)
+    poisson_scale_range2: tuple = (0.05, 2.5)
+    gray_noise_prob2: float = 0.4
+    jpeg_range2: tuple = (30.0, 95.0)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'SecondOrderConfig':
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def gaussian_noise_pt(x, generator, sigma_range=(1.0, 30.0), gray_prob=0.4):
-    """Per-sample Gaussian noise on ``(B,3,H,W)`` in [0,1]: sigma/255 ~ U(range), gray with
-    ``gray_prob``; independent fields per sample.  Returns ``(noisy, {'sigma', 'gray'})`` as
-    tensors on the batch's device (no host sync).  ``generator`` lives on that device."""
-    import torch
-    b, c, h, w = x.shape
-    opts = {'device': x.device, 'dtype': x.dtype, 'generator': generator}
-    sigma = torch.rand(b, **opts) * (sigma_range[1] - sigma_range[0]) + sigma_range[0]
-    gray = (torch.rand(b, **opts) < gray_prob).to(x.dtype)
-    color = torch.randn(b, c, h, w, **opts)
-    mono = torch.randn(b, 1, h, w, **opts)
-    g = gray.view(b, 1, 1, 1)
-    noise = (color * (1 - g) + mono * g) * (sigma / 255.0).view(b, 1, 1, 1)
-    return x + noise, {'sigma': sigma, 'gray': gray}
+RESIZE_MODES = ('area', 'bilinear', 'bicubic')
 
 
-def poisson_noise_pt(x, generator, scale_range=(0.05, 3.0), gray_prob=0.4):
-    """Per-sample Poisson noise (Real-ESRGAN's): counts at 2^ceil(log2(#8-bit levels)) levels,
-    times ``scale``; the level count is computed on the device with a batched histogram."""
-    import torch
-    b, c, h, w = x.shape
-    opts = {'device': x.device, 'dtype': x.dtype, 'generator': generator}
-    scale = torch.rand(b, **opts) * (scale_range[1] - scale_range[0]) + scale_range[0]
-    gray = (torch.rand(b, **opts) < gray_prob).to(x.dtype)
+def _u(gen: torch.Generator) -> float:
+    return float(torch.rand((), generator=gen))
 
-    def noise_of(img):
-        q = torch.clamp((img * 255.0).round(), 0, 255)
-        idx = q.long().reshape(b, -1) + 256 * torch.arange(b, device=x.device).view(b, 1)
-        levels = (torch.bincount(idx.reshape(-1), minlength=256 * b).view(b, 256) > 0).sum(1).to(x.dtype)
-        vals = torch.exp2(torch.ceil(torch.log2(levels))).view(b, 1, 1, 1)
-        q = q / 255.0
-        return torch.poisson(q * vals, generator=generator) / vals - q
 
-    lum = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
-    g = gray.view(b, 1, 1, 1)
-    noise = noise_of(x) * (1 - g) + noise_of(lum).expand(b, c, h, w) * g
-    return x + noise * scale.view(b, 1, 1, 1), {'scale': scale, 'gray': gray}
+def _pick(gen: torch.Generator, options, probs=None):
+    u = _u(gen)
+    probs = probs or [1.0 / len(options)] * len(options)
+    acc = 0.0
+    for opt, p in zip(options, probs):
+        acc += p / sum(probs)
+        if u < acc:
+            return opt
+    return options[-1]
+
+
+def _resize_scale(gen, probs, rng_range) -> float:
+    kind = _pick(gen, ('up', 'down', 'keep'), list(probs))
+    if kind == 'up':
+        return 1.0 + _u(gen) * (rng_range[1] - 1.0)
+    if kind == 'down':
+        return rng_range[0] + _u(gen) * (1.0 - rng_range[0])
+    return 1.0
+
+
+def _interpolate(x, mode, size=None, scale=None):
+    return F.interpolate(x, size=size, scale_factor=scale, mode=mode)
+
+
+def _noise(x, cpu_gen, dev_gen, gaussian_prob, sigma_range, poisson_range, gray_prob):
+    """Gaussian or Poisson noise, the kind drawn per sample; clamps to [0,1].
+    Params: ``kind`` per sample, and each kind's drawn values for its samples."""
+    b = x.shape[0]
+    gauss = [_u(cpu_gen) < gaussian_prob for _ in range(b)]
+    out = torch.empty_like(x)
+    params: dict = {'kind': ['gaussian' if g else 'poisson' for g in gauss]}
+    for kind, fn, rng in (('gaussian', gaussian_noise_pt, sigma_range), ('poisson', poisson_noise_pt, poisson_range)):
+        idx = [i for i in range(b) if gauss[i] == (kind == 'gaussian')]
+        if not idx:
+            continue
+        sel = torch.tensor(idx, device=x.device) if len(idx) < b else slice(None)
+        out[sel], params[kind] = fn(x[sel], dev_gen, rng, gray_prob)
+    return torch.clamp(out, 0, 1), params
+
+
+def _jpeg(x, dev_gen, q_range):
+    q = torch.rand(x.shape[0], device=x.device, generator=dev_gen) * (q_range[1] - q_range[0]) + q_range[0]
+    return jpeg_pt(torch.clamp(x, 0, 1), q), q
+
+
+def second_order(gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor, sinc: torch.Tensor, scale: int,
+                 generator: torch.Generator, device_generator: torch.Generator | None = None,
+                 cfg: SecondOrderConfig | None = None, usm: bool = True):
+    """Real-ESRGAN's second-order degradation of a batch.
+
+    ``gt (B,3,H,W) RGB float in [0,1]`` with H, W multiples of ``scale``;
+    ``kernel1/kernel2/sinc (B,k,k)`` from :func:`sample_kernels`.
+    ``generator`` is a CPU generator for the structural choices;
+    ``device_generator`` (default: the same) lives on ``gt``'s device.
+    Returns ``(lq (B,3,H/s,W/s) with 8-bit values, gt_usm, params)``;
+    the LQ is made from the USM-sharpened GT when ``usm`` (else from ``gt``).
+    """
+    cfg = cfg or SecondOrderConfig()
+    dev_gen = device_generator or generator
+    b, _, h, w = gt.shape
+    if h % scale or w % scale:
+        raise ValueError(f'GT size {h}x{w} is not a multiple of the scale {scale}')
+    gt_usm = usm_sharp_pt(gt) if usm else gt
+    p: dict = {}
+
+    # stage 1: blur, resize, noise, JPEG
+    out = filter2d(gt_usm, kernel1)
+    s1, mode1 = _resize_scale(generator, cfg.resize_prob, cfg.resize_range), _pick(generator, RESIZE_MODES)
+    out = _interpolate(out, mode1, scale=s1)
+    p['resize1'] = {'scale': s1, 'mode': mode1}
+    out, p['noise1'] = _noise(out, generator, dev_gen, cfg.gaussian_noise_prob, cfg.noise_range,
+                              cfg.poisson_scale_range, cfg.gray_noise_prob)
+    out, p['jpeg1'] = _jpeg(out, dev_gen, cfg.jpeg_range)
+
+    # stage 2: blur (per sample, else an identity pulse), resize relative to H/scale, noise
+    blur2 = torch.rand(b, device=gt.device, generator=dev_gen) < cfg.second_blur_prob
+    pulse = torch.zeros_like(kernel2[:1])
+    pulse[..., kernel2.shape[-2] // 2, kernel2.shape[-1] // 2] = 1
+    out = filter2d(out, torch.where(blur2.view(b, 1, 1), kernel2.to(gt.device), pulse.to(gt.device)))
+    p['blur2'] = blur2
+    s2, mode2 = _resize_scale(generator, cfg.resize_prob2, cfg.resize_range2), _pick(generator, RESIZE_MODES)
+    out = _interpolate(out, mode2, size=(int(h / scale * s2), int(w / scale * s2)))
+    p['resize2'] = {'scale': s2, 'mode': mode2}
+    out, p['noise2'] = _noise(out, generator, dev_gen, cfg.gaussian_noise_prob2, cfg.noise_range2,
+                              cfg.poisson_scale_range2, cfg.gray_noise_prob2)
+
+    # the last stage: [resize to H/scale + sinc, JPEG] or [JPEG, resize + sinc]
+    sinc_first = _u(generator) < 0.5
+    mode3 = _pick(generator, RESIZE_MODES)
+    p['final'] = {'order': 'sinc_jpeg' if sinc_first else 'jpeg_sinc', 'mode': mode3}
+    if sinc_first:
+        out = filter2d(_interpolate(out, mode3, size=(h // scale, w // scale)), sinc)
+        out, p['jpeg2'] = _jpeg(out, dev_gen, cfg.jpeg_range2)
+    else:
+        out, p['jpeg2'] = _jpeg(out, dev_gen, cfg.jpeg_range2)
+        out = filter2d(_interpolate(out, mode3, size=(h // scale, w // scale)), sinc)
+    lq = torch.clamp((out * 255.0).round(), 0, 255) / 255.0
+    return lq, gt_usm, p
+
+
+def paired_random_crop_pt(gts: list, lq: torch.Tensor, gt_size: int, scale: int, generator: torch.Generator):
+    """Crop every tensor in ``gts (B,C,H,W)`` and ``lq (B,C,H/s,W/s)`` at the same
+    aligned place, drawn per sample; returns ``(gts, lq, tops, lefts)`` (LQ units)."""
+    b, _, h, w = lq.shape
+    s = gt_size // scale
+    if h < s or w < s:
+        raise ValueError(f'LQ {h}x{w} is smaller than the crop {s}x{s} (gt_size {gt_size} / scale {scale})')
+    tops = [int(torch.randint(0, h - s + 1, (), generator=generator)) for _ in range(b)]
+    lefts = [int(torch.randint(0, w - s + 1, (), generator=generator)) for _ in range(b)]
+
+    def crop(x, f):
+        return torch.stack([x[i, :, t * f:(t + s) * f, l * f:(l + s) * f] for i, (t, l) in enumerate(zip(tops, lefts))])
+
+    return [crop(g, scale) for g in gts], crop(lq, 1), tops, lefts
 
 
 class PairPool:
@@ -136,22 +249,18 @@ class PairPool:
         self.count = 0
 
     def __call__(self, lq, gt, generator):
-        import torch
         b = lq.shape[0]
         if b > self.size:
             raise ValueError(f'batch {b} exceeds the pool size {self.size}')
         if self.lq is None:
             self.lq = lq.new_empty((self.size, *lq.shape[1:]))
             self.gt = gt.new_empty((self.size, *gt.shape[1:]))
-        if self.count + b <= self.size:  # still filling
-            self.lq[self.count: self.count + b] = lq
-            self.gt[self.count: self.count + b] = gt
-            self.count += b
+        if self.count < self.size:  # still filling: store what fits, pass the batch through
+            n = min(b, self.size - self.count)
+            self.lq[self.count: self.count + n] = lq[:n]
+            self.gt[self.count: self.count + n] = gt[:n]
+            self.count += n
             return lq, gt
-        if self.count < self.size:  # top up the last free slots, then swap
-            n = self.size - self.count
-            self.lq[self.count:], self.gt[self.count:] = lq[:n], gt[:n]
-            self.count = self.size
         idx = torch.randperm(self.size, generator=generator, device=generator.device)[:b].to(lq.device)
         out_lq, out_gt = self.lq[idx].clone(), self.gt[idx].clone()
         self.lq[idx], self.gt[idx] = lq, gt
@@ -160,12 +269,73 @@ class PairPool:
     def state_dict(self) -> dict:
         if self.lq is None:
             return {'count': 0}
-        return {'count': self.count, 'lq': self.lq[: self.count].cpu(), 'gt': self.gt[: self.count].cpu()}
+        return {'count': self.count, 'lq': _pack(self.lq[: self.count]), 'gt': _pack(self.gt[: self.count])}
 
     def load_state_dict(self, state: dict, device='cpu') -> None:
         self.count = int(state['count'])
         if self.count:
-            lq, gt = state['lq'].to(device), state['gt'].to(device)
+            lq, gt = _unpack(state['lq']).to(device), _unpack(state['gt']).to(device)
             self.lq = lq.new_empty((self.size, *lq.shape[1:]))
             self.gt = gt.new_empty((self.size, *gt.shape[1:]))
             self.lq[: self.count], self.gt[: self.count] = lq, gt
+
+
+def _pack(t: torch.Tensor):
+    """8-bit-valued float tensors are stored as uint8 (4x smaller), others as they are."""
+    q = torch.clamp((t * 255.0).round(), 0, 255)
+    if torch.equal(q / 255.0, t):
+        return {'u8': q.to(torch.uint8).cpu(), 'dtype': str(t.dtype).replace('torch.', '')}
+    return {'float': t.cpu()}
+
+
+def _unpack(d) -> torch.Tensor:
+    if isinstance(d, torch.Tensor):
+        return d
+    if 'u8' in d:
+        return d['u8'].to(getattr(torch, d['dtype'])) / 255.0
+    return d['float']
+
+
+class Degrader:
+    """What Real-ESRGAN's model does to each training batch before the step.
+
+    ``second_order`` on the batch, an aligned per-sample crop to ``gt_size``,
+    the training-pair pool (``queue_size`` pairs; 0 disables it), then the
+    USM of the pooled GT.  It owns its generators, seeded from ``seed``, and
+    ``state_dict`` holds them and the pool, so a resumed run is exact.
+    """
+
+    def __init__(self, scale: int, gt_size: int, cfg: SecondOrderConfig | None = None, queue_size: int = 180,
+                 device='cpu', seed: int = 0, usm_lq: bool = True):
+        self.scale, self.gt_size, self.cfg, self.usm_lq = scale, gt_size, cfg or SecondOrderConfig(), usm_lq
+        self.device = torch.device(device)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.device_generator = (self.generator if self.device.type == 'cpu'
+                                 else torch.Generator(self.device).manual_seed(seed))
+        self.pool = PairPool(queue_size) if queue_size > 0 else None
+
+    @torch.no_grad()
+    def __call__(self, gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor, sinc: torch.Tensor):
+        """``gt (B,3,H,W)`` in [0,1] on ``device`` -> ``(lq, gt, gt_usm, params)``, cropped and pooled."""
+        lq, _, params = second_order(gt, kernel1, kernel2, sinc, self.scale, self.generator,
+                                     self.device_generator, self.cfg, usm=self.usm_lq)
+        (gt,), lq, tops, lefts = paired_random_crop_pt([gt], lq, self.gt_size, self.scale, self.generator)
+        params['crop'] = {'top': tops, 'left': lefts}
+        if self.pool is not None:
+            lq, gt = self.pool(lq, gt, self.device_generator)
+        return lq.contiguous(), gt, usm_sharp_pt(gt), params
+
+    def state_dict(self) -> dict:
+        state = {'generator': self.generator.get_state()}
+        if self.device_generator is not self.generator:
+            state['device_generator'] = self.device_generator.get_state()
+        if self.pool is not None:
+            state['pool'] = self.pool.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state['generator'])
+        if 'device_generator' in state and self.device_generator is not self.generator:
+            self.device_generator.set_state(state['device_generator'])
+        if self.pool is not None and 'pool' in state:
+            self.pool.load_state_dict(state['pool'], self.device)

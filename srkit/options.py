@@ -340,25 +340,52 @@ class Options:
     logger: LoggerOptions = field(default_factory=LoggerOptions)
     dist_params: DistOptions = field(default_factory=DistOptions)
     device: Optional[str] = None  # 'cpu', 'cuda', 'cuda:1'; default: cuda if available
+    # top-level keys a model family adds (Real-ESRGAN's degradation settings and the
+    # like), parsed by that model class's own `Options` dataclass
+    model: Any = field(default=None, init=False)
 
     @staticmethod
     def _extra_keys(key: str) -> bool:
-        return key.startswith('network_')
+        return True  # network_<name>, or a key of the model's own options (checked in validate)
 
     def validate(self, path):
         if self.scale < 1:
             raise OptionError(f'scale: must be >= 1, got {self.scale}')
-        nets = {}
+        nets, model_keys = {}, {}
         for key in ('network_g', 'network_d'):
             if getattr(self, key) is not None:
                 nets[key[len('network_'):]] = getattr(self, key)
         for key, value in getattr(self, 'extra', {}).items():
-            nets[key[len('network_'):]] = value
+            if str(key).startswith('network_'):
+                nets[key[len('network_'):]] = value
+            else:
+                model_keys[key] = value
+        self._parse_model_options(model_keys)
         for net, cfg in nets.items():
             if not isinstance(cfg, dict) or 'type' not in cfg:
                 raise OptionError(f'network_{net}.type: missing')
         self.networks = nets
         self._parse_datasets()
+
+    def _parse_model_options(self, keys: dict) -> None:
+        from .registry import MODEL_REGISTRY
+        from . import models  # noqa: F401  (registers the model types)
+
+        cls = MODEL_REGISTRY.get(self.model_type, 'model_type')
+        mopt = getattr(cls, 'Options', None)
+        if mopt is None:
+            if keys:
+                own = sorted(f.name for f in dataclasses.fields(self) if f.init) + ['network_<name>']
+                raise OptionError(f'{next(iter(keys))}: unknown key (known: {", ".join(own)})')
+            return
+        try:
+            self.model = parse_dataclass(mopt, keys, '')
+        except OptionError as e:
+            if ': unknown key' not in str(e):
+                raise
+            own = {f.name for f in dataclasses.fields(self) if f.init} | {f.name for f in dataclasses.fields(mopt)}
+            raise OptionError(f'{str(e).split(":")[0]}: unknown key (known: {", ".join(sorted(own))}, '
+                              'network_<name>)') from None
 
     def _parse_datasets(self):
         from .registry import DATASET_REGISTRY

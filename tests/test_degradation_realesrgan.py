@@ -14,8 +14,117 @@ def test_filter2d_matches_basicsr_per_sample_and_shared():
     x = torch.rand(3, 3, 20, 17)
     ks = torch.rand(3, 21, 21)
     ks = ks / ks.sum(dim=(1, 2), keepdim=True)
-    torch.testing.assert_close(filter2d(x, ks), ref(x, ks), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(filter2d(x, ks[0]), ref(x, ks[:1]), rtol=1e-5, atol=1e-6)
+    for method in ('direct', 'fft', 'auto'):
+        torch.testing.assert_close(filter2d(x, ks, method), ref(x, ks), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(filter2d(x, ks[0], method), ref(x, ks[:1]), rtol=1e-5, atol=1e-6)
+
+
+def test_reflect_pad_equals_cv2_reflect101_beyond_the_image_size():
+    import cv2
+    from degradations.torch_ops import reflect_pad
+    for h, w, pad in [(5, 7, 10), (2, 2, 9), (12, 3, 4), (1, 4, 3)]:
+        x = torch.rand(1, 1, h, w)
+        ref = cv2.copyMakeBorder(x[0, 0].numpy(), pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+        assert torch.equal(reflect_pad(x, pad)[0, 0], torch.from_numpy(ref))
+    # so a 21x21 kernel filters even a 6x6 image (basicsr's filter2D refuses it)
+    assert filter2d(torch.rand(2, 3, 6, 6), torch.rand(2, 21, 21)).shape == (2, 3, 6, 6)
+
+
+def _photo_batch():
+    from conftest import photo
+    imgs = [photo('astronaut')[100:196, 150:246], photo('coffee')[50:146, 200:296], photo('chelsea')[40:136, 100:196]]
+    return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+
+
+def test_jpeg_pt_equals_basicsr_diffjpeg_per_sample_quality():
+    from degradations.torch_ops import jpeg_pt
+    DiffJPEG = import_basicsr('basicsr.utils.diffjpeg').DiffJPEG
+    x = _photo_batch()[:, :, :90, :83]  # not a multiple of 16: both pad
+    q = torch.tensor([30.0, 52.5, 95.0])
+    ref = DiffJPEG(differentiable=False)(x, quality=q.clone())
+    torch.testing.assert_close(jpeg_pt(x, q), ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close(jpeg_pt(x, 40), DiffJPEG(differentiable=False)(x, quality=40), rtol=0, atol=1e-5)
+    assert (jpeg_pt(x, 30) - x).abs().mean() > (jpeg_pt(x, 95) - x).abs().mean()  # lower quality, more loss
+
+
+def test_usm_sharp_pt_equals_basicsr_usmsharp():
+    from degradations.torch_ops import usm_sharp_pt
+    USMSharp = import_basicsr('basicsr.utils.img_process_util').USMSharp
+    x = _photo_batch()
+    got, ref = usm_sharp_pt(x), USMSharp()(x)
+    # the hard threshold may flip on float rounding where |residual|*255 is ~10; the soft mask spreads it thinly
+    assert (got - ref).abs().max() < 1e-3 and (got - ref).abs().mean() < 1e-6
+
+
+def test_second_order_equals_basicsr_chain_when_noise_is_zero():
+    """With noise switched off (sigma 0, Poisson scale 0), replaying the recorded
+    choices through basicsr's own ops gives the same LQ."""
+    from degradations.realesrgan import SecondOrderConfig, second_order
+    bs = import_basicsr('basicsr.utils.img_process_util')
+    DiffJPEG = import_basicsr('basicsr.utils.diffjpeg').DiffJPEG
+    F = torch.nn.functional
+    gt = _photo_batch()
+    rng = np.random.default_rng(3)
+    k = torch.from_numpy(np.stack([sample_kernels(rng)[0] for _ in range(3)]))
+    cfg = SecondOrderConfig(noise_range=(0, 0), poisson_scale_range=(0, 0), noise_range2=(0, 0),
+                            poisson_scale_range2=(0, 0))
+    jpeg = DiffJPEG(differentiable=False)
+    for seed in range(4):
+        lq, gt_usm, p = second_order(gt, k[:, 0], k[:, 1], k[:, 2], 4, torch.Generator().manual_seed(seed), cfg=cfg)
+        assert lq.shape == (3, 3, 24, 24) and torch.equal(lq, (lq * 255).round() / 255)
+        usm = bs.USMSharp()(gt)
+        out = bs.filter2D(usm, k[:, 0])
+        out = F.interpolate(out, scale_factor=p['resize1']['scale'], mode=p['resize1']['mode'])
+        out = jpeg(torch.clamp(out, 0, 1), quality=p["jpeg1"].clone()).contiguous()
+        k2 = torch.stack([k[i, 1] if p['blur2'][i] else torch.eye(21)[10].outer(torch.eye(21)[10]) for i in range(3)])
+        out = bs.filter2D(out, k2)
+        s2 = p['resize2']['scale']
+        out = F.interpolate(out, size=(int(96 / 4 * s2), int(96 / 4 * s2)), mode=p['resize2']['mode'])
+        if p['final']['order'] == 'sinc_jpeg':
+            out = bs.filter2D(F.interpolate(out, size=(24, 24), mode=p['final']['mode']), k[:, 2])
+            out = jpeg(torch.clamp(out, 0, 1), quality=p["jpeg2"].clone()).contiguous()
+        else:
+            out = jpeg(torch.clamp(out, 0, 1), quality=p["jpeg2"].clone()).contiguous()
+            out = bs.filter2D(F.interpolate(out, size=(24, 24), mode=p['final']['mode']), k[:, 2])
+        ref = torch.clamp((out * 255).round(), 0, 255) / 255
+        diff = (lq - ref).abs()
+        # float-order differences may move a value across a rounding edge: one 8-bit step, rarely
+        assert diff.max() <= 1 / 255 + 1e-6 and (diff > 0).float().mean() < 0.01, (seed, p['final'])
+        torch.testing.assert_close(gt_usm, usm, rtol=0, atol=1e-3)
+
+
+def test_second_order_draws_per_sample_and_is_reproducible():
+    from degradations.realesrgan import second_order
+    gt = _photo_batch().repeat(4, 1, 1, 1)  # 12 samples
+    rng = np.random.default_rng(0)
+    k = torch.from_numpy(np.stack([sample_kernels(rng)[0] for _ in range(12)]))
+    a = second_order(gt, k[:, 0], k[:, 1], k[:, 2], 2, torch.Generator().manual_seed(1))
+    b = second_order(gt, k[:, 0], k[:, 1], k[:, 2], 2, torch.Generator().manual_seed(1))
+    assert torch.equal(a[0], b[0])
+    p = a[2]
+    assert len(set(p['jpeg1'].tolist())) == 12 and p['jpeg1'].min() >= 30 and p['jpeg1'].max() <= 95
+    kinds = p['noise1']['kind'] + p['noise2']['kind']
+    assert 'gaussian' in kinds and 'poisson' in kinds  # the noise kind is drawn per sample
+    c = second_order(gt, k[:, 0], k[:, 1], k[:, 2], 2, torch.Generator().manual_seed(2))
+    assert not torch.equal(a[0], c[0])
+
+
+def test_degrader_crops_pools_and_resumes_exactly():
+    from degradations.realesrgan import Degrader
+    gt = _photo_batch()
+    rng = np.random.default_rng(0)
+    k = torch.from_numpy(np.stack([sample_kernels(rng)[0] for _ in range(3)]))
+    d = Degrader(scale=4, gt_size=64, queue_size=5, seed=3)  # 5 is not a multiple of the batch
+    for _ in range(3):
+        lq, g, g_usm, p = d(gt, k[:, 0], k[:, 1], k[:, 2])
+    assert lq.shape == (3, 3, 16, 16) and g.shape == g_usm.shape == (3, 3, 64, 64)
+    assert len(set(p['crop']['top'])) > 1 or len(set(p['crop']['left'])) > 1  # crops drawn per sample
+    state = d.state_dict()
+    assert state['pool']['lq']['u8'].dtype == torch.uint8  # 8-bit data saved losslessly in a quarter of the space
+    other = Degrader(scale=4, gt_size=64, queue_size=5, seed=99)
+    other.load_state_dict(state)
+    for x, y in zip(d(gt, k[:, 0], k[:, 1], k[:, 2])[:3], other(gt, k[:, 0], k[:, 1], k[:, 2])[:3]):
+        assert torch.equal(x, y)
 
 
 def test_sample_kernels_follow_the_recipe_and_replay():
@@ -77,7 +186,8 @@ def test_pair_pool_any_batch_size_and_resume():
         out, gt = pool(lq, lq * 2, g)
         assert out.shape == (3, 1, 2, 2) and torch.equal(gt, out * 2)  # pairs stay paired
         seen.append(out[:, 0, 0, 0].tolist())
-    assert seen[0] == [0, 0, 0] and seen[3] != [3, 3, 3]  # passes through while filling, then mixes
+    # passes through while filling (batch 3 tops up the last slot), then mixes
+    assert seen[0] == [0, 0, 0] and seen[3] == [3, 3, 3] and seen[4] != [4, 4, 4]
     state = pool.state_dict()
     other = PairPool(size=10)
     other.load_state_dict(state)

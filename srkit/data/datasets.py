@@ -1,4 +1,4 @@
-"""Paired GT/LQ and HR-only datasets.
+"""Paired GT/LQ, HR-only and Real-ESRGAN (GT + kernels) datasets.
 
 Samples are dicts of ``(3,H,W) RGB float32 in [0,1]`` tensors ``gt`` and
 ``lq`` plus ``key``.  ``__getitem__`` takes an index, or an ``(index, seed)``
@@ -7,13 +7,17 @@ from ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields as dataclass_fields
 from typing import Any, Optional
 
+import cv2
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from degradations import build_pipeline, PIPELINES
+from degradations.kernels import KERNEL_KINDS
+from degradations.realesrgan import KernelConfig, sample_kernels
 
 from ..errors import DataError, OptionError
 from ..options import DatasetOptions, check_path
@@ -167,3 +171,94 @@ class SingleHRDataset(SRDataset):
                 raise DataError(f'{name}: image {gt.shape[0]}x{gt.shape[1]} is smaller than the scale {self.scale}')
         lq, _params = self.degrade(gt, self.scale, rng)
         return {'lq': img2tensor(np.ascontiguousarray(lq, dtype=np.float32)), 'gt': img2tensor(gt), 'key': key}
+
+
+@dataclass
+class RealESRGANDatasetOptions(DatasetOptions):
+    """RealESRGANDataset's keys (Real-ESRGAN's recipe names; defaults = x4plus)."""
+
+    dataroot_gt: Optional[str] = None
+    meta_info_file: Optional[str] = None
+    meta_info: Optional[str] = None  # Real-ESRGAN's name for meta_info_file
+    gt_size: Optional[int] = None  # the model crops after degrading (top-level gt_size); kept for recipes
+    crop_pad_size: int = 400
+    use_hflip: bool = True
+    use_rot: bool = False
+    blur_kernel_size: int = 21
+    kernel_list: list[str] = field(default_factory=lambda: list(KERNEL_KINDS))
+    kernel_prob: list[float] = field(default_factory=lambda: [0.45, 0.25, 0.12, 0.03, 0.12, 0.03])
+    sinc_prob: float = 0.1
+    blur_sigma: list[float] = field(default_factory=lambda: [0.2, 3.0])
+    betag_range: list[float] = field(default_factory=lambda: [0.5, 4.0])
+    betap_range: list[float] = field(default_factory=lambda: [1.0, 2.0])
+    blur_kernel_size2: int = 21
+    kernel_list2: list[str] = field(default_factory=lambda: list(KERNEL_KINDS))
+    kernel_prob2: list[float] = field(default_factory=lambda: [0.45, 0.25, 0.12, 0.03, 0.12, 0.03])
+    sinc_prob2: float = 0.1
+    blur_sigma2: list[float] = field(default_factory=lambda: [0.2, 1.5])
+    betag_range2: list[float] = field(default_factory=lambda: [0.5, 4.0])
+    betap_range2: list[float] = field(default_factory=lambda: [1.0, 2.0])
+    final_sinc_prob: float = 0.8
+
+    def validate(self, path):
+        super().validate(path)
+        if self.phase != 'train':
+            raise OptionError(f'{path}.type: RealESRGANDataset makes training batches (GT + kernels); validate '
+                              'with PairedImageDataset or SingleHRDataset')
+        self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
+        if self.meta_info and self.meta_info_file:
+            raise OptionError(f'{path}.meta_info: give meta_info or meta_info_file, not both')
+        self.meta_info_file = check_path(self.meta_info_file or self.meta_info, f'{path}.meta_info_file',
+                                         required=False)
+        if self.blur_kernel_size != self.blur_kernel_size2 or self.blur_kernel_size % 2 == 0 \
+                or self.blur_kernel_size < 7:
+            raise OptionError(f'{path}.blur_kernel_size: expected one odd size >= 7 for both stages, got '
+                              f'{self.blur_kernel_size} and {self.blur_kernel_size2}')
+        for suffix in ('', '2'):
+            kinds, prob = getattr(self, 'kernel_list' + suffix), getattr(self, 'kernel_prob' + suffix)
+            bad = [k for k in kinds if k not in KERNEL_KINDS]
+            if bad:
+                raise OptionError(f'{path}.kernel_list{suffix}: unknown kernel {bad[0]!r} '
+                                  f'(known: {", ".join(KERNEL_KINDS)})')
+            if len(prob) != len(kinds) or min(prob) < 0 or sum(prob) <= 0:
+                raise OptionError(f'{path}.kernel_prob{suffix}: expected {len(kinds)} non-negative '
+                                  f'probabilities, one per kernel_list{suffix} entry')
+        if self.crop_pad_size < 1:
+            raise OptionError(f'{path}.crop_pad_size: must be >= 1')
+
+    def kernel_config(self) -> KernelConfig:
+        names = {f.name for f in dataclass_fields(KernelConfig)}
+        cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in self.__dict__.items() if k in names}
+        return KernelConfig(kernel_range=tuple(range(7, min(21, self.blur_kernel_size) + 1, 2)),
+                            size=self.blur_kernel_size, **cfg)
+
+
+@DATASET_REGISTRY.register()
+class RealESRGANDataset(SRDataset):
+    """HR images for Real-ESRGAN training: a flipped, ``crop_pad_size`` GT crop
+    (reflect-padded when smaller) and the three kernels of the second-order
+    degradation, drawn here in the workers; the model degrades the batch.
+
+    Samples hold ``gt (3,S,S)``, ``kernel1``, ``kernel2``, ``sinc_kernel``
+    ``(k,k)`` float32 and ``key``.
+    """
+
+    Options = RealESRGANDatasetOptions
+
+    def __init__(self, opt: RealESRGANDatasetOptions):
+        super().__init__(opt)
+        self.gt = self._open(opt.dataroot_gt, opt.meta_info_file)
+        self.keys = list(self.gt.keys)
+        self.kernel_cfg = opt.kernel_config()
+
+    def load(self, key, rng):
+        gt = self.gt.read(key)
+        (gt,), _ = augment([gt], self.opt.use_hflip, self.opt.use_rot, rng)
+        s = self.opt.crop_pad_size
+        h, w = gt.shape[:2]
+        if h < s or w < s:  # reflect-pad small images at the bottom and right, as Real-ESRGAN does
+            gt = cv2.copyMakeBorder(gt, 0, max(0, s - h), 0, max(0, s - w), cv2.BORDER_REFLECT_101)
+        gt = random_crop(gt, s, rng, self.gt.describe(key))
+        kernels, _params = sample_kernels(rng, self.kernel_cfg)
+        return {'gt': img2tensor(gt), 'kernel1': torch.from_numpy(kernels[0]), 'kernel2': torch.from_numpy(kernels[1]),
+                'sinc_kernel': torch.from_numpy(kernels[2]), 'key': key}

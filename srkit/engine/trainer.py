@@ -110,10 +110,14 @@ class Trainer:
         self.model.load_state_dict(state['model'])
         rngs = state['rng']
         set_rng_state(rngs[self.dist.rank] if self.dist.rank < len(rngs) else rngs[0])
+        ranks = state.get('rank_model', [])
+        if ranks:
+            self.model.load_rank_state(ranks[self.dist.rank] if self.dist.rank < len(ranks) else ranks[0])
         self.logger.info(f'resumed from {path} at iteration {it}')
 
     def _save(self, it: int) -> None:
         rngs = self.dist.gather_objects(get_rng_state())
+        rank_model = self.dist.gather_objects(self.model.rank_state())
         if not self.dist.is_main:
             return
         models_dir = os.path.join(self.exp_dir, 'models')
@@ -126,6 +130,7 @@ class Trainer:
                         'position': (it % self.iters_per_epoch) * self.opt.datasets['train'].batch_size_per_gpu},
             'model': self.model.state_dict(),
             'rng': rngs,
+            'rank_model': rank_model,
             'srkit_version': __version__,
         }
         save_checkpoint(state, os.path.join(self.exp_dir, 'training_states', f'{it}.state'))

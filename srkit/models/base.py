@@ -167,6 +167,11 @@ class BaseModel:
             out[k] = v
         return out
 
+    def targets(self, batch: dict):
+        """``(pixel target, perceptual target, D's real images)``: the GT for all
+        three, unless a family trains against something else (Real-ESRGAN's USM GT)."""
+        return batch['gt'], batch['gt'], batch['gt']
+
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One iteration on a prepared batch; returns detached scalar losses."""
         raise NotImplementedError
@@ -249,7 +254,16 @@ class BaseModel:
         self.load_extra_state(state.get('extra', {}))
 
     def extra_state(self) -> dict:
+        """Model state shared by all ranks (saved once, from rank 0)."""
         return {}
 
     def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def rank_state(self) -> dict:
+        """State each rank owns (e.g. its degradation generators and pair pool);
+        gathered from every rank into the training state."""
+        return {}
+
+    def load_rank_state(self, state: dict) -> None:
         pass

@@ -21,7 +21,7 @@ class SRModel(BaseModel):
             self.build_ema('g')
 
     def train_step(self, batch):
-        lq, gt = batch['lq'], batch['gt']
+        lq, (gt, _, _) = batch['lq'], self.targets(batch)
         with self.autocast():
             sr = self.net_g(lq)
         l_pix = self.cri_pix(sr.float(), gt)

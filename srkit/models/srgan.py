@@ -3,7 +3,8 @@
 Both read ``network_g``/``network_d``, ``optim_g``/``optim_d`` and the losses
 ``pixel_opt``, ``perceptual_opt`` and ``gan_opt`` (each optional but GAN).
 ``net_d_iters`` updates G every N iterations; ``net_d_init_iters`` trains D
-alone for the first N.  Batches hold ``lq (B,3,h,w)`` and ``gt (B,3,H,W)``.
+alone for the first N.  Batches hold ``lq (B,3,h,w)`` and ``gt (B,3,H,W)``; the
+pixel, perceptual and D-real targets come from ``targets(batch)`` (all ``gt`` here).
 """
 from __future__ import annotations
 
@@ -49,13 +50,13 @@ class SRGANModel(BaseModel):
         t = self.train_opt
         return self.current_iter % t.net_d_iters == 0 and self.current_iter > t.net_d_init_iters
 
-    def content_losses(self, sr, gt) -> dict[str, torch.Tensor]:
+    def content_losses(self, sr, gt_pix, gt_percep) -> dict[str, torch.Tensor]:
         """Pixel, perceptual and style terms for the generator (those configured)."""
         out = {}
         if self.cri_pix is not None:
-            out['l_g_pix'] = self.cri_pix(sr, gt)
+            out['l_g_pix'] = self.cri_pix(sr, gt_pix)
         if self.cri_perceptual is not None:
-            percep, style = self.cri_perceptual(sr, gt)
+            percep, style = self.cri_perceptual(sr, gt_percep)
             if percep is not None:
                 out['l_g_percep'] = percep
             if style is not None:
@@ -63,7 +64,7 @@ class SRGANModel(BaseModel):
         return out
 
     def train_step(self, batch):
-        lq, gt = batch['lq'], batch['gt']
+        lq, (gt_pix, gt_percep, gt) = batch['lq'], self.targets(batch)
         logs = {}
         with self.autocast():
             sr = self.net_g(lq)
@@ -72,7 +73,7 @@ class SRGANModel(BaseModel):
         # generator step, D frozen
         if self.g_turn():
             self.requires_grad(self.nets['d'], False)
-            losses = self.content_losses(sr, gt)
+            losses = self.content_losses(sr, gt_pix, gt_percep)
             with self.autocast():
                 fake_g = self.net_d(sr)
             losses['l_g_gan'] = self.cri_gan(fake_g.float(), True, is_disc=False)
@@ -108,7 +109,7 @@ class ESRGANModel(SRGANModel):
     """
 
     def train_step(self, batch):
-        lq, gt = batch['lq'], batch['gt']
+        lq, (gt_pix, gt_percep, gt) = batch['lq'], self.targets(batch)
         d = self.nets['d']
         fused = not self.ctx.dist.enabled
         logs = {}
@@ -124,7 +125,7 @@ class ESRGANModel(SRGANModel):
         fake_ref = None
         if self.g_turn():
             self.requires_grad(d, False)
-            losses = self.content_losses(sr, gt)
+            losses = self.content_losses(sr, gt_pix, gt_percep)
             with self.autocast():
                 if fused:
                     real_g = real_d.detach()

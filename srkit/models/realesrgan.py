@@ -1,0 +1,153 @@
+"""Real-ESRNet and Real-ESRGAN: SR trained on second-order degradations made on the fly.
+
+The dataset (``RealESRGANDataset``) returns GT crops and three kernels per
+sample; ``prepare_batch`` degrades the batch on the training device under
+``no_grad`` (:class:`degradations.realesrgan.Degrader`: second order, paired
+crop to ``gt_size``, pair pool, USM of the GT).  The degradation settings are
+top-level keys, as in Real-ESRGAN's recipes, so those YAML files load as-is.
+
+Losses follow Real-ESRGAN: the pixel and perceptual terms compare with the
+USM-sharpened GT (``l1_gt_usm``, ``percep_gt_usm``), D sees the plain GT
+(``gan_gt_usm: false``).  Each rank's generators and pool are saved with the
+training state, so resume is exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from degradations.realesrgan import Degrader, SecondOrderConfig
+from degradations.torch_ops import usm_sharp_pt
+
+from ..errors import DataError, OptionError
+from ..registry import MODEL_REGISTRY
+from .sr import SRModel
+from .srgan import SRGANModel
+
+
+@dataclass
+class RealESRGANOptions:
+    """Real-ESRGAN's top-level recipe keys (defaults = train_realesrgan_x4plus.yml)."""
+
+    resize_prob: tuple[float, ...] = (0.2, 0.7, 0.1)
+    resize_range: tuple[float, ...] = (0.15, 1.5)
+    gaussian_noise_prob: float = 0.5
+    noise_range: tuple[float, ...] = (1.0, 30.0)
+    poisson_scale_range: tuple[float, ...] = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_range: tuple[float, ...] = (30.0, 95.0)
+    second_blur_prob: float = 0.8
+    resize_prob2: tuple[float, ...] = (0.3, 0.4, 0.3)
+    resize_range2: tuple[float, ...] = (0.3, 1.2)
+    gaussian_noise_prob2: float = 0.5
+    noise_range2: tuple[float, ...] = (1.0, 25.0)
+    poisson_scale_range2: tuple[float, ...] = (0.05, 2.5)
+    gray_noise_prob2: float = 0.4
+    jpeg_range2: tuple[float, ...] = (30.0, 95.0)
+    gt_size: int = 256
+    queue_size: int = 180
+    l1_gt_usm: bool = True
+    percep_gt_usm: bool = True
+    gan_gt_usm: bool = False
+    # false: train on paired data (the batch brings its LQ); the GT is still sharpened
+    high_order_degradation: bool = True
+
+    def validate(self, path):
+        for name in ('resize_prob', 'resize_prob2'):
+            v = getattr(self, name)
+            if len(v) != 3 or min(v) < 0 or sum(v) <= 0:
+                raise OptionError(f'{name}: expected 3 non-negative probabilities [up, down, keep], got {list(v)}')
+        for name in ('resize_range', 'resize_range2', 'noise_range', 'noise_range2', 'poisson_scale_range',
+                     'poisson_scale_range2', 'jpeg_range', 'jpeg_range2'):
+            v = getattr(self, name)
+            if len(v) != 2 or v[0] > v[1] or v[0] < 0:
+                raise OptionError(f'{name}: expected [low, high] with 0 <= low <= high, got {list(v)}')
+        for name in ('jpeg_range', 'jpeg_range2'):
+            if not 1 <= getattr(self, name)[0] <= getattr(self, name)[1] <= 100:
+                raise OptionError(f'{name}: JPEG qualities must lie in [1, 100], got {list(getattr(self, name))}')
+        for name in ('resize_range', 'resize_range2'):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= 1 <= hi:
+                raise OptionError(f'{name}: expected [low <= 1, high >= 1] with low > 0, got {[lo, hi]}')
+        for name in ('gaussian_noise_prob', 'gray_noise_prob', 'second_blur_prob', 'gaussian_noise_prob2',
+                     'gray_noise_prob2'):
+            if not 0 <= getattr(self, name) <= 1:
+                raise OptionError(f'{name}: a probability must lie in [0, 1], got {getattr(self, name)}')
+        if self.queue_size < 0:
+            raise OptionError(f'queue_size: must be >= 0 (0 disables the pool), got {self.queue_size}')
+
+    def degradation(self) -> SecondOrderConfig:
+        return SecondOrderConfig.from_dict(self.__dict__)
+
+
+class SecondOrderData:
+    """The data step both Real-ESR models share: degrade each batch on the device."""
+
+    Options = RealESRGANOptions
+
+    def _build_degrader(self) -> None:
+        m, scale = self.opt.model, self.opt.scale
+        self.degrader = None
+        if self.opt.train is None or not m.high_order_degradation:
+            return
+        if m.gt_size % scale:
+            raise OptionError(f'gt_size: {m.gt_size} is not divisible by scale {scale}')
+        if m.queue_size and m.queue_size < self.opt.datasets['train'].batch_size_per_gpu:
+            raise OptionError(f'queue_size: {m.queue_size} is smaller than the batch size '
+                              f'{self.opt.datasets["train"].batch_size_per_gpu}')
+        # its own stream, distinct from the global RNGs seeded with manual_seed + rank
+        seed = int(np.random.SeedSequence([self.opt.manual_seed, self.ctx.dist.rank, 2021]).generate_state(1)[0])
+        self.degrader = Degrader(scale, m.gt_size, m.degradation(), m.queue_size, self.device, seed)
+
+    def _layout(self, t: torch.Tensor) -> torch.Tensor:
+        return t.contiguous(memory_format=torch.channels_last) if self.channels_last else t.contiguous()
+
+    def prepare_batch(self, batch: dict) -> dict:
+        """Adds ``lq``, ``gt`` (cropped, pooled) and ``gt_usm`` ``(B,3,H,W) RGB [0,1]``."""
+        batch = super().prepare_batch(batch)
+        with torch.no_grad():
+            if self.degrader is None:
+                if 'lq' not in batch:
+                    raise DataError('high_order_degradation is false, so the training set must give LQ images '
+                                    '(e.g. PairedImageDataset)')
+                batch['gt_usm'] = self._layout(usm_sharp_pt(batch['gt']))
+                return batch
+            if 'kernel1' not in batch:
+                raise DataError(f'datasets.train: {self.opt.model_type} degrades on the fly and needs the kernels '
+                                'of RealESRGANDataset (type: RealESRGANDataset)')
+            lq, gt, gt_usm, _ = self.degrader(batch['gt'], batch['kernel1'], batch['kernel2'], batch['sinc_kernel'])
+        batch.update(lq=self._layout(lq), gt=self._layout(gt), gt_usm=self._layout(gt_usm))
+        return batch
+
+    def rank_state(self) -> dict:
+        return {'degrader': self.degrader.state_dict()} if self.degrader is not None else {}
+
+    def load_rank_state(self, state: dict) -> None:
+        if self.degrader is not None and 'degrader' in state:
+            self.degrader.load_state_dict(state['degrader'])
+
+
+    def targets(self, batch):
+        m = self.opt.model
+        pick = (lambda usm: batch['gt_usm'] if usm else batch['gt'])
+        return pick(m.l1_gt_usm), pick(m.percep_gt_usm), pick(m.gan_gt_usm)
+
+
+@MODEL_REGISTRY.register()
+class RealESRNetModel(SecondOrderData, SRModel):
+    """Real-ESRNet: the generator alone, pixel loss (L1) against the (USM) GT."""
+
+    def __init__(self, opt, ctx):
+        super().__init__(opt, ctx)
+        self._build_degrader()
+
+
+@MODEL_REGISTRY.register()
+class RealESRGANModel(SecondOrderData, SRGANModel):
+    """Real-ESRGAN: SRGAN's step (UNet-SN D, vanilla GAN) with Real-ESRGAN's targets."""
+
+    def __init__(self, opt, ctx):
+        super().__init__(opt, ctx)
+        self._build_degrader()
