@@ -13,6 +13,7 @@ setup(
     long_description=Path('README.md').read_text(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['srkit', 'srkit.*', 'degradations', 'degradations.*']),
+    package_data={'degradations': ['presets/*.yml']},
     python_requires='>=3.10',
     install_requires=[
         'torch>=2.1', 'torchvision', 'numpy', 'scipy', 'opencv-python-headless', 'lmdb',

@@ -4,6 +4,7 @@
 ``(lr, hq, params)``.  ``hq`` is the mod-cropped HR (changed only by an ISP
 hook); ``lr`` is exactly ``hq`` / sf, or an aligned ``lq_patchsize`` crop
 with its HR crop.  ``params`` lists every op in order with everything it drew.
+``degrade_plus`` is BSRGAN+ (KAIR ``degradation_bsrgan_plus``), same interface.
 
 Unlike KAIR's code this runs on current SciPy (no ``interp2d``, no
 ``scipy.finfo``) and filters with cv2 instead of float64 ``ndimage.convolve``.
@@ -18,7 +19,8 @@ import numpy as np
 from scipy.linalg import orth
 
 from .kernels import gaussian_kernel
-from .ops import CV2_INTERP, filter_image, gaussian_noise, jpeg, new_seed
+from .ops import (CV2_INTERP, filter_image, gaussian_noise, jpeg, new_seed, poisson_noise_at, speckle_noise,
+                  usm_sharpen)
 from .resize import imresize
 
 INTERPS = ('linear', 'cubic', 'area')  # KAIR's random.choice([1, 2, 3])
@@ -78,24 +80,60 @@ def downsample_b(img, rng, size_hw):
     return np.clip(out, 0.0, 1.0), {'op': 'down_b', 'mode': mode, 'size': [h, w]}
 
 
-def add_gaussian_noise(img, rng, level_range=(2, 25)):
+def _draw_noise(rng, level_range=(2, 25)):
     """sigma = randint(2,25)/255; colour p .4, gray p .4, cross-channel correlated p .2."""
     level = int(rng.integers(level_range[0], level_range[1] + 1))
     r = rng.random()
     seed = new_seed(rng)
-    p = {'op': 'gaussian_noise', 'level': level, 'seed': seed}
+    p = {'level': level, 'seed': seed}
     if r > 0.6:
         p['kind'] = 'color'
-        return gaussian_noise(img, level / 255.0, 'color', seed), p
-    if r < 0.4:
+    elif r < 0.4:
         p['kind'] = 'gray'
-        return gaussian_noise(img, level / 255.0, 'gray', seed), p
-    L = level_range[1] / 255.0
-    D = np.diag(rng.random(3))
-    U = orth(rng.random((3, 3)))
-    cov = np.abs(L ** 2 * (U.T @ D @ U))
-    p.update(kind='correlated', cov=cov.tolist())
-    return gaussian_noise(img, 0.0, 'correlated', seed, cov), p
+    else:
+        L = level_range[1] / 255.0
+        D = np.diag(rng.random(3))
+        U = orth(rng.random((3, 3)))
+        p.update(kind='correlated', cov=np.abs(L ** 2 * (U.T @ D @ U)).tolist())
+    return p
+
+
+def add_gaussian_noise(img, rng, level_range=(2, 25)):
+    p = _draw_noise(rng, level_range)
+    sigma = 0.0 if p['kind'] == 'correlated' else p['level'] / 255.0
+    return gaussian_noise(img, sigma, p['kind'], p['seed'], p.get('cov')), {'op': 'gaussian_noise', **p}
+
+
+def add_speckle_noise(img, rng, level_range=(2, 25)):
+    """BSRGAN+'s speckle noise: the Gaussian draw, multiplied by the image."""
+    p = _draw_noise(rng, level_range)
+    sigma = 0.0 if p['kind'] == 'correlated' else p['level'] / 255.0
+    return speckle_noise(img, sigma, p['kind'], p['seed'], p.get('cov')), {'op': 'speckle_noise', **p}
+
+
+def add_poisson_noise(img, rng):
+    """BSRGAN+'s Poisson noise: 10^U(2,4) levels, colour or gray with p .5."""
+    levels = float(10 ** (2 * rng.random() + 2.0))
+    gray = bool(rng.random() >= 0.5)
+    seed = new_seed(rng)
+    return poisson_noise_at(img, levels, gray, seed), {'op': 'poisson_noise', 'levels': levels, 'gray': gray,
+                                                       'seed': seed}
+
+
+def add_resize(img, rng, sf):
+    """BSRGAN+'s random resize: up U(1,2) (p .2), down U(0.5/sf, 1) (p .7), else keep."""
+    r = rng.random()
+    if r > 0.8:
+        sf1 = float(rng.uniform(1, 2))
+    elif r < 0.7:
+        sf1 = float(rng.uniform(0.5 / sf, 1))
+    else:
+        sf1 = 1.0
+    mode = INTERPS[int(rng.integers(3))]
+    h, w = img.shape[:2]
+    size = (max(1, int(sf1 * h)), max(1, int(sf1 * w)))
+    return np.clip(cv2.resize(img, size[::-1], interpolation=CV2_INTERP[mode]), 0.0, 1.0), \
+        {'op': 'resize', 'sf1': sf1, 'mode': mode}
 
 
 def add_jpeg(img, rng, q_range=(30, 95)):
@@ -108,11 +146,8 @@ def degrade(hr: np.ndarray, sf: int, rng: np.random.Generator, lq_patchsize: Opt
             isp_prob: float = 0.25):
     """BSRGAN degradation; see the module docstring.  ``isp_model(img, hq) -> (img, hq)``."""
     sf_ori = sf
-    h, w = hr.shape[:2]
-    hq = np.ascontiguousarray(hr[: h - h % sf, : w - w % sf], dtype=np.float32)
+    hq = _mod_crop(hr, sf, lq_patchsize)
     h, w = hq.shape[:2]
-    if lq_patchsize is not None and (h < lq_patchsize * sf or w < lq_patchsize * sf):
-        raise ValueError(f'image {h}x{w} is smaller than lq_patchsize*sf = {lq_patchsize * sf}')
     img = hq.copy()
     ops = []
     if sf == 4 and rng.random() < scale2_prob:
@@ -152,11 +187,77 @@ def degrade(hr: np.ndarray, sf: int, rng: np.random.Generator, lq_patchsize: Opt
         ops.append(p)
     img, p = add_jpeg(img, rng)
     ops.append(p)
-    params = {'method': 'bsrgan', 'scale': sf_ori, 'ops': ops}
+    return _finish(img, hq, rng, sf_ori, lq_patchsize, {'method': 'bsrgan', 'scale': sf_ori, 'ops': ops})
+
+
+def _mod_crop(hr, sf, lq_patchsize):
+    h, w = hr.shape[:2]
+    hq = np.ascontiguousarray(hr[: h - h % sf, : w - w % sf], dtype=np.float32)
+    h, w = hq.shape[:2]
+    if lq_patchsize is not None and (h < lq_patchsize * sf or w < lq_patchsize * sf):
+        raise ValueError(f'image {h}x{w} is smaller than lq_patchsize*sf = {lq_patchsize * sf}')
+    return hq
+
+
+def _finish(img, hq, rng, sf, lq_patchsize, params):
+    """The aligned crop (LR top-left (t, l), HR (t*sf, l*sf)) when ``lq_patchsize`` is set."""
     if lq_patchsize is not None:
         top = int(rng.integers(0, img.shape[0] - lq_patchsize + 1))
         left = int(rng.integers(0, img.shape[1] - lq_patchsize + 1))
         img = img[top: top + lq_patchsize, left: left + lq_patchsize]
-        hq = hq[top * sf_ori: (top + lq_patchsize) * sf_ori, left * sf_ori: (left + lq_patchsize) * sf_ori]
+        hq = hq[top * sf: (top + lq_patchsize) * sf, left * sf: (left + lq_patchsize) * sf]
         params['crop'] = [top, left]
-    return np.ascontiguousarray(img, dtype=np.float32), hq, params
+    return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(hq), params
+
+
+def degrade_plus(hr: np.ndarray, sf: int, rng: np.random.Generator, lq_patchsize: Optional[int] = None,
+                 isp_model: Optional[Callable] = None, shuffle_prob: float = 0.5, use_sharp: bool = True,
+                 poisson_prob: float = 0.1, speckle_prob: float = 0.1, isp_prob: float = 0.1):
+    """BSRGAN+ (KAIR ``degradation_bsrgan_plus``): same interface as :func:`degrade`.
+
+    USM-sharpened HQ (``use_sharp``); 13 ops, two rounds of [blur, resize, Gaussian,
+    Poisson, speckle, ISP] with JPEG between; a full shuffle with ``shuffle_prob``,
+    else only each round's noise ops are shuffled; then resize to HR/sf, JPEG, crop.
+    """
+    hq = _mod_crop(hr, sf, lq_patchsize)
+    if use_sharp:
+        hq = usm_sharpen(hq)
+    img = hq.copy()
+    if rng.random() < shuffle_prob:
+        order = [int(i) for i in rng.permutation(13)]
+    else:
+        order = list(range(13))
+        order[2:6] = [int(i) for i in rng.permutation(order[2:6])]
+        order[9:13] = [int(i) for i in rng.permutation(order[9:13])]
+    ops = []
+    for i in order:
+        j = i - 7 if i >= 7 else i  # ops 7..12 repeat 0..5; 6 is the JPEG between the rounds
+        if i == 6:
+            img, p = add_jpeg(img, rng)
+        elif j == 0:
+            img, p = add_blur(img, rng, sf)
+        elif j == 1:
+            img, p = add_resize(img, rng, sf)
+        elif j == 2:
+            img, p = add_gaussian_noise(img, rng)
+        elif j == 3:
+            if rng.random() >= poisson_prob:
+                continue
+            img, p = add_poisson_noise(img, rng)
+        elif j == 4:
+            if rng.random() >= speckle_prob:
+                continue
+            img, p = add_speckle_noise(img, rng)
+        else:
+            if rng.random() >= isp_prob or isp_model is None:
+                continue
+            img, hq = isp_model(img.copy(), hq)
+            p = {'op': 'isp'}
+        ops.append(p)
+    mode = INTERPS[int(rng.integers(3))]
+    img = np.clip(cv2.resize(img, (hq.shape[1] // sf, hq.shape[0] // sf), interpolation=CV2_INTERP[mode]), 0, 1)
+    ops.append({'op': 'resize_to_lr', 'mode': mode})
+    img, p = add_jpeg(img, rng)
+    ops.append(p)
+    return _finish(img, hq, rng, sf, lq_patchsize, {'method': 'bsrgan_plus', 'scale': sf, 'use_sharp': use_sharp,
+                                                    'ops': ops})

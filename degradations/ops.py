@@ -33,7 +33,8 @@ def resize(img: np.ndarray, size_hw: tuple, mode: str) -> np.ndarray:
     return cv2.resize(img, (w, h), interpolation=CV2_INTERP[mode])
 
 
-def gaussian_noise(img: np.ndarray, sigma: float, kind: str, seed: int, cov: np.ndarray | None = None) -> np.ndarray:
+def gaussian_noise(img: np.ndarray, sigma: float, kind: str, seed: int, cov: np.ndarray | None = None,
+                   clip: bool = True) -> np.ndarray:
     """Add N(0, sigma) noise (sigma in [0,1] units): ``color`` per channel, ``gray``
     shared by the channels, or ``correlated`` with 3x3 covariance ``cov``; clips to [0,1]."""
     g = np.random.default_rng(seed)
@@ -44,7 +45,26 @@ def gaussian_noise(img: np.ndarray, sigma: float, kind: str, seed: int, cov: np.
         n = g.normal(0, sigma, (h, w, 1))
     else:
         n = g.multivariate_normal(np.zeros(3), np.asarray(cov), (h, w))
-    return np.clip(img + n.astype(np.float32), 0.0, 1.0)
+    out = img + n.astype(np.float32)
+    return np.clip(out, 0.0, 1.0) if clip else out
+
+
+def speckle_noise(img: np.ndarray, sigma: float, kind: str, seed: int, cov: np.ndarray | None = None) -> np.ndarray:
+    """Multiplicative noise ``img + img * n`` with ``n`` as in :func:`gaussian_noise`; clips to [0,1]."""
+    img = np.clip(img, 0.0, 1.0)
+    noisy = gaussian_noise(np.zeros_like(img), sigma, kind, seed, cov, clip=False)
+    return np.clip(img + img * noisy, 0.0, 1.0)
+
+
+def poisson_noise_at(img: np.ndarray, levels: float, gray: bool, seed: int) -> np.ndarray:
+    """BSRGAN+'s Poisson noise: counts at ``levels`` (10^[2,4]) levels, colour or gray (BT.601 Y)."""
+    g = np.random.default_rng(seed)
+    img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.float32) / 255.0
+    if not gray:
+        return np.clip(g.poisson(img * levels).astype(np.float32) / levels, 0.0, 1.0)
+    y = np.clip(np.rint((img @ np.array([0.299, 0.587, 0.114])) * 255.0), 0, 255) / 255.0
+    noise = g.poisson(y * levels).astype(np.float32) / levels - y
+    return np.clip(img + noise[..., None].astype(np.float32), 0.0, 1.0)
 
 
 def poisson_noise(img: np.ndarray, scale: float, gray: bool, seed: int) -> np.ndarray:

@@ -1,12 +1,16 @@
 """Named degradation pipelines: HR ``(H,W,3) RGB float32 in [0,1]`` -> LR.
 
-A pipeline is a callable ``(hr, scale, rng) -> (lr, params)`` where ``rng`` is
-a ``numpy.random.Generator`` and ``params`` a JSON-serialisable dict of
-everything drawn.  ``bicubic`` draws nothing; the BSRGAN, Real-ESRGAN and
-DSGAN pipelines register here as they arrive.
+``PIPELINES[name]`` (and :func:`build_pipeline`) is a callable
+``(hr, scale, rng) -> (lr, hr, params)``: ``rng`` is a
+``numpy.random.Generator``, ``hr`` comes back mod-cropped (or cropped with the
+LR when a pipeline takes ``lq_patchsize``, or changed by an ISP hook), and
+``params`` is a JSON-serialisable dict of everything drawn.  The module-level
+functions keep their own return shapes, e.g. ``bicubic(hr, s) -> (lr, params)``.
 """
 from __future__ import annotations
 
+import inspect
+import os
 from typing import Callable
 
 import numpy as np
@@ -14,11 +18,28 @@ import numpy as np
 from .resize import imresize
 
 PIPELINES: dict[str, Callable] = {}
+_OPTIONS: dict[str, Callable[[], set]] = {}  # name -> the keyword options it takes
+PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'presets')
 
 
-def register(name: str):
+def _keywords(fn) -> set:
+    return {n for n, p in inspect.signature(fn).parameters.items()
+            if n not in ('hr', 'scale', 'rng', 'sf', 'img') and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def register(name: str, returns_hr: bool = False, options: Callable[[], set] | None = None):
+    """Register ``fn(hr, scale, rng, **kw)``; one returning ``(lr, params)`` leaves the HR
+    as given.  ``options()`` lists the keywords it takes (default: from its signature)."""
     def add(fn):
-        PIPELINES[name] = fn
+        _OPTIONS[name] = options or (lambda: _keywords(fn))
+        if returns_hr:
+            PIPELINES[name] = fn
+        else:
+            def keeps_hr(hr, scale, rng=None, **kw):
+                lr, params = fn(hr, scale, rng, **kw)
+                return lr, hr, params
+            keeps_hr.__doc__ = fn.__doc__
+            PIPELINES[name] = keeps_hr
         return fn
     return add
 
@@ -41,21 +62,107 @@ def bicubic(hr: np.ndarray, scale: int, rng: np.random.Generator | None = None, 
     return lr, {'method': 'bicubic', 'scale': scale}
 
 
-@register('bsrgan')
-def bsrgan(hr: np.ndarray, scale: int, rng: np.random.Generator, **kwargs):
-    """BSRGAN's degradation of the whole (mod-cropped) image; LR is exactly HR/scale."""
+def _bsrgan_options():
     from .bsrgan import degrade
-    lr, _hq, params = degrade(hr, scale, rng, **kwargs)
-    return lr, params
+    return _keywords(degrade)
+
+
+def _bsrgan_plus_options():
+    from .bsrgan import degrade_plus
+    return _keywords(degrade_plus)
+
+
+def _realesrgan_options():
+    from .realesrgan import KernelConfig, SecondOrderConfig
+    return {'usm'} | set(KernelConfig.__dataclass_fields__) | set(SecondOrderConfig.__dataclass_fields__)
+
+
+@register('bsrgan', returns_hr=True, options=_bsrgan_options)
+def bsrgan(hr: np.ndarray, scale: int, rng: np.random.Generator, **kwargs):
+    """BSRGAN's degradation (``degradations.bsrgan.degrade``); LR is exactly HR/scale."""
+    from .bsrgan import degrade
+    return degrade(hr, scale, rng, **kwargs)
+
+
+@register('bsrgan_plus', returns_hr=True, options=_bsrgan_plus_options)
+def bsrgan_plus(hr: np.ndarray, scale: int, rng: np.random.Generator, **kwargs):
+    """BSRGAN+ (``degradations.bsrgan.degrade_plus``); the HR comes back USM-sharpened."""
+    from .bsrgan import degrade_plus
+    return degrade_plus(hr, scale, rng, **kwargs)
+
+
+@register('realesrgan', returns_hr=True, options=_realesrgan_options)
+def realesrgan(hr: np.ndarray, scale: int, rng: np.random.Generator, usm: bool = True, **kwargs):
+    """Real-ESRGAN's second-order degradation of one whole image (on CPU).
+
+    Keyword arguments are ``KernelConfig`` and ``SecondOrderConfig`` fields
+    (Real-ESRGAN's recipe names).  The HR comes back unchanged; the LR is made
+    from its USM-sharpened copy when ``usm``, as in Real-ESRGAN's training.
+    """
+    import torch
+
+    from .ops import new_seed
+    from .realesrgan import KernelConfig, SecondOrderConfig, sample_kernels, second_order, to_jsonable
+    check_options('realesrgan', kwargs)
+    kernel_keys = set(KernelConfig.__dataclass_fields__)
+    kcfg = KernelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in kernel_keys})
+    scfg = SecondOrderConfig.from_dict(kwargs)
+    h, w = hr.shape[:2]
+    if h % scale or w % scale:
+        raise ValueError(f'HR size {h}x{w} is not a multiple of the scale {scale}')
+    kernels, kparams = sample_kernels(rng, kcfg)
+    seed = new_seed(rng)
+    k = torch.from_numpy(kernels)
+    x = torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    lq, _, p = second_order(x, k[0:1], k[1:2], k[2:3], scale, torch.Generator().manual_seed(seed), cfg=scfg, usm=usm)
+    lr = lq[0].permute(1, 2, 0).numpy()
+    return lr, hr, {'method': 'realesrgan', 'scale': scale, 'seed': seed, 'kernels': kparams, **to_jsonable(p)}
+
+
+def check_options(name: str, kwargs: dict) -> None:
+    """Raise ``KeyError`` naming the pipeline, an unknown name or option, and the known ones."""
+    if name not in PIPELINES:
+        raise KeyError(f'unknown degradation {name!r} (known: {", ".join(sorted(PIPELINES))})')
+    known = _OPTIONS[name]()
+    bad = sorted(set(kwargs) - known)
+    if bad:
+        raise KeyError(f'{name}: unknown option {bad[0]!r} (known: {", ".join(sorted(known)) or "none"})')
 
 
 def build_pipeline(name: str, **kwargs) -> Callable:
-    if name not in PIPELINES:
-        raise KeyError(f'unknown degradation {name!r} (known: {", ".join(sorted(PIPELINES))})')
+    """``(hr, scale, rng) -> (lr, hr, params)`` for a registered pipeline with its options."""
+    check_options(name, kwargs)
     fn = PIPELINES[name]
     if kwargs:
         return lambda hr, scale, rng: fn(hr, scale, rng, **kwargs)
     return fn
+
+
+def preset_names() -> list[str]:
+    return sorted(os.path.splitext(f)[0] for f in os.listdir(PRESET_DIR) if f.endswith('.yml'))
+
+
+def load_preset(name_or_path: str) -> dict:
+    """A preset as ``{'type': pipeline, **options}``: a shipped name (see
+    :func:`preset_names`) or a YAML file of that shape.  Raises ``ValueError``."""
+    import yaml
+    path = name_or_path
+    if not os.path.exists(path):
+        if name_or_path not in preset_names():
+            raise ValueError(f'{name_or_path}: neither a file nor a preset (presets: {", ".join(preset_names())})')
+        path = os.path.join(PRESET_DIR, f'{name_or_path}.yml')
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f'{path}: unreadable preset ({str(e).splitlines()[0]})') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: a preset is a mapping with a type key')
+    try:
+        check_options(data.get('type'), {k: v for k, v in data.items() if k != 'type'})
+    except KeyError as e:
+        raise ValueError(f'{path}: {e.args[0]}') from None
+    return data
 
 
 @register('sensor_noise')

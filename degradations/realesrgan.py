@@ -234,6 +234,17 @@ def paired_random_crop_pt(gts: list, lq: torch.Tensor, gt_size: int, scale: int,
     return [crop(g, scale) for g in gts], crop(lq, 1), tops, lefts
 
 
+def to_jsonable(obj):
+    """Params with tensors turned into (nested) lists of Python numbers, for manifests."""
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    return obj
+
+
 class PairPool:
     """Real-ESRGAN's training-pair pool ("queue"), for any batch size.
 

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -96,9 +97,62 @@ def test_aligned_patch_crop_and_isp_hook():
         bsrgan.degrade(hr[:40, :40], 4, np.random.default_rng(0), lq_patchsize=16)
 
 
-def test_registered_pipeline():
-    lr, p = build_pipeline('bsrgan')(photo('chelsea')[:64, :64], 2, np.random.default_rng(1))
-    assert lr.shape == (32, 32, 3) and p['method'] == 'bsrgan'
+def test_registered_pipelines_return_lr_hr_and_params():
+    hr = photo('chelsea')[:64, :64]
+    for name in ('bicubic', 'bsrgan', 'bsrgan_plus', 'realesrgan', 'sensor_noise', 'jpeg'):
+        lr, hq, p = build_pipeline(name)(hr, 2, np.random.default_rng(1))
+        assert lr.shape == (32, 32, 3) and hq.shape == (64, 64, 3) and p['method'] == name, name
+        json.dumps(p)  # manifests need plain JSON
+    lr, hq, p = build_pipeline('bsrgan', lq_patchsize=8)(hr, 2, np.random.default_rng(1))
+    t, l = p['crop']
+    assert lr.shape == (8, 8, 3) and np.array_equal(hq, hr[2 * t: 2 * t + 16, 2 * l: 2 * l + 16])
+
+
+@pytest.mark.parametrize('sf', [2, 3, 4])
+def test_bsrgan_plus_lr_is_exactly_hr_over_sf_and_aligned(sf):
+    hr = photo('astronaut')[:101, :97]
+    for seed in range(6):
+        lr, hq, p = bsrgan.degrade_plus(hr, sf, np.random.default_rng(seed))
+        assert hq.shape == (101 - 101 % sf, 97 - 97 % sf, 3)
+        assert lr.shape == (hq.shape[0] // sf, hq.shape[1] // sf, 3) and 0 <= lr.min() and lr.max() <= 1
+    lr, hq, p = bsrgan.degrade_plus(hr, sf, np.random.default_rng(0), lq_patchsize=12, use_sharp=False)
+    t, l = p['crop']
+    assert lr.shape == (12, 12, 3) and np.array_equal(hq, hr[t * sf:(t + 12) * sf, l * sf:(l + 12) * sf])
+
+
+def test_bsrgan_plus_sharpens_hq_and_keeps_the_op_structure():
+    from degradations.ops import usm_sharpen
+    hr = photo('coffee')[:64, :64]
+    _, hq, p = bsrgan.degrade_plus(hr, 4, np.random.default_rng(3))
+    np.testing.assert_allclose(hq, usm_sharpen(hr), atol=1e-6)  # the LR's target is the sharpened HR
+    counts = {'poisson_noise': 0, 'speckle_noise': 0}
+    n = 150
+    for seed in range(n):
+        _, _, p = bsrgan.degrade_plus(hr, 4, np.random.default_rng(seed), shuffle_prob=0.0, use_sharp=False)
+        ops = [o['op'] for o in p['ops']]
+        # unshuffled: blur and resize open each round, the JPEG sits between the rounds
+        assert ops[:2] == ['blur', 'resize'] and ops[-2:] == ['resize_to_lr', 'jpeg'] and ops.count('jpeg') == 2
+        mid = ops.index('jpeg')
+        assert ops[mid + 1: mid + 3] == ['blur', 'resize']
+        for k in counts:
+            counts[k] += ops.count(k)
+    for k, c in counts.items():  # two chances of p 0.1 per image
+        assert 0.04 < c / (2 * n) < 0.18, (k, c)
+    a = bsrgan.degrade_plus(hr, 4, np.random.default_rng(9))
+    b = bsrgan.degrade_plus(hr, 4, np.random.default_rng(9))
+    assert np.array_equal(a[0], b[0]) and a[2] == b[2]
+
+
+def test_speckle_and_poisson_noise_follow_the_image():
+    from degradations.ops import poisson_noise_at, speckle_noise
+    img = np.concatenate([np.full((32, 32, 3), 0.1, np.float32), np.full((32, 32, 3), 0.8, np.float32)], 1)
+    sp = speckle_noise(img, 20 / 255, 'color', seed=1) - img  # multiplicative: 8x the std where 8x brighter
+    ratio = sp[:, 32:].std() / sp[:, :32].std()
+    assert 6 < ratio < 10
+    po = poisson_noise_at(img, 100.0, gray=False, seed=2) - img  # shot noise: variance ~ intensity / levels
+    np.testing.assert_allclose(po[:, 32:].var(), 0.8 / 100, rtol=0.15)
+    gray = poisson_noise_at(img, 100.0, gray=True, seed=2) - img
+    assert np.array_equal(gray[..., 0], gray[..., 1])
 
 
 def test_single_hr_dataset_runs_bsrgan_per_sample(photos_dir):

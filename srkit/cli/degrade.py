@@ -1,7 +1,8 @@
 """srkit-degrade: build an LR set from HR images with a degradation pipeline.
 
-  srkit-degrade --input HR_DIR|X.lmdb --output OUT_DIR --method bicubic|bsrgan|sensor_noise|jpeg
-                --scale 4 --seed S [--workers N] [--preset FILE.yml] [--shard i/n]
+  srkit-degrade --input HR_DIR|X.lmdb --output OUT_DIR|Y.lmdb
+                --method bicubic|bsrgan|bsrgan_plus|realesrgan|sensor_noise|jpeg
+                --scale 4 --seed S [--workers N] [--preset NAME|FILE.yml] [--shard i/n]
 
 - Each image gets its own seed, derived from ``--seed`` and the image's name, so
   the output does not depend on ``--workers`` or ``--shard``.
@@ -12,6 +13,9 @@
   atomically, so a killed run leaves no truncated file.
 - An unreadable input is reported and skipped; the exit status is then 1.
 - Under torchrun, RANK/WORLD_SIZE pick the shard automatically.
+- A ``.lmdb`` output is staged as images in ``Y.lmdb.parts/`` and packed into
+  BasicSR's LMDB layout (with ``manifest.jsonl`` inside) when all images are
+  done; shards stage, and a final unsharded run of the same command packs.
 """
 from __future__ import annotations
 
@@ -66,7 +70,10 @@ def _degrade_one(job):
         if min(hr.shape[:2]) < scale:
             raise DataError(f'{st.describe(key)}: image {h}x{w} is smaller than the scale {scale}')
         s = image_seed(seed, key)
-        lr, params = build_pipeline(method, **kwargs)(hr, scale, np.random.default_rng(s))
+        try:
+            lr, _, params = build_pipeline(method, **kwargs)(hr, scale, np.random.default_rng(s))
+        except ValueError as e:  # an image the pipeline cannot take (too small for its crop, ...)
+            raise DataError(f'{st.describe(key)}: {e}') from None
         write_image(os.path.join(out_dir, f'{key}.png'), np.clip(lr, 0, 1))
         return {'name': f'{key}.png', 'key': key, 'seed': s, 'hr_size': [int(hr.shape[0]), int(hr.shape[1])],
                 'params': params}
@@ -83,7 +90,7 @@ def replay(line: dict, hr: np.ndarray, method: str | None = None, kwargs: dict |
     method = method or line['params']['method']
     scale = line['params']['scale']
     h, w = line['hr_size']
-    lr, _ = build_pipeline(method, **(kwargs or {}))(hr[:h, :w], scale, np.random.default_rng(line['seed']))
+    lr, _, _ = build_pipeline(method, **(kwargs or {}))(hr[:h, :w], scale, np.random.default_rng(line['seed']))
     return np.clip(lr, 0, 1)
 
 
@@ -96,44 +103,65 @@ def _read_manifest(path: str) -> dict[str, dict]:
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='srkit-degrade', description=__doc__.split('\n')[0])
     ap.add_argument('--input', required=True, help='HR folder or .lmdb')
-    ap.add_argument('--output', required=True, help='LR folder')
-    ap.add_argument('--method', required=True, help='bicubic, bsrgan, sensor_noise, jpeg')
+    ap.add_argument('--output', required=True, help='LR folder, or Y.lmdb')
+    ap.add_argument('--method', default=None, help='bicubic, bsrgan, bsrgan_plus, realesrgan, sensor_noise, jpeg')
     ap.add_argument('--scale', type=int, default=4)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--workers', type=int, default=1)
-    ap.add_argument('--preset', default=None, help='YAML of pipeline keyword arguments')
+    ap.add_argument('--preset', default=None,
+                    help='a shipped preset (bicubic, bsrgan, bsrgan_plus, realesrgan, dsgan_sensor_noise, dsgan_jpeg) '
+                         'or a YAML file {type: METHOD, option: value, ...}')
     ap.add_argument('--shard', default=None, help='i/n: process every n-th image from the i-th')
     ap.add_argument('--model', default=None, help='generator checkpoint for --method dsgan')
     a = ap.parse_args(argv)
     if a.method == 'dsgan':
         raise UserError('--method dsgan: learned degradation is not available yet in this srkit version')
-    if a.output.rstrip('/').endswith('.lmdb'):
-        raise UserError(f'--output {a.output}: write LR images to a folder, then run srkit-lmdb on it')
-    from degradations import PIPELINES
+    lmdb_out = a.output.rstrip('/') if a.output.rstrip('/').endswith('.lmdb') else None
+    from degradations import PIPELINES, check_options, load_preset
     from ..data.storage import open_storage
-    from ..options import read_yaml
+    kwargs = {}
+    if a.preset:
+        try:
+            kwargs = load_preset(a.preset)
+        except ValueError as e:
+            raise UserError(f'--preset {e}') from None
+        method = kwargs.pop('type')
+        if a.method not in (None, method):
+            raise UserError(f'--method {a.method}: the preset {a.preset} is for {method}')
+        a.method = method
+    if a.method is None:
+        raise UserError('--method or --preset is required')
     if a.method not in PIPELINES:
         raise UserError(f'--method {a.method}: unknown (known: {", ".join(sorted(PIPELINES))})')
+    try:
+        check_options(a.method, kwargs)
+    except KeyError as e:
+        raise UserError(f'--preset {e.args[0]}') from None
     if a.scale < 1:
         raise UserError('--scale: must be >= 1')
-    kwargs = read_yaml(a.preset) if a.preset else {}
     i, n = parse_shard(a.shard)
     backend = 'lmdb' if a.input.rstrip('/').endswith('.lmdb') else 'disk'
     try:
         st = open_storage(a.input, backend)
     except DataError as e:
         raise UserError(str(e)) from None
-    os.makedirs(a.output, exist_ok=True)
+    if lmdb_out and _lmdb_complete(lmdb_out, st.keys):
+        print(f'{lmdb_out}: already complete ({len(st.keys)} LR images)')
+        return 0
+    out_dir = lmdb_out + '.parts' if lmdb_out else a.output  # LMDB output: stage images, then pack
+    os.makedirs(out_dir, exist_ok=True)
     mine = shard_keys(st.keys, i, n)
     # temp files of this shard's writes that a kill interrupted (other shards may be writing theirs)
     prefixes = tuple(f'.{k}.png.' for k in mine)
-    for f in os.listdir(a.output):
+    for f in os.listdir(out_dir):
         if f.endswith('.tmp') and f.startswith(prefixes):
-            os.unlink(os.path.join(a.output, f))
-    manifest = os.path.join(a.output, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
-    done = _read_manifest(manifest)
+            os.unlink(os.path.join(out_dir, f))
+    manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
+    # seeds do not depend on the shard, so an unsharded run counts what shards already made
+    done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
+    done = {k: v for k, v in done.items() if k in set(mine)}
     keys = [k for k in mine if k not in done]
-    jobs = [(k, a.input, backend, a.method, a.scale, a.seed, kwargs, a.output) for k in keys]
+    jobs = [(k, a.input, backend, a.method, a.scale, a.seed, kwargs, out_dir) for k in keys]
     failed = []
     pool = get_context('fork').Pool(a.workers) if a.workers > 1 else None
     results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
@@ -149,11 +177,46 @@ def main(argv=None):
         if pool:
             pool.terminate()
     shard = f' (shard {i}/{n})' if n > 1 else ''
-    print(f'{len(jobs) - len(failed)} LR image(s) written to {a.output}{shard}, '
+    print(f'{len(jobs) - len(failed)} LR image(s) written to {out_dir}{shard}, '
           f'{len(done)} already done' + (f', {len(failed)} failed:' if failed else ''))
     for f in failed:
         print(f'  {f}', file=sys.stderr)
+    if lmdb_out and not failed:
+        if n > 1:
+            print(f'shard {i}/{n} staged in {out_dir}; when every shard has finished, run the same command '
+                  f'without --shard to pack {lmdb_out}')
+        else:
+            _pack_lmdb(out_dir, lmdb_out)
     return 1 if failed else 0
+
+
+def _read_manifests(folder: str) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    for f in sorted(os.listdir(folder)):
+        if f.startswith('manifest') and f.endswith('.jsonl'):
+            done.update(_read_manifest(os.path.join(folder, f)))
+    return done
+
+
+def _lmdb_complete(path: str, keys) -> bool:
+    from ..data.storage import INCOMPLETE_MARKER
+    if not os.path.exists(os.path.join(path, 'meta_info.txt')) or os.path.exists(os.path.join(path, INCOMPLETE_MARKER)):
+        return False
+    m = os.path.join(path, 'manifest.jsonl')
+    return os.path.exists(m) and set(keys) <= set(_read_manifest(m))
+
+
+def _pack_lmdb(staging: str, lmdb_path: str) -> None:
+    """Pack the staged LR images into a BasicSR-layout LMDB (resumable), put the
+    manifest beside its meta_info.txt, then drop the staging folder."""
+    import shutil
+    from ..data.lmdb_writer import make_lmdb
+    from ..utils.fileio import atomic_write_text
+    stats = make_lmdb(staging, lmdb_path)
+    lines = sorted(_read_manifests(staging).values(), key=lambda d: d['key'])
+    atomic_write_text(os.path.join(lmdb_path, 'manifest.jsonl'), ''.join(json.dumps(d) + '\n' for d in lines))
+    shutil.rmtree(staging)
+    print(f'{lmdb_path}: {stats["total"]} LR images packed (BasicSR LMDB layout, manifest.jsonl inside)')
 
 
 if __name__ == '__main__':

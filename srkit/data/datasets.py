@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from degradations import build_pipeline, PIPELINES
+from degradations import build_pipeline, check_options, load_preset, PIPELINES
 from degradations.kernels import KERNEL_KINDS
 from degradations.realesrgan import KernelConfig, sample_kernels
 
@@ -128,7 +128,7 @@ class SingleHROptions(DatasetOptions):
     gt_size: Optional[int] = None
     use_hflip: bool = False
     use_rot: bool = False
-    # the degradation making LQ from GT: {type: bicubic, ...pipeline kwargs}
+    # the degradation making LQ from GT: {type: bicubic, ...pipeline kwargs} or {preset: NAME|FILE, ...}
     degradation: dict[str, Any] = field(default_factory=lambda: {'type': 'bicubic'})
 
     def validate(self, path):
@@ -136,16 +136,29 @@ class SingleHROptions(DatasetOptions):
         self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
         self.meta_info_file = check_path(self.meta_info_file, f'{path}.meta_info_file', required=False)
         _check_gt_size(self, path)
-        if self.degradation.get('type') not in PIPELINES:
-            raise OptionError(f'{path}.degradation.type: unknown degradation {self.degradation.get("type")!r} '
+        deg = dict(self.degradation)
+        if 'preset' in deg:  # a shipped preset or preset file, its keys overridden by the others here
+            try:
+                base = load_preset(str(deg.pop('preset')))
+            except ValueError as e:
+                raise OptionError(f'{path}.degradation.preset: {e}') from None
+            deg = {**base, **deg}
+        if deg.get('type') not in PIPELINES:
+            raise OptionError(f'{path}.degradation.type: unknown degradation {deg.get("type")!r} '
                               f'(known: {", ".join(sorted(PIPELINES))})')
+        try:
+            check_options(deg['type'], {k: v for k, v in deg.items() if k != 'type'})
+        except KeyError as e:
+            raise OptionError(f'{path}.degradation: {e.args[0]}') from None
+        self.degradation = deg
 
 
 @DATASET_REGISTRY.register()
 class SingleHRDataset(SRDataset):
     """HR-only images whose LQ is made on the fly by a degradation pipeline.
 
-    Train phase: random ``gt_size`` crop, flips/rot90, then the degradation.
+    Train phase: random ``gt_size`` crop, flips/rot90, then the degradation; the GT
+    is the HR the pipeline returns (BSRGAN's ``lq_patchsize`` crops it further).
     Val phase: the whole image, mod-cropped to the scale, then the degradation
     with a seed fixed per image, so validation LQs never change.
     """
@@ -169,8 +182,12 @@ class SingleHRDataset(SRDataset):
             gt = mod_crop(gt, self.scale)
             if min(gt.shape[:2]) < self.scale:
                 raise DataError(f'{name}: image {gt.shape[0]}x{gt.shape[1]} is smaller than the scale {self.scale}')
-        lq, _params = self.degrade(gt, self.scale, rng)
-        return {'lq': img2tensor(np.ascontiguousarray(lq, dtype=np.float32)), 'gt': img2tensor(gt), 'key': key}
+        try:
+            lq, gt, _params = self.degrade(gt, self.scale, rng)
+        except ValueError as e:  # e.g. an image too small for the pipeline's lq_patchsize
+            raise DataError(f'{name}: {e}') from None
+        return {'lq': img2tensor(np.ascontiguousarray(lq, dtype=np.float32)),
+                'gt': img2tensor(np.ascontiguousarray(gt, dtype=np.float32)), 'key': key}
 
 
 @dataclass
