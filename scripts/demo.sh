@@ -5,6 +5,9 @@
 #   3. SRResNet x2: train (LQ made on the fly by bicubic degradation), infer, evaluate vs bicubic
 #   4. ESRGAN x4: PSNR-oriented RRDBNet, then the GAN stage from it, then a network
 #      interpolation sweep (srkit-interp), each evaluated with srkit-eval
+#   5. realistic degradations: BSRGAN and Real-ESRGAN LR sets (srkit-degrade) and a
+#      picture of them; Real-ESRNet, Real-ESRGAN and BSRNet fine-tuned from stage 4's
+#      PSNR model, scored on the realistic LR against the bicubic-trained model
 # Re-running reuses the data and finished trainings (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +31,10 @@ train() {  # train an experiment unless it already reached its last iteration
   fi
 }
 
-evaluate() {  # evaluate <label> <checkpoint> <scale>
-  srkit-infer --model "$2" --input "$DATA/lr_val_x$3" --output "$OUT/sr_$1" >/dev/null
-  srkit-eval --sr "$OUT/sr_$1" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x$3" --scale "$3" --json "$OUT/eval_$1.json" \
+evaluate() {  # evaluate <label> <checkpoint> <scale> [LR folder, default lr_val_x<scale>]
+  local lr=${4:-$DATA/lr_val_x$3}
+  srkit-infer --model "$2" --input "$lr" --output "$OUT/sr_$1" >/dev/null
+  srkit-eval --sr "$OUT/sr_$1" --gt "$DATA/hr_val" --lq "$lr" --scale "$3" --json "$OUT/eval_$1.json" \
     | tail -2 | head -1 | sed "s/^MEAN */$1: /"
 }
 
@@ -61,4 +65,25 @@ echo "x4 on held-out photos (Y, crop 4):   PSNR   SSIM   bicubic PSNR   bicubic 
 for a in 0 0.2 0.4 0.6 0.8 1; do
   evaluate "interp_alpha$a" "$(ls "$OUT"/interp/*_alpha$a.pth)" 4
 done
+
+echo "== 5a. realistic LR sets from the held-out photos (srkit-degrade), and a picture of them"
+for p in bsrgan realesrgan; do
+  srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_${p}_x4" --preset $p --scale 4 --seed 0
+done
+"$PY" scripts/degradation_panel.py --hr "$DATA/hr_val" --lr "bicubic=$DATA/lr_val_x4" \
+  --lr "bsrgan=$DATA/lr_val_bsrgan_x4" --lr "realesrgan=$DATA/lr_val_realesrgan_x4" --scale 4 \
+  --out "$OUT/degradations_panel.png"
+echo "== 5b. Real-ESRNet: stage 4's PSNR model on Real-ESRGAN degradations, made per batch"
+train options/demo_realesrnet_x4.yml demo_realesrnet_x4 400
+echo "== 5c. Real-ESRGAN: the GAN stage from 5b"
+train options/demo_realesrgan_x4.yml demo_realesrgan_x4 200
+echo "== 5d. BSRNet: stage 4's PSNR model on BSRGAN degradations, made per sample in the workers"
+train options/demo_bsrnet_x4.yml demo_bsrnet_x4 400
+echo "realistic x4 LR, held-out photos (Y, crop 4):   PSNR   SSIM   bicubic PSNR   bicubic SSIM"
+evaluate realesrgan_lr_by_bicubic_trained "$(last_ckpt demo_rrdb_psnr_x4)" 4 "$DATA/lr_val_realesrgan_x4"
+evaluate realesrgan_lr_by_realesrnet "$(last_ckpt demo_realesrnet_x4)" 4 "$DATA/lr_val_realesrgan_x4"
+evaluate realesrgan_lr_by_realesrgan "$(last_ckpt demo_realesrgan_x4)" 4 "$DATA/lr_val_realesrgan_x4"
+evaluate bsrgan_lr_by_bicubic_trained "$(last_ckpt demo_rrdb_psnr_x4)" 4 "$DATA/lr_val_bsrgan_x4"
+evaluate bsrgan_lr_by_bsrnet "$(last_ckpt demo_bsrnet_x4)" 4 "$DATA/lr_val_bsrgan_x4"
 echo "demo done: models in $EXPS/*/models, TensorBoard logs in $EXPS/*/tb_logger, results in $OUT"
+echo "           the degradations side by side: $OUT/degradations_panel.png"
