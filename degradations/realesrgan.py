@@ -291,19 +291,23 @@ class PairPool:
             self.lq[: self.count], self.gt[: self.count] = lq, gt
 
 
+# k/255 by division (our LQ rounding) or by multiplying with float32(1/255) (image decoding):
+# the two differ in the last bit, and resume must be bitwise, so the pack records which
+_FROM_U8 = {'div': lambda q: q / 255.0, 'mul': lambda q: q * torch.tensor(1 / 255.0, dtype=q.dtype)}
+
+
 def _pack(t: torch.Tensor):
     """8-bit-valued float tensors are stored as uint8 (4x smaller), others as they are."""
     q = torch.clamp((t * 255.0).round(), 0, 255)
-    if torch.equal(q / 255.0, t):
-        return {'u8': q.to(torch.uint8).cpu(), 'dtype': str(t.dtype).replace('torch.', '')}
+    for how, fn in _FROM_U8.items():
+        if torch.equal(fn(q), t):
+            return {'u8': q.to(torch.uint8).cpu(), 'dtype': str(t.dtype).replace('torch.', ''), 'from_u8': how}
     return {'float': t.cpu()}
 
 
 def _unpack(d) -> torch.Tensor:
-    if isinstance(d, torch.Tensor):
-        return d
     if 'u8' in d:
-        return d['u8'].to(getattr(torch, d['dtype'])) / 255.0
+        return _FROM_U8[d['from_u8']](d['u8'].to(getattr(torch, d['dtype'])))
     return d['float']
 
 
