@@ -23,6 +23,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench/train_step.py --model srresnet
 	$(PY) scripts/bench/train_step.py --model esrgan --rrdb-blocks 6
+	# the peer for BSRGAN: KAIR's code as packaged on PyPI (its own deps are ours already)
+	$(VENV)/bin/pip install --quiet --no-deps bsrgan==0.1.5
+	$(PY) scripts/bench/degrade.py
 
 clean:
 	rm -rf demo_out experiments tb_logger .pytest_cache

@@ -89,21 +89,21 @@ class SecondOrderConfig:
     Names ending in 2 are the second stage's.
     """
 
-    resize_prob: tuple = (0.2, 0.7, 0.1)
-    resize_range: tuple = (0.15, 1.5)
+    resize_prob: tuple[float, ...] = (0.2, 0.7, 0.1)
+    resize_range: tuple[float, ...] = (0.15, 1.5)
     gaussian_noise_prob: float = 0.5
-    noise_range: tuple = (1.0, 30.0)
-    poisson_scale_range: tuple = (0.05, 3.0)
+    noise_range: tuple[float, ...] = (1.0, 30.0)
+    poisson_scale_range: tuple[float, ...] = (0.05, 3.0)
     gray_noise_prob: float = 0.4
-    jpeg_range: tuple = (30.0, 95.0)
+    jpeg_range: tuple[float, ...] = (30.0, 95.0)
     second_blur_prob: float = 0.8
-    resize_prob2: tuple = (0.3, 0.4, 0.3)
-    resize_range2: tuple = (0.3, 1.2)
+    resize_prob2: tuple[float, ...] = (0.3, 0.4, 0.3)
+    resize_range2: tuple[float, ...] = (0.3, 1.2)
     gaussian_noise_prob2: float = 0.5
-    noise_range2: tuple = (1.0, 25.0)
-    poisson_scale_range2: tuple = (0.05, 2.5)
+    noise_range2: tuple[float, ...] = (1.0, 25.0)
+    poisson_scale_range2: tuple[float, ...] = (0.05, 2.5)
     gray_noise_prob2: float = 0.4
-    jpeg_range2: tuple = (30.0, 95.0)
+    jpeg_range2: tuple[float, ...] = (30.0, 95.0)
 
     @classmethod
     def from_dict(cls, d: dict) -> 'SecondOrderConfig':

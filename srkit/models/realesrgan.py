@@ -28,24 +28,10 @@ from .srgan import SRGANModel
 
 
 @dataclass
-class RealESRGANOptions:
-    """Real-ESRGAN's top-level recipe keys (defaults = train_realesrgan_x4plus.yml)."""
+class RealESRGANOptions(SecondOrderConfig):
+    """Real-ESRGAN's top-level recipe keys: the degradation's (``SecondOrderConfig``,
+    defaults = train_realesrgan_x4plus.yml) and these."""
 
-    resize_prob: tuple[float, ...] = (0.2, 0.7, 0.1)
-    resize_range: tuple[float, ...] = (0.15, 1.5)
-    gaussian_noise_prob: float = 0.5
-    noise_range: tuple[float, ...] = (1.0, 30.0)
-    poisson_scale_range: tuple[float, ...] = (0.05, 3.0)
-    gray_noise_prob: float = 0.4
-    jpeg_range: tuple[float, ...] = (30.0, 95.0)
-    second_blur_prob: float = 0.8
-    resize_prob2: tuple[float, ...] = (0.3, 0.4, 0.3)
-    resize_range2: tuple[float, ...] = (0.3, 1.2)
-    gaussian_noise_prob2: float = 0.5
-    noise_range2: tuple[float, ...] = (1.0, 25.0)
-    poisson_scale_range2: tuple[float, ...] = (0.05, 2.5)
-    gray_noise_prob2: float = 0.4
-    jpeg_range2: tuple[float, ...] = (30.0, 95.0)
     gt_size: int = 256
     queue_size: int = 180
     l1_gt_usm: bool = True
@@ -79,7 +65,8 @@ class RealESRGANOptions:
             raise OptionError(f'queue_size: must be >= 0 (0 disables the pool), got {self.queue_size}')
 
     def degradation(self) -> SecondOrderConfig:
-        return SecondOrderConfig.from_dict(self.__dict__)
+        return SecondOrderConfig.from_dict({k: tuple(v) if isinstance(v, list) else v
+                                            for k, v in self.__dict__.items()})
 
 
 class SecondOrderData:

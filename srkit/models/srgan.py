@@ -42,9 +42,12 @@ class SRGANModel(BaseModel):
         train = opt.datasets.get('train')
         if cfg['type'] == 'VGGStyleDiscriminator' and train is not None:
             size = cfg.get('input_size', 128)
-            if getattr(train, 'gt_size', None) != size:
-                raise OptionError(f'datasets.train.gt_size: {getattr(train, "gt_size", None)} does not match '
-                                  f'network_d.input_size {size} (VGGStyleDiscriminator takes 128 or 256)')
+            # Real-ESR models crop after degrading, at the top-level gt_size
+            where, got = (('gt_size', opt.model.gt_size) if hasattr(opt.model, 'gt_size')
+                          else ('datasets.train.gt_size', getattr(train, 'gt_size', None)))
+            if got != size:
+                raise OptionError(f'{where}: {got} does not match network_d.input_size {size} '
+                                  '(VGGStyleDiscriminator takes 128 or 256)')
 
     def g_turn(self) -> bool:
         t = self.train_opt
