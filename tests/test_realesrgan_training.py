@@ -118,3 +118,35 @@ def test_killed_realesrnet_resumes_bitwise(tmp_path, photos_dir):
     for key in ('params', 'params_ema'):
         for k, v in want[key].items():
             assert torch.equal(v, got[key][k]), f'{key}.{k} differs after resume'
+
+
+@pytest.mark.slow
+def test_realesrgan_under_torchrun_keeps_each_ranks_pool(tmp_path, photos_dir):
+    from conftest import run_torchrun
+    y = write_yaml(tmp_path / 'd.yml', _opt(tmp_path, photos_dir, 'RealESRGANModel', name='ddp'))
+    r = run_torchrun(y, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    st = load_checkpoint(str(tmp_path / 'exp' / 'ddp' / 'training_states' / '12.state'))
+    pools = [s['degrader']['pool'] for s in st['rank_model']]
+    assert len(pools) == 2 and all(p['count'] == 6 for p in pools)
+    assert not torch.equal(pools[0]['gt']['u8'], pools[1]['gt']['u8'])  # each rank its own data and draws
+    gens = [s['degrader']['generator'] for s in st['rank_model']]
+    assert not torch.equal(gens[0], gens[1])
+
+
+def test_paired_finetune_without_high_order_degradation(tmp_path, photos_dir):
+    o = _opt(tmp_path, photos_dir, high_order_degradation=False, name='paired')
+    o['datasets']['train'] = {'name': 'p', 'type': 'PairedImageDataset', 'dataroot_gt': str(photos_dir / 'hr'),
+                              'dataroot_lq': str(photos_dir / 'lr_x2'), 'gt_size': 32, 'num_worker_per_gpu': 0,
+                              'batch_size_per_gpu': 2}
+    t = Trainer(parse_options(o), quiet=True)
+    assert t.model.degrader is None
+    batch = t.model.prepare_batch(next(iter(t.loader)))
+    assert batch['lq'].shape == (2, 3, 16, 16)
+    torch.testing.assert_close(batch['gt_usm'], usm_ref(batch['gt']), rtol=0, atol=1e-3)
+    assert t.fit() == 0
+
+
+def usm_ref(x):
+    from srkit.compat import import_basicsr
+    return import_basicsr('basicsr.utils.img_process_util').USMSharp()(x.contiguous())
