@@ -142,18 +142,29 @@ def _interpolate(x, mode, size=None, scale=None):
     return F.interpolate(x, size=size, scale_factor=scale, mode=mode)
 
 
-def _noise(x, cpu_gen, dev_gen, gaussian_prob, sigma_range, poisson_range, gray_prob):
+def _noise(x, cpu_gen, dev_gen, gaussian_prob, sigma_range, poisson_range, gray_prob, fused=None):
     """Gaussian or Poisson noise, the kind drawn per sample; clamps to [0,1].
     Params: ``kind`` per sample, and each kind's drawn values for its samples."""
     b = x.shape[0]
     gauss = [_u(cpu_gen) < gaussian_prob for _ in range(b)]
-    out = torch.empty_like(x)
     params: dict = {'kind': ['gaussian' if g else 'poisson' for g in gauss]}
-    for kind, fn, rng in (('gaussian', gaussian_noise_pt, sigma_range), ('poisson', poisson_noise_pt, poisson_range)):
+    kinds = (('gaussian', gaussian_noise_pt, sigma_range), ('poisson', poisson_noise_pt, poisson_range))
+    if fused is None:
+        fused = x.device.type != 'cpu'
+    if fused and 0 < sum(gauss) < b:
+        # on an accelerator, noising the whole batch both ways is cheaper than the host
+        # round trip an index tensor would cost; the mask is built on the device
+        mask = torch.zeros(b, device=x.device, dtype=torch.bool)
+        for i in (i for i in range(b) if gauss[i]):
+            mask[i] = True
+        (g, params['gaussian']), (p, params['poisson']) = (fn(x, dev_gen, r, gray_prob) for _, fn, r in kinds)
+        return torch.clamp(torch.where(mask.view(b, 1, 1, 1), g, p), 0, 1), params
+    out = torch.empty_like(x)
+    for kind, fn, rng in kinds:
         idx = [i for i in range(b) if gauss[i] == (kind == 'gaussian')]
         if not idx:
             continue
-        sel = torch.tensor(idx, device=x.device) if len(idx) < b else slice(None)
+        sel = torch.tensor(idx) if len(idx) < b else slice(None)
         out[sel], params[kind] = fn(x[sel], dev_gen, rng, gray_prob)
     return torch.clamp(out, 0, 1), params
 

@@ -172,13 +172,22 @@ def quality_to_factor(quality: torch.Tensor) -> torch.Tensor:
     return torch.where(quality < 50, 5000.0 / quality, 200.0 - quality * 2) / 100.0
 
 
-def jpeg_pt(x: torch.Tensor, quality) -> torch.Tensor:
+def _diff_round(x: torch.Tensor) -> torch.Tensor:
+    """Rounding with a gradient: round(x) + (x - round(x))^3 (DiffJPEG's approximation)."""
+    r = torch.round(x)
+    return r + (x - r) ** 3
+
+
+def jpeg_pt(x: torch.Tensor, quality, differentiable: bool = False) -> torch.Tensor:
     """JPEG round trip (4:2:0, libjpeg tables scaled by quality), batched.
 
     ``x (B,3,H,W) RGB in [0,1]``; ``quality`` a number or ``(B,)`` tensor of
     per-sample qualities (floats allowed).  Equal to basicsr's
-    ``DiffJPEG(differentiable=False)``; sizes are padded to 16 with zeros.
+    ``DiffJPEG(differentiable=...)``; sizes are padded to 16 with zeros.  With
+    ``differentiable`` the quantiser is DiffJPEG's smooth rounding, so gradients
+    flow (Real-ESRGAN's data step uses exact rounding, the default).
     """
+    rnd = _diff_round if differentiable else torch.round
     b, _, h, w = x.shape
     dev = x.device
     q = torch.as_tensor(quality, dtype=torch.float32, device=dev).reshape(-1).expand(b)
@@ -193,7 +202,7 @@ def jpeg_pt(x: torch.Tensor, quality) -> torch.Tensor:
 
     def roundtrip(plane, table, hh, ww, f):
         t = torch.from_numpy(table).to(dev).repeat(hh // 8, ww // 8) * f
-        coef = torch.round(_blockwise(plane - 128.0, m) / t) * t
+        coef = rnd(_blockwise(plane - 128.0, m) / t) * t
         return _blockwise(coef, m.T) + 128.0
 
     y = roundtrip(y, _Y_TABLE, H, W, factor)

@@ -85,5 +85,8 @@ evaluate realesrgan_lr_by_realesrnet "$(last_ckpt demo_realesrnet_x4)" 4 "$DATA/
 evaluate realesrgan_lr_by_realesrgan "$(last_ckpt demo_realesrgan_x4)" 4 "$DATA/lr_val_realesrgan_x4"
 evaluate bsrgan_lr_by_bicubic_trained "$(last_ckpt demo_rrdb_psnr_x4)" 4 "$DATA/lr_val_bsrgan_x4"
 evaluate bsrgan_lr_by_bsrnet "$(last_ckpt demo_bsrnet_x4)" 4 "$DATA/lr_val_bsrgan_x4"
+"$PY" scripts/degradation_panel.py --hr "$DATA/hr_val" --lr "realesrgan=$DATA/lr_val_realesrgan_x4" \
+  --sr "bicubic-trained=$OUT/sr_realesrgan_lr_by_bicubic_trained" --sr "Real-ESRNet=$OUT/sr_realesrgan_lr_by_realesrnet" \
+  --sr "Real-ESRGAN=$OUT/sr_realesrgan_lr_by_realesrgan" --scale 4 --crop 128 --out "$OUT/realworld_panel.png"
 echo "demo done: models in $EXPS/*/models, TensorBoard logs in $EXPS/*/tb_logger, results in $OUT"
-echo "           the degradations side by side: $OUT/degradations_panel.png"
+echo "           the degradations side by side: $OUT/degradations_panel.png; the models on them: $OUT/realworld_panel.png"

@@ -44,6 +44,11 @@ def test_jpeg_pt_equals_basicsr_diffjpeg_per_sample_quality():
     ref = DiffJPEG(differentiable=False)(x, quality=q.clone())
     torch.testing.assert_close(jpeg_pt(x, q), ref, rtol=0, atol=1e-5)
     torch.testing.assert_close(jpeg_pt(x, 40), DiffJPEG(differentiable=False)(x, quality=40), rtol=0, atol=1e-5)
+    xg = x.clone().requires_grad_(True)
+    smooth = jpeg_pt(xg, q, differentiable=True)
+    torch.testing.assert_close(smooth, DiffJPEG(differentiable=True)(x, quality=q.clone()), rtol=0, atol=1e-5)
+    smooth.mean().backward()
+    assert xg.grad is not None and xg.grad.abs().sum() > 0
     assert (jpeg_pt(x, 30) - x).abs().mean() > (jpeg_pt(x, 95) - x).abs().mean()  # lower quality, more loss
 
 
@@ -194,3 +199,28 @@ def test_pair_pool_any_batch_size_and_resume():
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     nxt = torch.full((3, 1, 2, 2), 9.0)
     assert torch.equal(pool(nxt, nxt, g1)[0], other(nxt, nxt, g2)[0])
+
+
+def test_noise_kind_per_sample_split_and_fused_paths_agree_on_kinds():
+    from degradations.realesrgan import _noise
+    from degradations.torch_ops import gaussian_noise_pt, poisson_noise_pt
+    x = _photo_batch().repeat(2, 1, 1, 1)[:, :, :32, :32]
+    for fused in (False, True):
+        out, p = _noise(x, torch.Generator().manual_seed(4), torch.Generator().manual_seed(9), 0.5, (1, 30),
+                        (0.05, 3), 0.4, fused=fused)
+        kinds = p['kind']
+        assert 'gaussian' in kinds and 'poisson' in kinds
+        g = [i for i, k in enumerate(kinds) if k == 'gaussian']
+        if fused:  # the whole batch is noised both ways with the device generator, then picked per sample
+            gen = torch.Generator().manual_seed(9)
+            ref_g = gaussian_noise_pt(x, gen, (1, 30), 0.4)[0]
+            ref_p = poisson_noise_pt(x, gen, (0.05, 3), 0.4)[0]
+        else:  # each kind noises only its own samples
+            gen = torch.Generator().manual_seed(9)
+            ref_g = torch.zeros_like(x)
+            ref_g[g] = gaussian_noise_pt(x[g], gen, (1, 30), 0.4)[0]
+            ref_p = torch.zeros_like(x)
+            rest = [i for i in range(len(kinds)) if i not in g]
+            ref_p[rest] = poisson_noise_pt(x[rest], gen, (0.05, 3), 0.4)[0]
+        for i, k in enumerate(kinds):
+            assert torch.equal(out[i], torch.clamp((ref_g if k == 'gaussian' else ref_p)[i], 0, 1))
