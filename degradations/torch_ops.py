@@ -73,6 +73,18 @@ def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return x
 
 
+_CONSTANTS: dict = {}
+
+
+def _const(name: str, array: np.ndarray, device) -> torch.Tensor:
+    """``array`` as a tensor on ``device``, copied there once: a host-to-device copy per
+    call would make every training batch wait for the GPU."""
+    key = (name, str(device))
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    return _CONSTANTS[key]
+
+
 def gaussian_blur_kernel(radius: int) -> np.ndarray:
     """cv2's ``getGaussianKernel(radius, 0)`` outer product, as USM uses it (radius made odd)."""
     import cv2
@@ -88,7 +100,7 @@ def usm_sharp_pt(x: torch.Tensor, weight: float = 0.5, radius: int = 50, thresho
     ``(B,C,H,W)`` in [0,1] -> same; equals basicsr's ``USMSharp`` up to float
     rounding (the hard threshold may flip where ``|residual|*255`` is ~10).
     """
-    k = torch.from_numpy(gaussian_blur_kernel(radius)).to(x.device)
+    k = _const(f'usm{radius}', gaussian_blur_kernel(radius), x.device)
     residual = x - filter2d(x, k)
     mask = ((residual.abs() * 255) > threshold).to(x.dtype)
     soft = filter2d(mask, k)
@@ -190,24 +202,27 @@ def jpeg_pt(x: torch.Tensor, quality, differentiable: bool = False) -> torch.Ten
     rnd = _diff_round if differentiable else torch.round
     b, _, h, w = x.shape
     dev = x.device
-    q = torch.as_tensor(quality, dtype=torch.float32, device=dev).reshape(-1).expand(b)
+    if isinstance(quality, torch.Tensor):
+        q = quality.to(dev, torch.float32).reshape(-1).expand(b)
+    else:
+        q = torch.full((b,), float(quality), device=dev)
     factor = quality_to_factor(q).view(b, 1, 1)
     ph, pw = (-h) % 16, (-w) % 16
     img = F.pad(x.float(), (0, pw, 0, ph)) * 255.0
     H, W = h + ph, w + pw
-    ycc = torch.einsum('ij,bjhw->bihw', torch.from_numpy(_RGB2YCC).to(dev), img)
+    ycc = torch.einsum('ij,bjhw->bihw', _const('rgb2ycc', _RGB2YCC, dev), img)
     y = ycc[:, 0]
     cbcr = F.avg_pool2d(ycc[:, 1:] + 128.0, 2)  # (B,2,H/2,W/2)
-    m = torch.from_numpy(_DCT).to(dev)
+    m = _const('dct', _DCT, dev)
 
-    def roundtrip(plane, table, hh, ww, f):
-        t = torch.from_numpy(table).to(dev).repeat(hh // 8, ww // 8) * f
+    def roundtrip(plane, name, table, hh, ww, f):
+        t = _const(name, table, dev).repeat(hh // 8, ww // 8) * f
         coef = rnd(_blockwise(plane - 128.0, m) / t) * t
         return _blockwise(coef, m.T) + 128.0
 
-    y = roundtrip(y, _Y_TABLE, H, W, factor)
-    c = roundtrip(cbcr.reshape(b * 2, H // 2, W // 2), _C_TABLE, H // 2, W // 2,
+    y = roundtrip(y, 'y_table', _Y_TABLE, H, W, factor)
+    c = roundtrip(cbcr.reshape(b * 2, H // 2, W // 2), 'c_table', _C_TABLE, H // 2, W // 2,
                   factor.repeat_interleave(2, 0)).view(b, 2, H // 2, W // 2)
     c = c.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1) - 128.0
-    rgb = torch.einsum('ij,bjhw->bihw', torch.from_numpy(_YCC2RGB).to(dev), torch.cat([y.unsqueeze(1), c], 1))
+    rgb = torch.einsum('ij,bjhw->bihw', _const('ycc2rgb', _YCC2RGB, dev), torch.cat([y.unsqueeze(1), c], 1))
     return (torch.clamp(rgb, 0, 255) / 255.0)[..., :h, :w].to(x.dtype)
