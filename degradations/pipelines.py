@@ -119,6 +119,18 @@ def realesrgan(hr: np.ndarray, scale: int, rng: np.random.Generator, usm: bool =
     return lr, hr, {'method': 'realesrgan', 'scale': scale, 'seed': seed, 'kernels': kparams, **to_jsonable(p)}
 
 
+def _dsgan_options():
+    from .learned import dsgan as run
+    return _keywords(run)
+
+
+@register('dsgan', returns_hr=True, options=_dsgan_options)
+def dsgan(hr: np.ndarray, scale: int, rng: np.random.Generator | None = None, **kwargs):
+    """A trained DSGAN generator (``generator=`` an ``nn.Module``); see ``degradations.learned``."""
+    from .learned import dsgan as run
+    return run(hr, scale, rng, **kwargs)
+
+
 def check_options(name: str, kwargs: dict) -> None:
     """Raise ``KeyError`` naming the pipeline, an unknown name or option, and the known ones."""
     if name not in PIPELINES:

@@ -1,4 +1,4 @@
-"""The one place srkit imports basicsr.
+"""The one place srkit imports basicsr, and small shims for other libraries.
 
 basicsr 1.4.2 still imports ``torchvision.transforms.functional_tensor``, which
 torchvision removed in 0.17; we alias it to ``functional`` (where
@@ -6,7 +6,9 @@ torchvision removed in 0.17; we alias it to ``functional`` (where
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 
 
@@ -24,3 +26,10 @@ def import_basicsr(module: str = 'basicsr'):
     """Import ``module`` (e.g. ``'basicsr.archs.srresnet_arch'``) from basicsr."""
     _alias_functional_tensor()
     return importlib.import_module(module)
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence libraries that print progress to stdout (pyiqa's 'Loading pretrained model')."""
+    with open(os.devnull, 'w') as devnull, contextlib.redirect_stdout(devnull):
+        yield

@@ -39,6 +39,10 @@ def detect_arch(sd: dict, path: str = 'checkpoint') -> dict:
         return {'type': 'SRResNet', 'num_in_ch': int(cin), 'num_out_ch': int(sd['conv_last.weight'].shape[0]),
                 'num_feat': int(nf), 'num_block': _max_index(sd, 'body.'),
                 'upscale': 2 ** _max_index(sd, 'upsample.')}
+    if 'block_input.0.weight' in sd and 'block_output.weight' in sd:  # DSGAN's generator (the authors' keys)
+        nf, cin = sd['block_input.0.weight'].shape[:2]
+        return {'type': 'DSGANGenerator', 'num_in_ch': int(cin), 'num_out_ch': int(sd['block_output.weight'].shape[0]),
+                'num_feat': int(nf), 'num_block': _max_index(sd, 'res_blocks.')}
     raise UserError(f'{path}: cannot tell the architecture from its keys (no srkit metadata); '
                     f'first keys: {", ".join(list(sd)[:4])}')
 

@@ -1,8 +1,9 @@
 """srkit-degrade: build an LR set from HR images with a degradation pipeline.
 
   srkit-degrade --input HR_DIR|X.lmdb --output OUT_DIR|Y.lmdb
-                --method bicubic|bsrgan|bsrgan_plus|realesrgan|sensor_noise|jpeg
+                --method bicubic|bsrgan|bsrgan_plus|realesrgan|sensor_noise|jpeg|dsgan
                 --scale 4 --seed S [--workers N] [--preset NAME|FILE.yml] [--shard i/n]
+                [--model G.pth --mode sdsr|tdsr --tile 512] [--hr-output HR_DIR]
 
 - Each image gets its own seed, derived from ``--seed`` and the image's name, so
   the output does not depend on ``--workers`` or ``--shard``.
@@ -55,11 +56,34 @@ def shard_keys(keys: list[str], i: int, n: int) -> list[str]:
     return sorted(keys)[i::n]
 
 
+_GENERATORS: dict = {}  # checkpoint path -> generator, loaded once per process (forked workers share it)
+
+
+def load_dsgan_generator(path: str):
+    """A DSGAN generator for inference from any srkit or authors' checkpoint (CPU, eval mode)."""
+    if path not in _GENERATORS:
+        import torch
+        from ..archs.detect import load_generator
+        net, cfg, _ = load_generator(path)
+        if cfg['type'] != 'DSGANGenerator':
+            raise UserError(f'--model {path}: a {cfg["type"]}, not a DSGAN generator (DSGANGenerator)')
+        for p in net.parameters():
+            p.requires_grad_(False)
+        torch.set_num_threads(1)  # per-image work; processes give the parallelism, results match across --workers
+        _GENERATORS[path] = net
+    return _GENERATORS[path]
+
+
 def _degrade_one(job):
     key, root, backend, method, scale, seed, kwargs, out_dir = job
     from degradations import build_pipeline
     from ..data.storage import open_storage
     from ..utils.imgio import write_image
+    kwargs = dict(kwargs)
+    hr_dir = kwargs.pop('hr_output', None)
+    model = kwargs.pop('model', None)
+    if model:  # a path in the job, the network from this process's cache
+        kwargs['generator'] = load_dsgan_generator(model)
     try:
         st = _STORAGE.get(root)
         if st is None:  # one storage handle per worker process
@@ -71,9 +95,13 @@ def _degrade_one(job):
             raise DataError(f'{st.describe(key)}: image {h}x{w} is smaller than the scale {scale}')
         s = image_seed(seed, key)
         try:
-            lr, _, params = build_pipeline(method, **kwargs)(hr, scale, np.random.default_rng(s))
+            lr, hr_out, params = build_pipeline(method, **kwargs)(hr, scale, np.random.default_rng(s))
         except ValueError as e:  # an image the pipeline cannot take (too small for its crop, ...)
             raise DataError(f'{st.describe(key)}: {e}') from None
+        if model:
+            params.update(model=os.path.abspath(model), tile=kwargs['tile'])
+        if hr_dir:  # the HR the LR pairs with (DSGAN's TDSR cleans it up), written first
+            write_image(os.path.join(hr_dir, f'{key}.png'), np.clip(hr_out, 0, 1))
         write_image(os.path.join(out_dir, f'{key}.png'), np.clip(lr, 0, 1))
         return {'name': f'{key}.png', 'key': key, 'seed': s, 'hr_size': [int(hr.shape[0]), int(hr.shape[1])],
                 'params': params}
@@ -87,10 +115,13 @@ _STORAGE: dict = {}
 def replay(line: dict, hr: np.ndarray, method: str | None = None, kwargs: dict | None = None) -> np.ndarray:
     """Rebuild one LR image from its manifest line and its HR ``(H,W,3) RGB float32``."""
     from degradations import build_pipeline
-    method = method or line['params']['method']
-    scale = line['params']['scale']
+    p = line['params']
+    method = method or p['method']
+    kwargs = dict(kwargs or {})
+    if method == 'dsgan' and 'generator' not in kwargs:  # the manifest names the generator file
+        kwargs.update(generator=load_dsgan_generator(p['model']), mode=p['mode'], tile=p['tile'])
     h, w = line['hr_size']
-    lr, _, _ = build_pipeline(method, **(kwargs or {}))(hr[:h, :w], scale, np.random.default_rng(line['seed']))
+    lr, _, _ = build_pipeline(method, **kwargs)(hr[:h, :w], p['scale'], np.random.default_rng(line['seed']))
     return np.clip(lr, 0, 1)
 
 
@@ -104,7 +135,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog='srkit-degrade', description=__doc__.split('\n')[0])
     ap.add_argument('--input', required=True, help='HR folder or .lmdb')
     ap.add_argument('--output', required=True, help='LR folder, or Y.lmdb')
-    ap.add_argument('--method', default=None, help='bicubic, bsrgan, bsrgan_plus, realesrgan, sensor_noise, jpeg')
+    ap.add_argument('--method', default=None,
+                    help='bicubic, bsrgan, bsrgan_plus, realesrgan, sensor_noise, jpeg, dsgan')
     ap.add_argument('--scale', type=int, default=4)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--workers', type=int, default=1)
@@ -113,9 +145,12 @@ def main(argv=None):
                          'or a YAML file {type: METHOD, option: value, ...}')
     ap.add_argument('--shard', default=None, help='i/n: process every n-th image from the i-th')
     ap.add_argument('--model', default=None, help='generator checkpoint for --method dsgan')
+    ap.add_argument('--mode', choices=['sdsr', 'tdsr'], default=None,
+                    help='dsgan: sdsr (HR = the input) or tdsr (HR = the input bicubic-downscaled by 2)')
+    ap.add_argument('--tile', type=int, default=512, help='dsgan: tile size for large images')
+    ap.add_argument('--hr-output', default=None,
+                    help='also write the HR each LR pairs with here (needed for --mode tdsr, which changes it)')
     a = ap.parse_args(argv)
-    if a.method == 'dsgan':
-        raise UserError('--method dsgan: learned degradation is not available yet in this srkit version')
     lmdb_out = a.output.rstrip('/') if a.output.rstrip('/').endswith('.lmdb') else None
     from degradations import PIPELINES, check_options, load_preset
     from ..data.storage import open_storage
@@ -133,10 +168,24 @@ def main(argv=None):
         raise UserError('--method or --preset is required')
     if a.method not in PIPELINES:
         raise UserError(f'--method {a.method}: unknown (known: {", ".join(sorted(PIPELINES))})')
+    if a.method == 'dsgan':
+        if not a.model:
+            raise UserError('--method dsgan: --model G.pth (a trained DSGAN generator) is required')
+        if (a.mode or 'sdsr') == 'tdsr' and not a.hr_output:
+            raise UserError('--mode tdsr: the HR images change (bicubic x1/2), so give --hr-output DIR for them')
+        load_dsgan_generator(a.model)  # a bad file fails here, once, before any work
+        kwargs.update(mode=a.mode or 'sdsr', tile=a.tile)
+    elif a.model or a.mode:
+        raise UserError(f'--model/--mode: only for --method dsgan, not {a.method}')
     try:
         check_options(a.method, kwargs)
     except KeyError as e:
         raise UserError(f'--preset {e.args[0]}') from None
+    if a.method == 'dsgan':
+        kwargs['model'] = a.model
+    if a.hr_output:
+        os.makedirs(a.hr_output, exist_ok=True)
+        kwargs['hr_output'] = a.hr_output
     if a.scale < 1:
         raise UserError('--scale: must be >= 1')
     i, n = parse_shard(a.shard)

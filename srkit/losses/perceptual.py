@@ -162,3 +162,94 @@ class PerceptualLoss(nn.Module):
             style = sum(self._dist(self._gram(fx[k]), self._gram(fg[k])) * w
                         for k, w in self.layer_weights.items()) * self.style_weight
         return percep, style
+
+
+def lpips_weight_paths() -> list[tuple[str, str]]:
+    """``[(cache path, URL)]`` of the files pyiqa's LPIPS (v0.1, AlexNet) loads: torchvision's
+    AlexNet in the torch hub cache and pyiqa's linear layers in its own cache."""
+    from torchvision.models import AlexNet_Weights
+    hub = torch.hub.get_dir()
+    alex = AlexNet_Weights.IMAGENET1K_V1.url
+    lin = 'https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/LPIPS_v0.1_alex-df73285e.pth'
+    return [(os.path.join(hub, 'checkpoints', os.path.basename(alex)), alex),
+            (os.path.join(hub, 'pyiqa', os.path.basename(lin)), lin)]
+
+
+@LOSS_REGISTRY.register()
+class LPIPSLoss(nn.Module):
+    """``loss_weight * mean LPIPS(x, ref)`` for ``(B,3,H,W) RGB [0,1]`` inputs, through
+    pyiqa's LPIPS (v0.1, AlexNet).
+
+    Without its weights (missing and ``SRKIT_OFFLINE=1``, or the download fails) it
+    falls back to an L1 distance of VGG19 features at ``fallback_layers`` when those
+    weights are there; failing both, it raises :class:`WeightsMissing` naming every
+    file and where it goes, or with ``optional`` is disabled (``enabled`` False).
+    ``describe()`` says which one is in use.
+    """
+
+    def __init__(self, loss_weight: float = 1.0, fallback_layers: Optional[dict] = None,
+                 vgg_weights: Optional[str] = None, optional: bool = False):
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.lpips = self.vgg = None
+        self.missing_message = None
+        problems = []
+        try:
+            self.lpips = self._load_lpips()
+            return
+        except WeightsMissing as e:
+            problems.append(str(e))
+        layers = fallback_layers or {'conv5_4': 1.0}
+        try:
+            self.vgg = PerceptualLoss(layers, vgg_weights=vgg_weights, perceptual_weight=1.0)
+            self.fallback_reason = problems[0]
+            return
+        except WeightsMissing as e:
+            problems.append(str(e))
+        msg = '; '.join(problems)
+        if not optional:
+            raise WeightsMissing(msg)
+        self.missing_message = msg + '; training continues without the perceptual loss'
+
+    @staticmethod
+    def _load_lpips():
+        paths = lpips_weight_paths()
+        missing = [(p, u) for p, u in paths if not os.path.exists(p)]
+        text = ', '.join(f'{os.path.basename(p)} (from {u}) at {p}' for p, u in missing)
+        if missing and os.environ.get('SRKIT_OFFLINE') == '1':
+            raise WeightsMissing(f'LPIPS weights are missing: put {text} (SRKIT_OFFLINE=1: no download attempted)')
+        from ..compat import quiet_stdout
+        try:
+            from pyiqa.archs.lpips_arch import LPIPS
+            with quiet_stdout():
+                net = LPIPS(net='alex', version='0.1', pretrained=True)
+        except Exception as e:  # offline: URLError, socket errors, ...
+            raise WeightsMissing(f'LPIPS weights are missing: put {text} (download failed: '
+                                 f'{type(e).__name__})') from None
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net.eval()
+
+    @property
+    def enabled(self) -> bool:
+        return self.lpips is not None or self.vgg is not None
+
+    def describe(self) -> str:
+        if self.lpips is not None:
+            return 'LPIPS (pyiqa, v0.1 AlexNet)'
+        if self.vgg is not None:
+            return f'VGG19 features {sorted(self.vgg.layer_weights)} (LPIPS unavailable: {self.fallback_reason})'
+        return f'disabled ({self.missing_message})'
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.lpips is not None:
+            self.lpips.eval()  # its dropout stays off
+        return self
+
+    def forward(self, x, ref):
+        if self.lpips is not None:
+            return self.lpips(x, ref, normalize=True).mean() * self.loss_weight
+        if self.vgg is not None:
+            return self.vgg(x, ref)[0] * self.loss_weight
+        return None

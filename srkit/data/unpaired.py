@@ -1,0 +1,88 @@
+"""Unpaired images from two domains (DSGAN, CycleGAN).
+
+``UnpairedImageDataset`` gives ``a (3,Sa,Sa)`` from domain A and ``b (3,Sb,Sb)``
+from domain B, RGB float32 in [0,1], each with its own crop and flips; index
+``i`` walks domain A, and the B image is drawn at random (the sets are not
+aligned).  Without ``dataroot_b`` it is DSGAN's "same domain" mode: ``b`` is a
+native-resolution crop of the very image ``a`` was cut from, so B carries A's
+own noise and compression statistics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import OptionError
+from ..options import DatasetOptions, check_path
+from ..registry import DATASET_REGISTRY
+from ..utils.imgio import img2tensor
+from .datasets import SRDataset, _split_index
+from .transforms import augment, random_crop
+
+
+@dataclass
+class UnpairedOptions(DatasetOptions):
+    dataroot_a: Optional[str] = None   # domain A (DSGAN: the source images)
+    dataroot_b: Optional[str] = None   # domain B (DSGAN: real LR images); none: same-domain mode
+    crop_a: Optional[int] = None       # training crop of A (DSGAN: 512)
+    crop_b: Optional[int] = None       # training crop of B (DSGAN: 128)
+    use_hflip: bool = True
+    use_rot: bool = False
+
+    def validate(self, path):
+        super().validate(path)
+        self.dataroot_a = check_path(self.dataroot_a, f'{path}.dataroot_a')
+        self.dataroot_b = check_path(self.dataroot_b, f'{path}.dataroot_b', required=False)
+        if self.phase == 'train':
+            for k in ('crop_a', 'crop_b'):
+                v = getattr(self, k)
+                if v is None or v < 1:
+                    raise OptionError(f'{path}.{k}: required for training, a positive size')
+            if self.dataroot_b is None and self.crop_b > self.crop_a:
+                raise OptionError(f'{path}.crop_b: {self.crop_b} is larger than crop_a {self.crop_a}; without '
+                                  'dataroot_b the B crops are cut from the A crop')
+
+
+@DATASET_REGISTRY.register()
+class UnpairedImageDataset(SRDataset):
+    """Two unaligned domains, each a folder or an LMDB; see the module docstring."""
+
+    Options = UnpairedOptions
+
+    def __init__(self, opt: UnpairedOptions):
+        super().__init__(opt)
+        self.a = self._open(opt.dataroot_a)
+        self.b = self._open(opt.dataroot_b) if opt.dataroot_b else None
+        self.keys_b = list(self.b.keys) if self.b is not None else None
+        self.keys = list(self.a.keys)
+        # one epoch covers the larger domain (CycleGAN's convention)
+        self._len = max(len(self.keys), len(self.keys_b or ()))
+
+    def __len__(self):
+        return self._len
+
+    def __getitem__(self, idx):
+        i, rng = _split_index(idx)
+        return self.load(self.keys[i % len(self.keys)], rng)
+
+    def _crop(self, img, size, rng, name):
+        if self.opt.phase != 'train':
+            return img
+        img = random_crop(img, size, rng, name)
+        (img,), _ = augment([img], self.opt.use_hflip, self.opt.use_rot, rng)
+        return img
+
+    def load(self, key, rng):
+        name_a = self.a.describe(key)
+        a_full = self.a.read(key)
+        a = self._crop(a_full, self.opt.crop_a, rng, name_a)
+        if self.b is None:
+            key_b = key
+            b = self._crop(a, self.opt.crop_b, rng, name_a) if self.opt.phase == 'train' else a
+        else:
+            key_b = self.keys_b[int(rng.integers(len(self.keys_b)))]
+            b = self._crop(self.b.read(key_b), self.opt.crop_b, rng, self.b.describe(key_b))
+        return {'a': img2tensor(np.ascontiguousarray(a)), 'b': img2tensor(np.ascontiguousarray(b)),
+                'key_a': key, 'key_b': key_b}

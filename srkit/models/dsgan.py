@@ -1,0 +1,118 @@
+"""DSGAN: learn the degradation of real images from unpaired data (Fritsche et al., 2019).
+
+The generator maps a bicubic downscale of a source crop (clean: downscaling
+averages noise away) to an image with the target domain's high frequencies.
+The losses separate frequencies: L1 on the low-pass keeps the colours of the
+input (``color_opt``, weight 1), the GAN acts on the high-pass only (D's fixed
+front end; ``gan_opt``, weight 0.005) and a perceptual term keeps the content
+(``perceptual_opt``: LPIPS, or VGG features, weight 0.01).
+
+Batches (``UnpairedImageDataset``) hold ``a (B,3,S,S)``, source crops, and
+``b (B,3,s,s)``, real images of the target domain (or native-resolution crops
+of the source itself: the paper's "same domain" setting).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from degradations import imresize_torch
+
+from ..archs.dsgan import FilterLow
+from ..errors import DataError, OptionError
+from ..losses.gan import gradient_penalty
+from ..registry import MODEL_REGISTRY
+from .base import BaseModel
+
+
+@dataclass
+class DSGANOptions:
+    """DSGAN's top-level keys."""
+
+    filter_size: int = 5           # the colour loss's box low-pass (D's high-pass is network_d.filter_size)
+    gaussian_filter: bool = False  # a Gaussian (sigma = size/6) instead of the box
+    relativistic: bool = False     # RaGAN instead of gan_opt's plain loss
+
+    def validate(self, path):
+        if self.filter_size < 1 or self.filter_size % 2 == 0:
+            raise OptionError(f'filter_size: must be a positive odd number, got {self.filter_size}')
+
+
+@MODEL_REGISTRY.register()
+class DSGANModel(BaseModel):
+    """``network_g`` (DSGANGenerator) and ``network_d`` (DSGANDiscriminator); D step, then G step."""
+
+    Options = DSGANOptions
+
+    def __init__(self, opt, ctx):
+        super().__init__(opt, ctx)
+        self.net_g = self.build_net('g')
+        if opt.train is None:
+            return
+        self.net_d = self.build_net('d')
+        self.build_optimizer('g', self.nets['g'].parameters())
+        self.build_optimizer('d', self.nets['d'].parameters())
+        self.low = FilterLow(opt.model.filter_size, opt.model.gaussian_filter).to(self.device)
+        self.cri_color = self.build_loss('color_opt')
+        self.cri_perceptual = self.build_loss('perceptual_opt', required=False)
+        if self.cri_perceptual is not None:
+            ctx.log(f'DSGAN perceptual loss: {self.cri_perceptual.describe()}')
+            if not self.cri_perceptual.enabled:
+                self.cri_perceptual = None
+        self.cri_gan = self.build_loss('gan_opt')
+        if self.cri_gan.use_gp and opt.model.relativistic:
+            raise OptionError('relativistic: RaGAN and wgan-gp do not combine; pick one')
+        self.build_ema('g')
+
+    def prepare_batch(self, batch: dict) -> dict:
+        """Adds ``lq``: the bicubic (MATLAB) downscale of ``a`` by ``scale``, the G input."""
+        if 'a' not in batch or 'b' not in batch:
+            raise DataError('datasets.train: DSGANModel needs two domains (type: UnpairedImageDataset)')
+        batch = super().prepare_batch(batch)
+        with torch.no_grad():
+            lq = torch.clamp(imresize_torch(batch['a'], 1.0 / self.opt.scale), 0, 1)
+        batch['lq'] = lq.contiguous(memory_format=torch.channels_last) if self.channels_last else lq
+        return batch
+
+    def train_step(self, batch):
+        x, real = batch['lq'], batch['b']
+        relativistic = self.opt.model.relativistic
+        with self.autocast():
+            fake = self.net_g(x)
+        fake = fake.float()
+        logs = {}
+
+        # discriminator step: D sees the high-pass of real target images and of G(x)
+        self.requires_grad(self.nets['d'], True)
+        self.zero_grad('d')
+        with self.autocast():
+            real_d = self.net_d(real).float()
+            fake_d = self.net_d(fake.detach()).float()
+        if relativistic:
+            l_d = self.cri_gan.ragan_d(real_d, fake_d)
+        else:
+            l_d = self.cri_gan(real_d, True, is_disc=True) + self.cri_gan(fake_d, False, is_disc=True)
+            if self.cri_gan.use_gp:
+                l_d = l_d + self.cri_gan.gp_weight * gradient_penalty(self.net_d, real, fake)
+        self.backward('d', l_d)
+        self.apply('d')
+        logs.update(l_d=l_d, out_d_real=real_d.detach().mean(), out_d_fake=fake_d.detach().mean())
+
+        # generator step, D frozen; D(G(x)) is computed anew, after D's update (the
+        # authors' code reused the pre-update output, which current PyTorch refuses)
+        self.requires_grad(self.nets['d'], False)
+        losses = {'l_g_color': self.cri_color(self.low(fake), self.low(x))}
+        if self.cri_perceptual is not None:
+            losses['l_g_percep'] = self.cri_perceptual(fake, x)
+        with self.autocast():
+            fake_g = self.net_d(fake).float()
+        if relativistic:
+            with torch.no_grad(), self.autocast():
+                real_g = self.net_d(real).float()
+            losses['l_g_gan'] = self.cri_gan.ragan_g(real_g, fake_g)
+        else:
+            losses['l_g_gan'] = self.cri_gan(fake_g, True, is_disc=False)
+        self.step('g', sum(losses.values()))
+        logs.update(losses)
+        return {k: v.detach() for k, v in logs.items()}
