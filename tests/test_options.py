@@ -86,8 +86,10 @@ def test_shipped_recipes_parse(tmp_path, photos_dir):
         from srkit.options import read_yaml
         data = read_yaml(path)
         for split, d in data.get('datasets', {}).items():
-            over.append(f'datasets.{split}.dataroot_gt={photos_dir / "hr"}')
             over.append(f'datasets.{split}.io_backend.type=disk')
+            for key in ('dataroot_gt', 'dataroot_a', 'dataroot_b'):
+                if key in d:
+                    over.append(f'datasets.{split}.{key}={photos_dir / "hr"}')
             if 'dataroot_lq' in d:
                 over.append(f'datasets.{split}.dataroot_lq={photos_dir / "lr_x2"}')
         opt = load_options(path, over)

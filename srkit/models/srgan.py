@@ -10,15 +10,48 @@ from __future__ import annotations
 
 import torch
 
+from dataclasses import dataclass
+from typing import Optional
+
+from torch import nn
+
+from ..archs.dsgan import FilterHigh, FilterLow
 from ..errors import OptionError
 from ..losses.gan import gradient_penalty
 from ..registry import MODEL_REGISTRY
 from .base import BaseModel
 
 
+@dataclass
+class SRGANOptions:
+    """Frequency separation (ESRGAN-FS, Fritsche et al. 2019): with ``fs_filter_size``
+    (the paper: 9) the pixel loss compares low-passes of SR and GT and D sees
+    high-passes only; ``fs_gaussian`` swaps the box for a Gaussian."""
+
+    fs_filter_size: Optional[int] = None
+    fs_gaussian: bool = False
+
+    def validate(self, path):
+        if self.fs_filter_size is not None and (self.fs_filter_size < 1 or self.fs_filter_size % 2 == 0):
+            raise OptionError(f'fs_filter_size: must be a positive odd number, got {self.fs_filter_size}')
+
+
+class _HighPassInput(nn.Module):
+    """Calls D on the high-pass of its input; holds no weights of its own, so D's files keep their keys."""
+
+    def __init__(self, net_d: nn.Module, high: FilterHigh):
+        super().__init__()
+        self.net_d, self.high = net_d, high
+
+    def forward(self, x):
+        return self.net_d(self.high(x))
+
+
 @MODEL_REGISTRY.register()
 class SRGANModel(BaseModel):
     """Standard GAN loss on D's raw output (vanilla, lsgan, wgan-gp, hinge)."""
+
+    Options = SRGANOptions
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
@@ -26,6 +59,12 @@ class SRGANModel(BaseModel):
         if opt.train is None:
             return
         self.net_d = self.build_net('d')
+        self.fs_low = None
+        fs = getattr(opt.model, 'fs_filter_size', None)
+        if fs:
+            self.fs_low = FilterLow(fs, opt.model.fs_gaussian).to(self.device)
+            self.net_d = _HighPassInput(self.net_d, FilterHigh(fs, opt.model.fs_gaussian).to(self.device))
+            ctx.log(f'frequency separation (ESRGAN-FS): pixel loss on the low-pass, D on the high-pass, size {fs}')
         self._check_d_input(opt)
         self.build_optimizer('g', self.nets['g'].parameters())
         self.build_optimizer('d', self.nets['d'].parameters())
@@ -57,7 +96,11 @@ class SRGANModel(BaseModel):
         """Pixel, perceptual and style terms for the generator (those configured)."""
         out = {}
         if self.cri_pix is not None:
-            out['l_g_pix'] = self.cri_pix(sr, gt_pix)
+            if self.fs_low is not None:
+                sr_pix, gt_pix = self.fs_low(sr), self.fs_low(gt_pix)
+            else:
+                sr_pix = sr
+            out['l_g_pix'] = self.cri_pix(sr_pix, gt_pix)
         if self.cri_perceptual is not None:
             percep, style = self.cri_perceptual(sr, gt_percep)
             if percep is not None:
