@@ -8,6 +8,8 @@
 #   5. realistic degradations: BSRGAN and Real-ESRGAN LR sets (srkit-degrade) and a
 #      picture of them; Real-ESRNet, Real-ESRGAN and BSRNet fine-tuned from stage 4's
 #      PSNR model, scored on the realistic LR against the bicubic-trained model
+#   6. DSGAN: learn a "camera" (noisy LR photos) from unpaired data, make an LR set with it,
+#      and compare its noise level with the camera's and bicubic's
 # Re-running reuses the data and finished trainings (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,5 +90,14 @@ evaluate bsrgan_lr_by_bsrnet "$(last_ckpt demo_bsrnet_x4)" 4 "$DATA/lr_val_bsrga
 "$PY" scripts/degradation_panel.py --hr "$DATA/hr_val" --lr "realesrgan=$DATA/lr_val_realesrgan_x4" \
   --sr "bicubic-trained=$OUT/sr_realesrgan_lr_by_bicubic_trained" --sr "Real-ESRNet=$OUT/sr_realesrgan_lr_by_realesrnet" \
   --sr "Real-ESRGAN=$OUT/sr_realesrgan_lr_by_realesrgan" --scale 4 --crop 128 --out "$OUT/realworld_panel.png"
+
+echo "== 6a. DSGAN: a 'camera' domain (bicubic LR + sensor noise sigma 8), then learn it from unpaired photos"
+srkit-degrade --input "$DATA/hr_train" --output "$DATA/camera_lr_x4" --preset dsgan_sensor_noise --scale 4 --seed 1
+train options/demo_dsgan_x4.yml demo_dsgan_x4 800
+echo "== 6b. a DSGAN LR set of the held-out photos (srkit-degrade --method dsgan), and what it learned"
+srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_dsgan_x4" --method dsgan \
+  --model "$(last_ckpt demo_dsgan_x4)" --scale 4
+srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_camera_x4" --preset dsgan_sensor_noise --scale 4 --seed 2
+"$PY" scripts/bench/dsgan.py --measure "$DATA/lr_val_x4" "$DATA/lr_val_camera_x4" "$DATA/lr_val_dsgan_x4"
 echo "demo done: models in $EXPS/*/models, TensorBoard logs in $EXPS/*/tb_logger, results in $OUT"
 echo "           the degradations side by side: $OUT/degradations_panel.png; the models on them: $OUT/realworld_panel.png"

@@ -1,7 +1,7 @@
 """Unpaired images from two domains (DSGAN, CycleGAN).
 
 ``UnpairedImageDataset`` gives ``a (3,Sa,Sa)`` from domain A and ``b (3,Sb,Sb)``
-from domain B, RGB float32 in [0,1], each with its own crop and flips; index
+from domain B (each a folder or an ``.lmdb``), RGB float32 in [0,1], each with its own crop and flips; index
 ``i`` walks domain A, and the B image is drawn at random (the sets are not
 aligned).  Without ``dataroot_b`` it is DSGAN's "same domain" mode: ``b`` is a
 native-resolution crop of the very image ``a`` was cut from, so B carries A's
@@ -19,6 +19,7 @@ from ..options import DatasetOptions, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .datasets import SRDataset, _split_index
+from .storage import open_storage
 from .transforms import augment, random_crop
 
 
@@ -53,8 +54,9 @@ class UnpairedImageDataset(SRDataset):
 
     def __init__(self, opt: UnpairedOptions):
         super().__init__(opt)
-        self.a = self._open(opt.dataroot_a)
-        self.b = self._open(opt.dataroot_b) if opt.dataroot_b else None
+        # each domain is a folder or an LMDB on its own, told apart by the .lmdb suffix
+        self.a = open_storage(opt.dataroot_a, 'auto')
+        self.b = open_storage(opt.dataroot_b, 'auto') if opt.dataroot_b else None
         self.keys_b = list(self.b.keys) if self.b is not None else None
         self.keys = list(self.a.keys)
         # one epoch covers the larger domain (CycleGAN's convention)
