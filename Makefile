@@ -26,6 +26,7 @@ bench: $(STAMP)
 	# the peer for BSRGAN: KAIR's code as packaged on PyPI (its own deps are ours already)
 	$(VENV)/bin/pip install --quiet --no-deps bsrgan==0.1.5
 	$(PY) scripts/bench/degrade.py
+	$(PY) scripts/bench/dsgan.py
 
 clean:
 	rm -rf demo_out experiments tb_logger .pytest_cache

@@ -219,3 +219,17 @@ def test_esrgan_fs_separates_frequencies(tmp_path, photos_dir):
     from srkit.errors import OptionError
     with pytest.raises(OptionError, match='fs_filter_size: must be a positive odd'):
         parse_options(tiny_options(tmp_path, photos_dir, model_type='ESRGANModel', fs_filter_size=8))
+
+
+@pytest.mark.slow
+def test_dsgan_learns_a_known_sensor_noise():
+    """The domain-gap check: after a short CPU run, the noise level of DSGAN's outputs must be at
+    least twice as close to the target camera's (sigma 8/255 sensor noise) as bicubic's is."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'bench', 'dsgan.py'), '--iters', '800',
+                        '--d-feat', '16', '--workers', '1'], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=1500)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    assert 'PASS' in r.stdout

@@ -88,7 +88,8 @@ def make_domains(root: str, target: str, scale: int = 4) -> None:
         write_image(os.path.join(root, 'target', f'{n}.png'), lr)
 
 
-def options(root: str, iters: int, device: str, lr: float = 1e-3, gan_weight: float = 0.005) -> dict:
+def options(root: str, iters: int, device: str, lr: float = 1e-3, gan_weight: float = 0.005,
+            d_feat: int = 32) -> dict:
     return {
         'name': 'dsgan_gap', 'model_type': 'DSGANModel', 'scale': 4, 'manual_seed': 0, 'device': device,
         'datasets': {'train': {
@@ -96,7 +97,7 @@ def options(root: str, iters: int, device: str, lr: float = 1e-3, gan_weight: fl
             'dataroot_b': os.path.join(root, 'target'), 'crop_a': 128, 'crop_b': 32, 'use_hflip': True,
             'batch_size_per_gpu': 8, 'num_worker_per_gpu': 1, 'dataset_enlarge_ratio': 100}},
         'network_g': {'type': 'DSGANGenerator', 'num_feat': 32, 'num_block': 4},
-        'network_d': {'type': 'DSGANDiscriminator', 'num_feat': 32},
+        'network_d': {'type': 'DSGANDiscriminator', 'num_feat': d_feat},
         'path': {'experiments_root': os.path.join(root, 'experiments')},
         'train': {
             'optim_g': {'type': 'Adam', 'lr': lr, 'betas': [0.5, 0.999]},
@@ -172,6 +173,7 @@ def main(argv=None):
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--lr', type=float, default=1e-3, help='the paper: 2e-4 over ~65k iterations')
     ap.add_argument('--gan-weight', type=float, default=0.005)
+    ap.add_argument('--d-feat', type=int, default=32, help='discriminator width (the paper: 64)')
     ap.add_argument('--json', default=None)
     a = ap.parse_args(argv)
     if a.measure:
@@ -179,7 +181,7 @@ def main(argv=None):
         return 0
     os.environ.setdefault('SRKIT_OFFLINE', '1')
     with tempfile.TemporaryDirectory() as root:
-        r = domain_gap(root, a.target, a.iters, a.device, lr=a.lr, gan_weight=a.gan_weight)
+        r = domain_gap(root, a.target, a.iters, a.device, lr=a.lr, gan_weight=a.gan_weight, d_feat=a.d_feat)
         r['degrade_img_per_s'] = degrade_speed(root, r['checkpoint'], a.workers)
     ok = r['gap_dsgan'] <= 0.5 * r['gap_bicubic']
     print(f'DSGAN ({a.target}, {a.iters} iterations, {a.device}): training {r["train_it_per_s"]:.2f} it/s; '
