@@ -210,7 +210,7 @@ def second_order(gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor,
     out = filter2d(out, torch.where(blur2.view(b, 1, 1), kernel2.to(gt.device), pulse.to(gt.device)))
     p['blur2'] = blur2
     s2, mode2 = _resize_scale(generator, cfg.resize_prob2, cfg.resize_range2), _pick(generator, RESIZE_MODES)
-    out = _interpolate(out, mode2, size=(int(h / scale * s2), int(w / scale * s2)))
+    out = _interpolate(out, mode2, size=(max(1, int(h / scale * s2)), max(1, int(w / scale * s2))))
     p['resize2'] = {'scale': s2, 'mode': mode2}
     out, p['noise2'] = _noise(out, generator, dev_gen, cfg.gaussian_noise_prob2, cfg.noise_range2,
                               cfg.poisson_scale_range2, cfg.gray_noise_prob2)

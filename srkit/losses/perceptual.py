@@ -167,10 +167,11 @@ class PerceptualLoss(nn.Module):
 def lpips_weight_paths() -> list[tuple[str, str]]:
     """``[(cache path, URL)]`` of the files pyiqa's LPIPS (v0.1, AlexNet) loads: torchvision's
     AlexNet in the torch hub cache and pyiqa's linear layers in its own cache."""
+    from pyiqa.archs.lpips_arch import default_model_urls
     from torchvision.models import AlexNet_Weights
     hub = torch.hub.get_dir()
     alex = AlexNet_Weights.IMAGENET1K_V1.url
-    lin = 'https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/LPIPS_v0.1_alex-df73285e.pth'
+    lin = default_model_urls['0.1_alex']
     return [(os.path.join(hub, 'checkpoints', os.path.basename(alex)), alex),
             (os.path.join(hub, 'pyiqa', os.path.basename(lin)), lin)]
 
