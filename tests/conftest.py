@@ -118,3 +118,25 @@ def vgg_cache(tmp_path, monkeypatch):
     net = vgg19(weights=None)
     torch.save(net.state_dict(), path)
     return net.eval()
+
+
+@pytest.fixture
+def lpips_cache(tmp_path, monkeypatch):
+    """Random-initialised weight files where pyiqa's LPIPS (v0.1, AlexNet) looks for them:
+    torchvision's AlexNet in the torch hub cache and pyiqa's linear layers in its cache.
+    AlexNet's classifier (which LPIPS never runs) is stored as expanded zeros, so the file
+    stays small while torchvision's strict load still sees every key and shape."""
+    import torch
+    from torchvision.models import alexnet
+    from srkit.losses.perceptual import lpips_weight_paths
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    (alex_path, _), (lin_path, _) = lpips_weight_paths()
+    torch.manual_seed(0)
+    sd = alexnet(weights=None).state_dict()
+    sd = {k: (torch.zeros(1).expand(v.shape) if k.startswith('classifier') else v) for k, v in sd.items()}
+    for p in (alex_path, lin_path):
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+    torch.save(sd, alex_path)
+    chns = [64, 192, 384, 256, 256]
+    torch.save({f'lin{i}.model.1.weight': torch.rand(1, c, 1, 1) for i, c in enumerate(chns)}, lin_path)
+    return alex_path, lin_path

@@ -233,3 +233,30 @@ def test_dsgan_learns_a_known_sensor_noise():
                        env=dict(os.environ, PYTHONPATH=ROOT), timeout=1500)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert 'PASS' in r.stdout
+
+
+def test_lpips_loss_loads_through_pyiqa_from_the_cache(lpips_cache):
+    import pyiqa
+    from srkit.losses.perceptual import LPIPSLoss
+    loss = LPIPSLoss(loss_weight=0.01)
+    assert loss.describe() == 'LPIPS (pyiqa, v0.1 AlexNet)'
+    torch.manual_seed(0)
+    x, y = torch.rand(2, 3, 32, 32, requires_grad=True), torch.rand(2, 3, 32, 32)
+    ref = pyiqa.create_metric('lpips', as_loss=True, device='cpu')  # pyiqa's own metric, same files
+    v = loss(x, y)
+    torch.testing.assert_close(v, 0.01 * ref(x, y).mean(), rtol=1e-5, atol=1e-8)
+    assert float(loss(y, y)) == pytest.approx(0.0, abs=1e-7)
+    v.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_lpips_loss_falls_back_to_vgg_features(vgg_cache, monkeypatch):
+    from srkit.losses.perceptual import LPIPSLoss, PerceptualLoss
+    loss = LPIPSLoss(loss_weight=0.5)
+    assert loss.describe().startswith("VGG19 features ['conv5_4'] (LPIPS unavailable: LPIPS weights are missing")
+    x, y = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(loss(x, y), 0.5 * PerceptualLoss({'conv5_4': 1.0})(x, y)[0])
+    from srkit.losses.perceptual import WeightsMissing
+    monkeypatch.setenv('TORCH_HOME', os.environ['TORCH_HOME'] + '_empty')  # neither LPIPS nor VGG19
+    with pytest.raises(WeightsMissing, match='LPIPS weights are missing: put alexnet.*VGG19 weights .* missing'):
+        LPIPSLoss()
