@@ -131,6 +131,8 @@ def lpips_cache(tmp_path, monkeypatch):
     from srkit.losses.perceptual import lpips_weight_paths
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
     (alex_path, _), (lin_path, _) = lpips_weight_paths()
+    import pyiqa.utils.download_util as dl  # pyiqa fixed its cache folder at import; follow TORCH_HOME
+    monkeypatch.setattr(dl, 'DEFAULT_CACHE_DIR', os.path.dirname(lin_path))
     torch.manual_seed(0)
     sd = alexnet(weights=None).state_dict()
     sd = {k: (torch.zeros(1).expand(v.shape) if k.startswith('classifier') else v) for k, v in sd.items()}

@@ -62,14 +62,12 @@ _GENERATORS: dict = {}  # checkpoint path -> generator, loaded once per process 
 def load_dsgan_generator(path: str):
     """A DSGAN generator for inference from any srkit or authors' checkpoint (CPU, eval mode)."""
     if path not in _GENERATORS:
-        import torch
         from ..archs.detect import load_generator
         net, cfg, _ = load_generator(path)
         if cfg['type'] != 'DSGANGenerator':
             raise UserError(f'--model {path}: a {cfg["type"]}, not a DSGAN generator (DSGANGenerator)')
         for p in net.parameters():
             p.requires_grad_(False)
-        torch.set_num_threads(1)  # per-image work; processes give the parallelism, results match across --workers
         _GENERATORS[path] = net
     return _GENERATORS[path]
 
@@ -110,6 +108,12 @@ def _degrade_one(job):
 
 
 _STORAGE: dict = {}
+
+
+def _init_worker():
+    # the processes are the parallelism; one torch thread each keeps them off each other's cores
+    import torch
+    torch.set_num_threads(1)
 
 
 def replay(line: dict, hr: np.ndarray, method: str | None = None, kwargs: dict | None = None) -> np.ndarray:
@@ -212,7 +216,7 @@ def main(argv=None):
     keys = [k for k in mine if k not in done]
     jobs = [(k, a.input, backend, a.method, a.scale, a.seed, kwargs, out_dir) for k in keys]
     failed = []
-    pool = get_context('fork').Pool(a.workers) if a.workers > 1 else None
+    pool = get_context('fork').Pool(a.workers, initializer=_init_worker) if a.workers > 1 else None
     results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
     try:
         with open(manifest, 'a') as mf:

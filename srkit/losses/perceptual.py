@@ -222,8 +222,11 @@ class LPIPSLoss(nn.Module):
         from ..compat import quiet_stdout
         try:
             from pyiqa.archs.lpips_arch import LPIPS
+            # pyiqa fixes its cache folder when first imported; the path computed here follows
+            # TORCH_HOME as it is now
+            lin = paths[1][0] if os.path.exists(paths[1][0]) else paths[1][1]
             with quiet_stdout():
-                net = LPIPS(net='alex', version='0.1', pretrained=True)
+                net = LPIPS(net='alex', version='0.1', pretrained=True, pretrained_model_path=lin)
         except Exception as e:  # offline: URLError, socket errors, ...
             raise WeightsMissing(f'LPIPS weights are missing: put {text} (download failed: '
                                  f'{type(e).__name__})') from None
