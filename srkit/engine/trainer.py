@@ -270,7 +270,12 @@ class Trainer:
 
 def train(opt: Options, auto_resume: bool = False, quiet: bool = False) -> int:
     try:
-        return Trainer(opt, auto_resume, quiet).fit()
+        code = Trainer(opt, auto_resume, quiet).fit()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # leave together: a rank that tears its group down while rank 0 is still writing the
+            # last checkpoint can be aborted by gloo ("terminate called without an active exception")
+            torch.distributed.barrier()
+        return code
     finally:
         # gloo aborts the process at exit if the group is still alive
         if torch.distributed.is_available() and torch.distributed.is_initialized():
