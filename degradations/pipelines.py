@@ -104,9 +104,7 @@ def realesrgan(hr: np.ndarray, scale: int, rng: np.random.Generator, usm: bool =
     from .ops import new_seed
     from .realesrgan import KernelConfig, SecondOrderConfig, sample_kernels, second_order, to_jsonable
     check_options('realesrgan', kwargs)
-    kernel_keys = set(KernelConfig.__dataclass_fields__)
-    kcfg = KernelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in kernel_keys})
-    scfg = SecondOrderConfig.from_dict(kwargs)
+    kcfg, scfg = KernelConfig.from_dict(kwargs), SecondOrderConfig.from_dict(kwargs)
     h, w = hr.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f'HR size {h}x{w} is not a multiple of the scale {scale}')

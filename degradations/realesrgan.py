@@ -28,8 +28,18 @@ from .kernels import KERNEL_KINDS, kernel_from_params, pad_kernel, random_mixed_
 from .torch_ops import filter2d, gaussian_noise_pt, jpeg_pt, poisson_noise_pt, usm_sharp_pt  # noqa: F401
 
 
+class _FromOptions:
+    """``from_dict``: build the config from an options mapping (YAML), taking only its own
+    fields and turning YAML lists into the tuples the fields hold."""
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
+
+
 @dataclass
-class KernelConfig:
+class KernelConfig(_FromOptions):
     """The kernel fields of Real-ESRGAN's x4plus recipe (defaults = the paper's);
     the names are RealESRGANDataset's option keys."""
 
@@ -80,7 +90,7 @@ def sample_kernels(rng: np.random.Generator, cfg: KernelConfig | None = None):
 
 
 @dataclass
-class SecondOrderConfig:
+class SecondOrderConfig(_FromOptions):
     """The batched stages' fields, named as in Real-ESRGAN's recipes (defaults = x4plus).
 
     ``resize_prob`` is the probability of [up, down, keep]; ``resize_range``
@@ -104,11 +114,6 @@ class SecondOrderConfig:
     poisson_scale_range2: tuple[float, ...] = (0.05, 2.5)
     gray_noise_prob2: float = 0.4
     jpeg_range2: tuple[float, ...] = (30.0, 95.0)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> 'SecondOrderConfig':
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 RESIZE_MODES = ('area', 'bilinear', 'bicubic')

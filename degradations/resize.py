@@ -74,7 +74,14 @@ def imresize_torch(x, scale: float, antialias: bool = True):
     """
     import torch
     h, w = x.shape[-2:]
-    oh, ow = _out_len(h, scale), _out_len(w, scale)
-    wh = torch.from_numpy(resize_weights(h, oh, float(scale), antialias)).to(x.device, x.dtype)
-    ww = torch.from_numpy(resize_weights(w, ow, float(scale), antialias)).to(x.device, x.dtype)
+    wh = _weights_on(h, _out_len(h, scale), float(scale), antialias, str(x.device), x.dtype)
+    ww = _weights_on(w, _out_len(w, scale), float(scale), antialias, str(x.device), x.dtype)
     return torch.matmul(torch.matmul(wh, x), ww.T)
+
+
+@lru_cache(maxsize=64)  # bounded: inference sees many image sizes
+def _weights_on(n, out, scale, antialias, device, dtype):
+    """The resize matrix on ``device``, built and copied once per size: a training step
+    that resizes every batch (DSGAN's) must not rebuild it or wait on a host copy."""
+    import torch
+    return torch.from_numpy(resize_weights(n, out, scale, antialias)).to(device, dtype)

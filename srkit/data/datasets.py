@@ -7,7 +7,7 @@ from ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields as dataclass_fields
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import cv2
@@ -244,10 +244,8 @@ class RealESRGANDatasetOptions(DatasetOptions):
             raise OptionError(f'{path}.crop_pad_size: must be >= 1')
 
     def kernel_config(self) -> KernelConfig:
-        names = {f.name for f in dataclass_fields(KernelConfig)}
-        cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in self.__dict__.items() if k in names}
-        return KernelConfig(kernel_range=tuple(range(7, min(21, self.blur_kernel_size) + 1, 2)),
-                            size=self.blur_kernel_size, **cfg)
+        return KernelConfig.from_dict({**self.__dict__, 'size': self.blur_kernel_size,
+                                       'kernel_range': tuple(range(7, min(21, self.blur_kernel_size) + 1, 2))})
 
 
 @DATASET_REGISTRY.register()

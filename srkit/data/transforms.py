@@ -31,10 +31,11 @@ def paired_random_crop(gt: np.ndarray, lq: np.ndarray, gt_size: int, scale: int,
     return gt, lq
 
 
-def random_crop(img: np.ndarray, size: int, rng: np.random.Generator, name: str = 'image') -> np.ndarray:
+def random_crop(img: np.ndarray, size: int, rng: np.random.Generator, name: str = 'image',
+                key: str = 'gt_size') -> np.ndarray:
     h, w = img.shape[:2]
     if h < size or w < size:
-        raise DataError(f'{name}: image {h}x{w} is smaller than gt_size {size}')
+        raise DataError(f'{name}: image {h}x{w} is smaller than {key} {size}')
     top = int(rng.integers(0, h - size + 1))
     left = int(rng.integers(0, w - size + 1))
     return img[top: top + size, left: left + size]

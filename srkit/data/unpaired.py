@@ -69,22 +69,22 @@ class UnpairedImageDataset(SRDataset):
         i, rng = _split_index(idx)
         return self.load(self.keys[i % len(self.keys)], rng)
 
-    def _crop(self, img, size, rng, name):
+    def _crop(self, img, size, rng, name, key):
         if self.opt.phase != 'train':
             return img
-        img = random_crop(img, size, rng, name)
+        img = random_crop(img, size, rng, name, key)
         (img,), _ = augment([img], self.opt.use_hflip, self.opt.use_rot, rng)
         return img
 
     def load(self, key, rng):
         name_a = self.a.describe(key)
         a_full = self.a.read(key)
-        a = self._crop(a_full, self.opt.crop_a, rng, name_a)
+        a = self._crop(a_full, self.opt.crop_a, rng, name_a, 'crop_a')
         if self.b is None:
             key_b = key
-            b = self._crop(a, self.opt.crop_b, rng, name_a) if self.opt.phase == 'train' else a
+            b = self._crop(a, self.opt.crop_b, rng, name_a, 'crop_b') if self.opt.phase == 'train' else a
         else:
             key_b = self.keys_b[int(rng.integers(len(self.keys_b)))]
-            b = self._crop(self.b.read(key_b), self.opt.crop_b, rng, self.b.describe(key_b))
+            b = self._crop(self.b.read(key_b), self.opt.crop_b, rng, self.b.describe(key_b), 'crop_b')
         return {'a': img2tensor(np.ascontiguousarray(a)), 'b': img2tensor(np.ascontiguousarray(b)),
                 'key_a': key, 'key_b': key_b}

@@ -65,8 +65,7 @@ class RealESRGANOptions(SecondOrderConfig):
             raise OptionError(f'queue_size: must be >= 0 (0 disables the pool), got {self.queue_size}')
 
     def degradation(self) -> SecondOrderConfig:
-        return SecondOrderConfig.from_dict({k: tuple(v) if isinstance(v, list) else v
-                                            for k, v in self.__dict__.items()})
+        return SecondOrderConfig.from_dict(self.__dict__)
 
 
 class SecondOrderData:
