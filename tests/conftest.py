@@ -97,12 +97,66 @@ def kill_when(proc, ready) -> None:
     proc.wait()
 
 
-def run_torchrun(yaml_path, cwd, nproc: int = 2, timeout: int = 600):
-    """``torchrun --standalone --nproc_per_node N -m srkit.cli.train -opt YAML --quiet`` on CPU."""
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
-                           str(nproc), '-m', 'srkit.cli.train', '-opt', str(yaml_path), '--quiet'],
-                          env=env, capture_output=True, text=True, timeout=timeout, cwd=str(cwd))
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (torchrun starts each rank in its own session)."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open(f'/proc/{d}/stat') as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def run_torchrun(yaml_path, cwd, nproc: int = 2, timeout: int = 240):
+    """``torchrun --standalone --nproc_per_node N -m srkit.cli.train -opt YAML --quiet`` on CPU.
+
+    These runs take seconds. If one hangs, each of its processes gets SIGABRT, so Python's
+    faulthandler prints every thread's stack, and the test fails showing where each rank
+    stood and the tail of the training logs; nothing is left running.
+    """
+    import glob
+    import signal
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+           str(nproc), '-m', 'srkit.cli.train', '-opt', str(yaml_path), '--quiet']
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=str(cwd))
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        procs = _descendants(p.pid) + [p.pid]
+        out = err = ''
+        for sig in (signal.SIGABRT, signal.SIGKILL):
+            for pid in procs:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    continue
+                for _ in range(100):  # one process at a time, so the stack dumps do not interleave
+                    if sig == signal.SIGKILL or not os.path.exists(f'/proc/{pid}'):
+                        break
+                    try:
+                        p.wait(timeout=0.02)
+                    except subprocess.TimeoutExpired:
+                        pass
+            try:
+                out, err = p.communicate(timeout=20)
+                break
+            except subprocess.TimeoutExpired:
+                procs = _descendants(p.pid) + procs
+        logs = ''.join(open(f).read()[-2000:] for f in glob.glob(os.path.join(str(cwd), '**', 'train_*.log'),
+                                                                  recursive=True))
+        pytest.fail(f'torchrun hung for {timeout} s\n--- stacks ---\n{err[-30000:]}\n--- logs ---\n{logs}')
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 @pytest.fixture

@@ -30,7 +30,9 @@ def build_train_loader(opt, dataset, seed: int, rank: int = 0, world: int = 1, d
 
 
 def build_val_loader(opt, dataset, rank: int = 0, world: int = 1):
-    # Each rank takes every world-th image; metrics are summed across ranks.
+    # Each rank takes every world-th image; metrics are summed across ranks. No workers, as in
+    # BasicSR: forking a worker at every validation from a process that holds gloo/NCCL threads
+    # risks a deadlocked child, and batch-1 validation gains little from one.
     indices = list(range(rank, len(dataset), world))
     subset = torch.utils.data.Subset(dataset, indices)
-    return DataLoader(subset, batch_size=1, shuffle=False, num_workers=min(opt.num_worker_per_gpu, 1))
+    return DataLoader(subset, batch_size=1, shuffle=False, num_workers=0)
