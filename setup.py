@@ -27,6 +27,7 @@ setup(
             'srkit-eval=srkit.cli.eval:main',
             'srkit-interp=srkit.cli.interp:main',
             'srkit-degrade=srkit.cli.degrade:main',
+            'srkit-sample=srkit.cli.sample:main',
         ],
     },
 )

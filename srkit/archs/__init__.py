@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 
 from ..registry import ARCH_REGISTRY, build_from_config
-from . import discriminators, dsgan, rrdbnet, srresnet  # noqa: F401  (registers)
+from . import cgan, discriminators, dsgan, rrdbnet, srresnet, translation  # noqa: F401  (registers)
 
 
 def build_network(cfg: dict, where: str = 'network_g'):

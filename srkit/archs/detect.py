@@ -43,8 +43,39 @@ def detect_arch(sd: dict, path: str = 'checkpoint') -> dict:
         nf, cin = sd['block_input.0.weight'].shape[:2]
         return {'type': 'DSGANGenerator', 'num_in_ch': int(cin), 'num_out_ch': int(sd['block_output.weight'].shape[0]),
                 'num_feat': int(nf), 'num_block': _max_index(sd, 'res_blocks.')}
+    if 'model.model.0.weight' in sd and 'model.model.1.model.1.weight' in sd:  # pix2pix U-Net (reference keys)
+        depth, prefix = 1, 'model.model.1.'
+        while f'{prefix}model.3.model.1.weight' in sd:
+            depth, prefix = depth + 1, prefix + 'model.3.'
+        ngf, cin = sd['model.model.0.weight'].shape[:2]
+        return {'type': 'UnetGenerator', 'input_nc': int(cin), 'output_nc': int(sd['model.model.3.weight'].shape[1]),
+                'num_downs': depth + 1, 'ngf': int(ngf), 'norm': _translation_norm(sd, 'model.model.1.model.'),
+                'use_dropout': True}
+    if 'model.1.weight' in sd and any('.conv_block.' in k for k in sd):  # CycleGAN ResNet generator
+        blocks = sorted({int(m.group(1)) for k in sd if (m := re.match(r'model\.(\d+)\.conv_block\.', k))})
+        first = f'model.{blocks[0]}.conv_block.' if blocks else ''
+        convs = sorted(w for k in sd if k.startswith(first) and (w := k[len(first):]).endswith('.weight')
+                       and sd[k].ndim == 4)
+        last = max(int(k.split('.')[1]) for k in sd if k.startswith('model.') and sd[k].ndim == 4)
+        ngf, cin = sd['model.1.weight'].shape[:2]
+        return {'type': 'ResnetGenerator', 'input_nc': int(cin), 'output_nc': int(sd[f'model.{last}.weight'].shape[0]),
+                'ngf': int(ngf), 'n_blocks': len(blocks), 'norm': _translation_norm(sd, 'model.'),
+                'use_dropout': bool(convs) and convs[-1].startswith('6.')}
+    if 'label_emb.weight' in sd and 'model.0.weight' in sd:  # the MLP CGAN generator (PyTorch-GAN's keys)
+        n_classes = int(sd['label_emb.weight'].shape[0])
+        out = int(sd[f'model.{max(int(k.split(".")[1]) for k in sd if k.startswith("model."))}.weight'].shape[0])
+        ch = 1 if math.isqrt(out) ** 2 == out else 3
+        return {'type': 'CGANGenerator', 'latent_dim': int(sd['model.0.weight'].shape[1]) - n_classes,
+                'n_classes': n_classes, 'img_channels': ch, 'img_size': math.isqrt(out // ch)}
     raise UserError(f'{path}: cannot tell the architecture from its keys (no srkit metadata); '
                     f'first keys: {", ".join(list(sd)[:4])}')
+
+
+def _translation_norm(sd: dict, prefix: str) -> str:
+    """batch (running stats), instance (conv biases, no stats) or none, as the reference's layouts imply."""
+    if any(k.startswith(prefix) and k.endswith('running_mean') for k in sd):
+        return 'batch'
+    return 'instance' if f'{prefix}1.bias' in sd else 'none'
 
 
 def load_generator(path: str, param_key: str | None = None, device='cpu'):
@@ -59,7 +90,30 @@ def load_generator(path: str, param_key: str | None = None, device='cpu'):
         net = build_network(cfg, f'{path}: arch')
     except (TypeError, ValueError) as e:  # a bad metadata entry
         raise UserError(f'{path}: cannot build {cfg.get("type")} from its metadata ({e})') from None
+    if hasattr(net, 'adapt_state_dict'):
+        sd = net.adapt_state_dict(sd)
     check_compatible(net, sd, path, strict=True)
     net.load_state_dict(sd)
     scale = int(meta['scale']) if meta and 'scale' in meta else int(cfg.get('upscale', cfg.get('scale', 1)))
     return net.to(device).eval(), cfg, scale
+
+
+def run_generator(net, x):
+    """``(B,C,H,W)`` in [0,1] through an image-to-image generator: the network's own value
+    range (``value_range``, [-1,1] for the translation nets) on the way in and out, and
+    padding to its size multiple (``size_multiple``), cropped off afterwards."""
+    import torch.nn.functional as F
+    lo, hi = getattr(net, 'value_range', (0.0, 1.0))
+    mult = getattr(net, 'size_multiple', 1)
+    h, w = x.shape[-2:]
+    ph, pw = -h % mult, -w % mult
+    if ph or pw:
+        mode = 'reflect' if ph < h and pw < w else 'replicate'
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    y = net(x * (hi - lo) + lo) if (lo, hi) != (0.0, 1.0) else net(x)
+    if (lo, hi) != (0.0, 1.0):
+        y = (y - lo) / (hi - lo)
+    if ph or pw:
+        s = y.shape[-1] // x.shape[-1]  # the output scale
+        y = y[..., : h * s, : w * s]
+    return y

@@ -1,9 +1,13 @@
 """srkit-infer: upscale images with a generator checkpoint.
 
   srkit-infer --model net_g.pth --input FILE|DIR --output DIR [--device cpu|cuda]
+  srkit-infer --model EXPERIMENT_DIR --net g_a|g_b ...   (CycleGAN: pick the direction)
 
 The architecture comes from the checkpoint's srkit metadata, or is recognised
-from BasicSR key names.  Output files are ``OUTPUT/<input stem>.png``; 16-bit
+from BasicSR, old ESRGAN, BSRGAN, DSGAN or pytorch-CycleGAN-and-pix2pix key
+names.  Translation generators (pix2pix, CycleGAN) run in eval mode unless
+``--inference-mode train`` asks for the reference's test-time dropout and batch
+statistics.  Output files are ``OUTPUT/<input stem>.png``; 16-bit
 inputs give 16-bit outputs, gray inputs gray-looking RGB, and an alpha channel
 is upscaled (bicubic) and kept.  ``--model bicubic --scale N`` gives the
 MATLAB-bicubic baseline.
@@ -32,6 +36,31 @@ def _inputs(path: str) -> list[str]:
     return [path]
 
 
+def pick_network_file(model: str, net: str | None) -> str:
+    """``model`` itself, or with ``net``: the newest ``net_<net>_<iter>.pth`` of an
+    experiment folder (or its ``models/``), or the sibling of a ``net_<x>_<iter>.pth`` file."""
+    import glob
+    import re
+    if os.path.isdir(model):
+        if net is None:
+            raise UserError(f'{model}: a folder; name the network with --net (g, g_a, g_b ...)')
+        folder = os.path.join(model, 'models') if os.path.isdir(os.path.join(model, 'models')) else model
+        found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(folder, f'net_{net}_*.pth'))
+                 if (m := re.fullmatch(rf'net_{re.escape(net)}_(\d+)\.pth', os.path.basename(p)))]
+        if not found:
+            raise UserError(f'{folder}: no net_{net}_<iter>.pth files')
+        return max(found)[1]
+    if net is None:
+        return model
+    m = re.fullmatch(r'net_(\w+?)_(\d+)\.pth', os.path.basename(model))
+    if m is None:
+        raise UserError(f'{model}: --net {net} needs an experiment folder or a net_<name>_<iter>.pth file')
+    sibling = os.path.join(os.path.dirname(model), f'net_{net}_{m.group(2)}.pth')
+    if not os.path.exists(sibling):
+        raise UserError(f'{sibling}: no such checkpoint (--net {net})')
+    return sibling
+
+
 @cli_entry('srkit-infer')
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='srkit-infer', description=__doc__.split('\n')[0])
@@ -41,9 +70,16 @@ def main(argv=None):
     ap.add_argument('--scale', type=int, default=None, help="scale for --model bicubic")
     ap.add_argument('--param-key', default=None, help='params_ema (default, falls back to params) or params')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda if available)')
+    ap.add_argument('--net', default=None,
+                    help='which network of an experiment (g, g_a, g_b): with a folder as --model, or to switch '
+                         'a net_<name>_<iter>.pth file to its sibling')
+    ap.add_argument('--inference-mode', choices=('eval', 'train'), default='eval',
+                    help='eval (default): dropout off, BatchNorm running stats; train: the pix2pix/CycleGAN '
+                         "reference's test.py behaviour without --eval")
     a = ap.parse_args(argv)
     import torch
     from degradations import imresize
+    from ..archs.detect import run_generator
     from ..utils.imgio import decode, img2tensor, read_bytes, tensor2img, write_image
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if a.model == 'bicubic':
@@ -52,7 +88,10 @@ def main(argv=None):
         net, scale = None, a.scale
     else:
         from ..archs.detect import load_generator
-        net, cfg, scale = load_generator(a.model, a.param_key, device)
+        net, cfg, scale = load_generator(pick_network_file(a.model, a.net), a.param_key, device)
+        if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
+            raise UserError(f'{a.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
+        net.train(a.inference_mode == 'train')
     files = _inputs(a.input)
     os.makedirs(a.output, exist_ok=True)
     failed = []
@@ -65,7 +104,7 @@ def main(argv=None):
             else:
                 with torch.no_grad():
                     x = img2tensor(img.rgb).unsqueeze(0).to(device)
-                    out = tensor2img(net(x))
+                    out = tensor2img(run_generator(net, x))
             alpha = None
             if img.alpha is not None:
                 alpha = np.clip(imresize(img.alpha, scale), 0, 1)

@@ -33,12 +33,20 @@ def paired_random_crop(gt: np.ndarray, lq: np.ndarray, gt_size: int, scale: int,
 
 def random_crop(img: np.ndarray, size: int, rng: np.random.Generator, name: str = 'image',
                 key: str = 'gt_size') -> np.ndarray:
-    h, w = img.shape[:2]
+    return joint_crop([img], size, rng, name, key)[0]
+
+
+def joint_crop(imgs: list[np.ndarray], size: int, rng: np.random.Generator, name: str = 'image',
+               key: str = 'crop_size', load_size: int | None = None) -> list[np.ndarray]:
+    """The same random ``size`` crop of every image; a one-line error naming ``name`` and
+    the option ``key`` when the images are too small."""
+    h, w = imgs[0].shape[:2]
     if h < size or w < size:
-        raise DataError(f'{name}: image {h}x{w} is smaller than {key} {size}')
+        after = f' after resizing to load_size {load_size}' if load_size else ''
+        raise DataError(f'{name}: image {h}x{w}{after} is smaller than {key} {size}')
     top = int(rng.integers(0, h - size + 1))
     left = int(rng.integers(0, w - size + 1))
-    return img[top: top + size, left: left + size]
+    return [im[top: top + size, left: left + size] for im in imgs]
 
 
 def augment(imgs: list[np.ndarray], hflip: bool, rot: bool, rng: np.random.Generator):

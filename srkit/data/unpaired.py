@@ -20,7 +20,8 @@ from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .datasets import SRDataset, _split_index
 from .storage import open_storage
-from .transforms import augment, random_crop
+from .transforms import augment, joint_crop
+from .translation import resize_square
 
 
 @dataclass
@@ -29,6 +30,7 @@ class UnpairedOptions(DatasetOptions):
     dataroot_b: Optional[str] = None   # domain B (DSGAN: real LR images); none: same-domain mode
     crop_a: Optional[int] = None       # training crop of A (DSGAN: 512)
     crop_b: Optional[int] = None       # training crop of B (DSGAN: 128)
+    load_size: Optional[int] = None    # resize both domains to load_size x load_size first (CycleGAN: 286)
     use_hflip: bool = True
     use_rot: bool = False
 
@@ -70,9 +72,11 @@ class UnpairedImageDataset(SRDataset):
         return self.load(self.keys[i % len(self.keys)], rng)
 
     def _crop(self, img, size, rng, name, key):
+        if self.opt.load_size:
+            img = resize_square(img, self.opt.load_size)
         if self.opt.phase != 'train':
             return img
-        img = random_crop(img, size, rng, name, key)
+        img = joint_crop([img], size, rng, name, key, self.opt.load_size)[0]
         (img,), _ = augment([img], self.opt.use_hflip, self.opt.use_rot, rng)
         return img
 
@@ -82,7 +86,10 @@ class UnpairedImageDataset(SRDataset):
         a = self._crop(a_full, self.opt.crop_a, rng, name_a, 'crop_a')
         if self.b is None:
             key_b = key
-            b = self._crop(a, self.opt.crop_b, rng, name_a, 'crop_b') if self.opt.phase == 'train' else a
+            b = a
+            if self.opt.phase == 'train':
+                b = joint_crop([a], self.opt.crop_b, rng, name_a, 'crop_b')[0]
+                (b,), _ = augment([b], self.opt.use_hflip, self.opt.use_rot, rng)
         else:
             key_b = self.keys_b[int(rng.integers(len(self.keys_b)))]
             b = self._crop(self.b.read(key_b), self.opt.crop_b, rng, self.b.describe(key_b), 'crop_b')

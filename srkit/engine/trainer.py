@@ -182,8 +182,10 @@ class Trainer:
                     self._log(it, loss_sums, n_logged, t0, it0)
                     loss_sums, n_logged, t0, it0 = {}, 0, time.time(), it
                 self.logger.advance(1)
-                if opt.val is not None and self.val_sets and (it % opt.val.val_freq == 0 or it == topt.total_iter):
-                    self.validate(it)
+                if opt.val is not None and (it % opt.val.val_freq == 0 or it == topt.total_iter):
+                    if self.val_sets:
+                        self.validate(it)
+                    self.save_snapshots(it)
                 if it % opt.logger.save_checkpoint_freq == 0 or it == topt.total_iter:
                     self._save(it)
                 if self._should_stop(it) and it < topt.total_iter:
@@ -227,6 +229,16 @@ class Trainer:
         self.logger.advance(0, {k: f'{v:.3e}' for k, v in losses.items()})
 
     # ------------------------------------------------------------- validation
+    def save_snapshots(self, it: int) -> None:
+        """The model's sample images (CGAN's grid) to ``visualization/<name>_<iter>.png`` and TensorBoard."""
+        if not self.dist.is_main:
+            return
+        cpu_rng = torch.get_rng_state()
+        for name, img in self.model.snapshots().items():
+            write_image(os.path.join(self.exp_dir, 'visualization', f'{name}_{it}.png'), tensor2img(img))
+            self.logger.image(f'samples/{name}', img.clamp(0, 1).cpu(), it)
+        torch.set_rng_state(cpu_rng)
+
     @torch.no_grad()
     def validate(self, it: int) -> dict:
         """PSNR/SSIM (srkit.metrics, pyiqa) on each val set, sharded across ranks."""

@@ -1,6 +1,6 @@
 """Model families.  ``build_model(opt, ctx)`` reads ``model_type``."""
 from ..registry import MODEL_REGISTRY
-from . import dsgan, realesrgan, sr, srgan  # noqa: F401  (registers)
+from . import dsgan, realesrgan, sr, srgan, translation  # noqa: F401  (registers)
 
 
 def build_model(opt, ctx):

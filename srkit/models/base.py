@@ -215,6 +215,11 @@ class BaseModel:
         net.train(was)
         return out
 
+    def snapshots(self) -> dict[str, torch.Tensor]:
+        """Images to save at each validation, ``{name: (3,H,W) RGB [0,1]}`` (e.g. CGAN's
+        fixed-noise grid); the trainer writes them to ``visualization/`` and TensorBoard."""
+        return {}
+
     # ------------------------------------------------------------- checkpoint
     def network_files(self, it: int) -> dict[str, dict]:
         """``{file stem: contents}`` in BasicSR layout (params, params_ema) plus metadata."""

@@ -1,0 +1,365 @@
+"""Image translation on the shared engine: pix2pix, CycleGAN and a conditional GAN.
+
+Datasets hand out RGB images in [0, 1]; the reference networks work in [-1, 1]
+(tanh), so each model maps its inputs with ``to_net`` and its outputs back with
+``from_net``.  The losses are computed in the networks' range, as in the reference.
+
+Test-time behaviour is explicit (``inference_mode``): ``eval`` (srkit's default) turns
+dropout off and uses BatchNorm's running statistics; ``train`` reproduces the
+reference's ``test.py`` without ``--eval`` (dropout on, batch statistics).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from ..errors import DataError, OptionError
+from ..registry import MODEL_REGISTRY
+from .base import BaseModel
+
+
+def to_net(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> the reference networks' [-1, 1]."""
+    return x * 2 - 1
+
+
+def from_net(y: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return (y + 1) / 2
+
+
+class ImagePool:
+    """CycleGAN's history of generated images (Shrivastava et al.): until ``size`` images
+    are stored, each new one is stored and returned; after that, with probability 1/2 a
+    random stored image is returned and replaced by the new one, else the new one.
+
+    Draws come from the pool's own generator, and ``state_dict`` holds the images and that
+    generator, so a resumed run returns the same images.
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size = size
+        self.images: list[torch.Tensor] = []
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B,C,H,W)`` new images -> ``(B,C,H,W)`` for D, detached."""
+        if self.size == 0:
+            return images.detach()
+        out = []
+        for img in images.detach():
+            img = img.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(img.clone())
+                out.append(img)
+            elif torch.rand((), generator=self.gen).item() > 0.5:
+                i = int(torch.randint(self.size, (), generator=self.gen))
+                out.append(self.images[i].clone())
+                self.images[i] = img.clone()
+            else:
+                out.append(img)
+        return torch.cat(out, 0)
+
+    def state_dict(self) -> dict:
+        imgs = torch.cat(self.images, 0).cpu() if self.images else torch.zeros(0)
+        return {'images': imgs, 'generator': self.gen.get_state()}
+
+    def load_state_dict(self, state: dict, device) -> None:
+        imgs = state['images']
+        self.images = [im.unsqueeze(0).to(device) for im in imgs] if imgs.numel() else []
+        self.gen.set_state(state['generator'])
+
+
+class _Translation(BaseModel):
+    """Shared by pix2pix and CycleGAN: [0,1] <-> [-1,1] at the boundaries, test mode."""
+
+    def _inference(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        net = self.inference_net(name)
+        was = net.training
+        net.train(self.opt.model.inference_mode == 'train')
+        try:
+            return from_net(net(to_net(x)))
+        finally:
+            net.train(was)
+
+    def _check_keys(self, batch, keys, dataset):
+        if not all(k in batch for k in keys):
+            raise DataError(f'datasets.train: {self.opt.model_type} needs {"/".join(keys)} (type: {dataset})')
+
+
+@dataclass
+class Pix2PixOptions:
+    """pix2pix's top-level keys (the reference's flags)."""
+
+    lambda_l1: float = 100.0
+    inference_mode: Literal['eval', 'train'] = 'eval'
+
+    def validate(self, path):
+        if self.lambda_l1 < 0:
+            raise OptionError(f'lambda_l1: must be >= 0, got {self.lambda_l1}')
+
+
+@MODEL_REGISTRY.register()
+class Pix2PixModel(_Translation):
+    """Conditional GAN on aligned pairs: ``network_g`` (U-Net) maps A to B; ``network_d``
+    (PatchGAN, ``input_nc`` = channels of A + B) judges concat(A, B).
+
+    Batches (``AlignedImageDataset``): ``lq`` = A, ``gt`` = B, ``(B,3,S,S)`` in [0,1].
+    """
+
+    Options = Pix2PixOptions
+
+    def __init__(self, opt, ctx):
+        super().__init__(opt, ctx)
+        self.net_g = self.build_net('g')
+        if opt.train is None:
+            return
+        self.net_d = self.build_net('d')
+        self.build_optimizer('g', self.nets['g'].parameters())
+        self.build_optimizer('d', self.nets['d'].parameters())
+        self.cri_gan = self.build_loss('gan_opt')
+        self.build_ema('g')
+
+    def train_step(self, batch):
+        self._check_keys(batch, ('lq', 'gt'), 'AlignedImageDataset')
+        real_a, real_b = to_net(batch['lq']), to_net(batch['gt'])
+        with self.autocast():
+            fake_b = self.net_g(real_a).float()
+
+        # discriminator step: D sees concat(A, B), real pairs against generated ones;
+        # one backward per forward (DDP broadcasts BatchNorm buffers at each forward)
+        self.requires_grad(self.nets['d'], True)
+        self.zero_grad('d')
+        with self.autocast():
+            pred_fake = self.net_d(torch.cat([real_a, fake_b.detach()], 1)).float()
+        l_d_fake = 0.5 * self.cri_gan(pred_fake, False, is_disc=True)
+        self.backward('d', l_d_fake)
+        with self.autocast():
+            pred_real = self.net_d(torch.cat([real_a, real_b], 1)).float()
+        l_d_real = 0.5 * self.cri_gan(pred_real, True, is_disc=True)
+        self.backward('d', l_d_real)
+        self.apply('d')
+
+        # generator step, D frozen: fool D, and stay close to B in L1
+        self.requires_grad(self.nets['d'], False)
+        with self.autocast():
+            pred = self.net_d(torch.cat([real_a, fake_b], 1)).float()
+        l_g_gan = self.cri_gan(pred, True, is_disc=False)
+        l_g_l1 = self.opt.model.lambda_l1 * torch.nn.functional.l1_loss(fake_b, real_b)
+        self.step('g', l_g_gan + l_g_l1)
+        logs = dict(l_d_real=l_d_real, l_d_fake=l_d_fake, l_g_gan=l_g_gan, l_g_l1=l_g_l1,
+                    out_d_real=pred_real.mean(), out_d_fake=pred_fake.mean())
+        return {k: v.detach() for k, v in logs.items()}
+
+    @torch.no_grad()
+    def test(self, lq):
+        """``(B,3,H,W) RGB [0,1]`` A -> B in [0,1]."""
+        return self._inference('g', lq)
+
+
+@dataclass
+class CycleGANOptions:
+    """CycleGAN's top-level keys (the reference's flags)."""
+
+    lambda_a: float = 10.0          # cycle loss A -> B -> A
+    lambda_b: float = 10.0          # cycle loss B -> A -> B
+    lambda_identity: float = 0.5    # identity loss, as a fraction of lambda_a / lambda_b
+    pool_size: int = 50
+    inference_mode: Literal['eval', 'train'] = 'eval'
+
+    def validate(self, path):
+        for k in ('lambda_a', 'lambda_b', 'lambda_identity', 'pool_size'):
+            if getattr(self, k) < 0:
+                raise OptionError(f'{k}: must be >= 0, got {getattr(self, k)}')
+
+
+@MODEL_REGISTRY.register()
+class CycleGANModel(_Translation):
+    """``network_g_a`` maps A to B, ``network_g_b`` B to A; ``network_d_a`` judges B images
+    (real B against G_A(A)) and ``network_d_b`` judges A images, as in the reference.
+
+    Batches (``UnpairedImageDataset``): ``a`` and ``b``, ``(B,3,S,S)`` in [0,1].
+    Validation sets (``AlignedImageDataset``: ``lq`` in A, ``gt`` its true B) score G_A.
+    """
+
+    Options = CycleGANOptions
+
+    def __init__(self, opt, ctx):
+        super().__init__(opt, ctx)
+        self.net_g_a = self.build_net('g_a')
+        self.net_g_b = self.build_net('g_b')
+        if opt.train is None:
+            return
+        self.net_d_a = self.build_net('d_a')
+        self.net_d_b = self.build_net('d_b')
+        self.build_optimizer('g', [*self.nets['g_a'].parameters(), *self.nets['g_b'].parameters()])
+        self.build_optimizer('d', [*self.nets['d_a'].parameters(), *self.nets['d_b'].parameters()])
+        self.cri_gan = self.build_loss('gan_opt')
+        seed = opt.manual_seed * 1000 + ctx.dist.rank
+        self.pool_a = ImagePool(opt.model.pool_size, seed)       # generated A images (for D_B)
+        self.pool_b = ImagePool(opt.model.pool_size, seed + 500)  # generated B images (for D_A)
+        self.build_ema('g_a')
+        self.build_ema('g_b')
+
+    def train_step(self, batch):
+        self._check_keys(batch, ('a', 'b'), 'UnpairedImageDataset')
+        m = self.opt.model
+        real_a, real_b = to_net(batch['a']), to_net(batch['b'])
+        d_a, d_b = self.nets['d_a'], self.nets['d_b']
+        l1 = torch.nn.functional.l1_loss
+
+        # generator step, both Ds frozen: adversarial, cycle and identity losses
+        self.requires_grad(d_a, False)
+        self.requires_grad(d_b, False)
+        with self.autocast():
+            fake_b = self.net_g_a(real_a).float()
+            rec_a = self.net_g_b(fake_b).float()
+            fake_a = self.net_g_b(real_b).float()
+            rec_b = self.net_g_a(fake_a).float()
+            losses = {'l_g_a': self.cri_gan(self.net_d_a(fake_b).float(), True),
+                      'l_g_b': self.cri_gan(self.net_d_b(fake_a).float(), True)}
+            if m.lambda_identity > 0:
+                losses['l_idt_a'] = l1(self.net_g_a(real_b).float(), real_b) * m.lambda_b * m.lambda_identity
+                losses['l_idt_b'] = l1(self.net_g_b(real_a).float(), real_a) * m.lambda_a * m.lambda_identity
+        losses['l_cycle_a'] = l1(rec_a, real_a) * m.lambda_a
+        losses['l_cycle_b'] = l1(rec_b, real_b) * m.lambda_b
+        self.step('g', sum(losses.values()))
+
+        # discriminator steps, each 0.5 (real + fake), fakes drawn through the image pools
+        self.requires_grad(d_a, True)
+        self.requires_grad(d_b, True)
+        self.zero_grad('d')
+        logs = dict(losses)
+        for name, net, real, pool, fake in (('l_d_a', self.net_d_a, real_b, self.pool_b, fake_b),
+                                            ('l_d_b', self.net_d_b, real_a, self.pool_a, fake_a)):
+            with self.autocast():
+                l_real = self.cri_gan(net(real).float(), True, is_disc=True)
+            self.backward('d', 0.5 * l_real)
+            with self.autocast():
+                l_fake = self.cri_gan(net(pool.query(fake)).float(), False, is_disc=True)
+            self.backward('d', 0.5 * l_fake)
+            logs[name] = 0.5 * (l_real + l_fake)
+        self.apply('d')
+        return {k: v.detach() for k, v in logs.items()}
+
+    @torch.no_grad()
+    def test(self, lq):
+        """``(B,3,H,W) RGB [0,1]`` in domain A -> G_A's B in [0,1]."""
+        return self._inference('g_a', lq)
+
+    def rank_state(self) -> dict:
+        return {'pool_a': self.pool_a.state_dict(), 'pool_b': self.pool_b.state_dict()} if self.opt.train else {}
+
+    def load_rank_state(self, state: dict) -> None:
+        if 'pool_a' in state:
+            self.pool_a.load_state_dict(state['pool_a'], self.device)
+            self.pool_b.load_state_dict(state['pool_b'], self.device)
+
+
+@dataclass
+class CGANOptions:
+    """CGAN's top-level keys."""
+
+    samples_per_label: int = 8  # columns of the fixed-noise grid saved at each validation
+
+    def validate(self, path):
+        if self.samples_per_label < 1:
+            raise OptionError(f'samples_per_label: must be >= 1, got {self.samples_per_label}')
+
+
+@MODEL_REGISTRY.register()
+class CGANModel(BaseModel):
+    """Conditional GAN: ``network_g (z, labels) -> images``, ``network_d (images, labels)``.
+
+    Batches (``LabelledImageDataset``): ``img (B,C,S,S)`` in [0,1] and ``label (B,)``.
+    Each step draws z ~ N(0, I) and uniform labels from the model's own generator (part
+    of the resume state), updates G, then D with 0.5 (real + fake).
+    """
+
+    Options = CGANOptions
+
+    def __init__(self, opt, ctx):
+        super().__init__(opt, ctx)
+        self.net_g = self.build_net('g')
+        g = self.nets['g']
+        self.latent_dim, self.n_classes = g.latent_dim, g.n_classes
+        self.gen = torch.Generator(self.device).manual_seed(opt.manual_seed * 1000 + 17 + ctx.dist.rank)
+        # the validation grid's noise: the same for every validation and every run
+        fixed = torch.Generator().manual_seed(opt.manual_seed)
+        per = opt.model.samples_per_label
+        self.fixed_z = torch.randn(self.n_classes * per, self.latent_dim, generator=fixed).to(self.device)
+        self.fixed_labels = torch.arange(self.n_classes).repeat_interleave(per).to(self.device)
+        if opt.train is None:
+            return
+        self.net_d = self.build_net('d')
+        if self.nets['d'].n_classes != self.n_classes:
+            raise OptionError(f'network_d.n_classes: {self.nets["d"].n_classes} differs from network_g\'s '
+                              f'{self.n_classes}')
+        self.build_optimizer('g', g.parameters())
+        self.build_optimizer('d', self.nets['d'].parameters())
+        self.cri_gan = self.build_loss('gan_opt')
+        self.build_ema('g')
+
+    def prepare_batch(self, batch: dict) -> dict:
+        if 'img' not in batch or 'label' not in batch:
+            raise DataError('datasets.train: CGANModel needs labelled images (type: LabelledImageDataset)')
+        batch = super().prepare_batch(batch)
+        if int(batch['label'].max()) >= self.n_classes:
+            raise DataError(f'datasets.train: label {int(batch["label"].max())} out of range for '
+                            f'network_g.n_classes {self.n_classes}')
+        return batch
+
+    def train_step(self, batch):
+        real, labels = to_net(batch['img']), batch['label']
+        n = real.shape[0]
+        z = torch.randn(n, self.latent_dim, generator=self.gen, device=self.device)
+        gen_labels = torch.randint(self.n_classes, (n,), generator=self.gen, device=self.device)
+
+        # generator step, D frozen
+        self.requires_grad(self.nets['d'], False)
+        with self.autocast():
+            fake = self.net_g(z, gen_labels).float()
+            l_g = self.cri_gan(self.net_d(fake, gen_labels).float(), True)
+        self.step('g', l_g)
+
+        # discriminator step: real images with their labels, generated ones with theirs
+        self.requires_grad(self.nets['d'], True)
+        self.zero_grad('d')
+        with self.autocast():
+            pred_real = self.net_d(real, labels).float()
+        l_d_real = 0.5 * self.cri_gan(pred_real, True, is_disc=True)
+        self.backward('d', l_d_real)
+        with self.autocast():
+            pred_fake = self.net_d(fake.detach(), gen_labels).float()
+        l_d_fake = 0.5 * self.cri_gan(pred_fake, False, is_disc=True)
+        self.backward('d', l_d_fake)
+        self.apply('d')
+        logs = dict(l_g_gan=l_g, l_d_real=l_d_real, l_d_fake=l_d_fake,
+                    out_d_real=pred_real.mean(), out_d_fake=pred_fake.mean())
+        return {k: v.detach() for k, v in logs.items()}
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``(N,latent_dim)``, ``(N,)`` -> ``(N,C,S,S)`` in [0,1] from the (EMA) generator, eval mode."""
+        net = self.inference_net('g')
+        was = net.training
+        net.eval()
+        try:
+            return from_net(net(z, labels)).clamp(0, 1)
+        finally:
+            net.train(was)
+
+    def snapshots(self) -> dict[str, torch.Tensor]:
+        """The fixed-noise grid: one row per label, ``samples_per_label`` columns."""
+        from ..utils.grid import make_grid
+        imgs = self.sample(self.fixed_z, self.fixed_labels)
+        return {'samples': make_grid(imgs, self.opt.model.samples_per_label)}
+
+    def rank_state(self) -> dict:
+        return {'generator': self.gen.get_state()}
+
+    def load_rank_state(self, state: dict) -> None:
+        if 'generator' in state:
+            self.gen.set_state(state['generator'])
