@@ -72,10 +72,11 @@ def detect_arch(sd: dict, path: str = 'checkpoint') -> dict:
 
 
 def _translation_norm(sd: dict, prefix: str) -> str:
-    """batch (running stats), instance (conv biases, no stats) or none, as the reference's layouts imply."""
-    if any(k.startswith(prefix) and k.endswith('running_mean') for k in sd):
-        return 'batch'
-    return 'instance' if f'{prefix}1.bias' in sd else 'none'
+    """instance (the reference gives convs a bias only then; old files may still carry IN
+    running stats), else batch (running stats) or none."""
+    if f'{prefix}1.bias' in sd:
+        return 'instance'
+    return 'batch' if any(k.startswith(prefix) and k.endswith('running_mean') for k in sd) else 'none'
 
 
 def load_generator(path: str, param_key: str | None = None, device='cpu'):

@@ -25,7 +25,10 @@ def build_train_loader(opt, dataset, seed: int, rank: int = 0, world: int = 1, d
         dataset, batch_size=opt.batch_size_per_gpu, sampler=sampler, num_workers=workers,
         drop_last=True, pin_memory=opt.pin_memory and torch.device(device).type == 'cuda',
         persistent_workers=False, worker_init_fn=_worker_init if workers else None,
-        prefetch_factor=2 if workers else None)
+        prefetch_factor=2 if workers else None,
+        # each epoch's iterator draws a worker base seed; from its own generator, not the global
+        # RNG, which the model's dropout draws from: a resumed run would otherwise be one draw off
+        generator=torch.Generator().manual_seed(seed * 1000 + rank))
     return loader, sampler
 
 
