@@ -10,6 +10,8 @@
 #      PSNR model, scored on the realistic LR against the bicubic-trained model
 #   6. DSGAN: learn a "camera" (noisy LR photos) from unpaired data, make an LR set with it,
 #      and compare its noise level with the camera's and bicubic's
+#   7. image translation on the same engine: pix2pix (edges -> photo), CycleGAN (an unpaired
+#      colour cast) and a conditional GAN on scikit-learn's digits (srkit-sample)
 # Re-running reuses the data and finished trainings (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,7 @@ last_ckpt() {  # newest net_g_<iter>.pth of an experiment
 
 train() {  # train an experiment unless it already reached its last iteration
   local opt=$1 name=$2 total=$3
-  if [ -f "$EXPS/$name/models/net_g_$total.pth" ]; then
+  if compgen -G "$EXPS/$name/models/net_g*_$total.pth" >/dev/null; then
     echo "$name: already trained ($total iterations)"
   else
     srkit-train -opt "$opt" --auto_resume
@@ -99,5 +101,20 @@ srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_dsgan_x4" --method d
   --model "$(last_ckpt demo_dsgan_x4)" --scale 4
 srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_camera_x4" --preset dsgan_sensor_noise --scale 4 --seed 2
 "$PY" scripts/bench/dsgan.py --measure "$DATA/lr_val_x4" "$DATA/lr_val_camera_x4" "$DATA/lr_val_dsgan_x4"
+echo "== 7. image translation: pix2pix, CycleGAN and CGAN (scikit-image photos, scikit-learn digits)"
+T=$OUT/translation
+[ -d "$T/digits/9" ] || "$PY" scripts/make_translation_data.py "$T"
+train options/demo_pix2pix_edges.yml demo_pix2pix_edges 1500
+srkit-infer --model "$EXPS/demo_pix2pix_edges/models/net_g_1500.pth" --input "$T/edges2photo/val_edges" \
+  --output "$OUT/pix2pix_photos" >/dev/null
+srkit-eval --sr "$OUT/pix2pix_photos" --gt "$T/edges2photo/val_photos" --scale 1 --color-space rgb --crop-border 0 \
+  | tail -2 | head -1 | sed 's/^MEAN */pix2pix edges -> photo, held-out (RGB PSNR, SSIM): /'
+train options/demo_cyclegan_colour.yml demo_cyclegan_colour 600
+srkit-infer --model "$EXPS/demo_cyclegan_colour" --net g_a --input "$T/colour/valA" --output "$OUT/cyclegan_a2b" >/dev/null
+srkit-eval --sr "$OUT/cyclegan_a2b" --gt "$T/colour/valB" --lq "$T/colour/valA" --scale 1 --color-space rgb --crop-border 0 \
+  | tail -2 | head -1 | sed 's/^MEAN */CycleGAN G_A vs the true cast (PSNR SSIM, then unchanged A): /'
+train options/demo_cgan_digits.yml demo_cgan_digits 1500
+srkit-sample --model "$EXPS/demo_cgan_digits/models/net_g_1500.pth" --per-label 10 --seed 0 --out "$OUT/cgan_digits.png"
 echo "demo done: models in $EXPS/*/models, TensorBoard logs in $EXPS/*/tb_logger, results in $OUT"
 echo "           the degradations side by side: $OUT/degradations_panel.png; the models on them: $OUT/realworld_panel.png"
+echo "           translation: $OUT/pix2pix_photos, $OUT/cyclegan_a2b, $OUT/cgan_digits.png"

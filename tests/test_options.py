@@ -87,10 +87,12 @@ def test_shipped_recipes_parse(tmp_path, photos_dir):
         data = read_yaml(path)
         for split, d in data.get('datasets', {}).items():
             over.append(f'datasets.{split}.io_backend.type=disk')
-            for key in ('dataroot_gt', 'dataroot_a', 'dataroot_b'):
+            for key in ('dataroot_gt', 'dataroot_a', 'dataroot_b', 'dataroot_ab'):
                 if key in d:
                     over.append(f'datasets.{split}.{key}={photos_dir / "hr"}')
+            if 'dataroot' in d:  # class folders
+                over.append(f'datasets.{split}.dataroot={photos_dir}')
             if 'dataroot_lq' in d:
                 over.append(f'datasets.{split}.dataroot_lq={photos_dir / "lr_x2"}')
         opt = load_options(path, over)
-        assert opt.train.total_iter > 0 and opt.networks['g']['type']
+        assert opt.train.total_iter > 0 and opt.networks and all(n['type'] for n in opt.networks.values())
