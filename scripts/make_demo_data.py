@@ -20,8 +20,12 @@ VAL = ['chelsea', 'coins', 'camera']
 
 
 def load(name: str) -> np.ndarray:
+    """A bundled scikit-image photo: ``(H,W,3) RGB float32 in [0,1]``."""
     import skimage.data
-    img = skimage.data.stereo_motorcycle()[0] if name == 'motorcycle_left' else getattr(skimage.data, name)()
+    if name.startswith('motorcycle_'):  # the two views of skimage's stereo pair
+        img = skimage.data.stereo_motorcycle()[0 if name == 'motorcycle_left' else 1]
+    else:
+        img = getattr(skimage.data, name)()
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=-1)
     img = img[..., :3]

@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 TRAIN_PHOTOS = ['astronaut', 'coffee', 'rocket', 'immunohistochemistry', 'motorcycle_left', 'retina',
                 'hubble_deep_field', 'page', 'brick']
@@ -27,17 +28,8 @@ HELD_OUT = ['chelsea', 'motorcycle_right', 'colorwheel']
 
 def photo(name: str, max_side: int = 256) -> np.ndarray:
     """A bundled photo, shrunk to ``max_side``: ``(H,W,3) RGB float32 in [0,1]``."""
-    import skimage.data
-    from degradations import imresize
-    if name.startswith('motorcycle_'):
-        img = skimage.data.stereo_motorcycle()[0 if name.endswith('left') else 1]
-    else:
-        img = getattr(skimage.data, name)()
-    if img.ndim == 2:
-        img = np.stack([img] * 3, -1)
-    img = img[..., :3].astype(np.float32) / 255.0
-    s = max(img.shape[:2]) / max_side
-    return np.clip(imresize(img, 1 / s), 0, 1) if s > 1 else img
+    from make_demo_data import load, shrink
+    return shrink(load(name), max_side)
 
 
 def edges(img: np.ndarray) -> np.ndarray:

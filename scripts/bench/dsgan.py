@@ -31,20 +31,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+from make_demo_data import load  # noqa: E402  (the bundled photos)
 
 SOURCE = ['astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry']
 TARGET = ['chelsea', 'motorcycle_left', 'motorcycle_right', 'retina', 'camera']
-
-
-def _photo(name: str) -> np.ndarray:
-    import skimage.data
-    if name.startswith('motorcycle_'):
-        img = skimage.data.stereo_motorcycle()[0 if name.endswith('left') else 1]
-    else:
-        img = getattr(skimage.data, name)()
-    if img.ndim == 2:
-        img = np.stack([img] * 3, -1)
-    return img[..., :3].astype(np.float32) / 255.0
 
 
 def noise_level(img: np.ndarray) -> float:
@@ -76,13 +67,13 @@ def make_domains(root: str, target: str, scale: int = 4) -> None:
     pipe = build_pipeline(preset.pop('type'), **preset)
     from degradations import imresize
     for n in SOURCE:
-        img = _photo(n)
+        img = load(n)
         if max(img.shape[:2]) > 384:  # small files keep the data loader off the critical path
             img = np.clip(imresize(img, 384 / max(img.shape[:2])), 0, 1)
         h, w = img.shape[0] // scale * scale, img.shape[1] // scale * scale
         write_image(os.path.join(root, 'source', f'{n}.png'), img[:h, :w])
     for i, n in enumerate(TARGET):
-        img = _photo(n)
+        img = load(n)
         h, w = img.shape[0] // scale * scale, img.shape[1] // scale * scale
         lr, _, _ = pipe(img[:h, :w], scale, np.random.default_rng(i))
         write_image(os.path.join(root, 'target', f'{n}.png'), lr)

@@ -93,6 +93,17 @@ class BaseModel:
             runner = torch.compile(runner)
         return runner
 
+    def build_gan(self) -> bool:
+        """The usual pair: ``self.net_g``, and for training ``self.net_d`` with ``optim_g`` and
+        ``optim_d``.  Returns whether the options train (else only G is built)."""
+        self.net_g = self.build_net('g')
+        if self.opt.train is None:
+            return False
+        self.net_d = self.build_net('d')
+        self.build_optimizer('g', self.nets['g'].parameters())
+        self.build_optimizer('d', self.nets['d'].parameters())
+        return True
+
     def build_optimizer(self, name: str, params) -> torch.optim.Optimizer:
         cfg = self.train_opt.optimizers.get(name)
         if cfg is None:

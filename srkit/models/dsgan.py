@@ -47,12 +47,8 @@ class DSGANModel(BaseModel):
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
-        self.net_g = self.build_net('g')
-        if opt.train is None:
+        if not self.build_gan():
             return
-        self.net_d = self.build_net('d')
-        self.build_optimizer('g', self.nets['g'].parameters())
-        self.build_optimizer('d', self.nets['d'].parameters())
         self.low = FilterLow(opt.model.filter_size, opt.model.gaussian_filter).to(self.device)
         self.cri_color = self.build_loss('color_opt')
         self.cri_perceptual = self.build_loss('perceptual_opt', required=False)

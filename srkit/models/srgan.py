@@ -55,10 +55,8 @@ class SRGANModel(BaseModel):
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
-        self.net_g = self.build_net('g')
-        if opt.train is None:
+        if not self.build_gan():
             return
-        self.net_d = self.build_net('d')
         self.fs_low = None
         fs = getattr(opt.model, 'fs_filter_size', None)
         if fs:
@@ -66,8 +64,6 @@ class SRGANModel(BaseModel):
             self.net_d = _HighPassInput(self.net_d, FilterHigh(fs, opt.model.fs_gaussian).to(self.device))
             ctx.log(f'frequency separation (ESRGAN-FS): pixel loss on the low-pass, D on the high-pass, size {fs}')
         self._check_d_input(opt)
-        self.build_optimizer('g', self.nets['g'].parameters())
-        self.build_optimizer('d', self.nets['d'].parameters())
         self.cri_pix = self.build_loss('pixel_opt', required=False)
         self.cri_perceptual = self.build_loss('perceptual_opt', required=False)
         if self.cri_perceptual is not None and not self.cri_perceptual.enabled:

@@ -113,12 +113,8 @@ class Pix2PixModel(_Translation):
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
-        self.net_g = self.build_net('g')
-        if opt.train is None:
+        if not self.build_gan():
             return
-        self.net_d = self.build_net('d')
-        self.build_optimizer('g', self.nets['g'].parameters())
-        self.build_optimizer('d', self.nets['d'].parameters())
         self.cri_gan = self.build_loss('gan_opt')
         self.build_ema('g')
 
@@ -282,7 +278,7 @@ class CGANModel(BaseModel):
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
-        self.net_g = self.build_net('g')
+        training = self.build_gan()
         g = self.nets['g']
         self.latent_dim, self.n_classes = g.latent_dim, g.n_classes
         self.gen = torch.Generator(self.device).manual_seed(opt.manual_seed * 1000 + 17 + ctx.dist.rank)
@@ -291,14 +287,11 @@ class CGANModel(BaseModel):
         per = opt.model.samples_per_label
         self.fixed_z = torch.randn(self.n_classes * per, self.latent_dim, generator=fixed).to(self.device)
         self.fixed_labels = torch.arange(self.n_classes).repeat_interleave(per).to(self.device)
-        if opt.train is None:
+        if not training:
             return
-        self.net_d = self.build_net('d')
         if self.nets['d'].n_classes != self.n_classes:
             raise OptionError(f'network_d.n_classes: {self.nets["d"].n_classes} differs from network_g\'s '
                               f'{self.n_classes}')
-        self.build_optimizer('g', g.parameters())
-        self.build_optimizer('d', self.nets['d'].parameters())
         self.cri_gan = self.build_loss('gan_opt')
         self.build_ema('g')
 
