@@ -382,6 +382,31 @@ def test_sample_cli_is_deterministic_by_seed(tdata, tmp_path):
     assert r.returncode == 2 and 'draws images from labels; use srkit-sample' in r.stderr
 
 
+def test_dcgan_form_of_the_cgan_trains_and_samples(tdata, tmp_path):
+    o = cgan_opt(tdata, tmp_path, name='dc', total=4)
+    o['datasets']['train']['img_size'] = 16
+    o['network_g'] = {'type': 'CGANConvGenerator', 'latent_dim': 8, 'img_size': 16, 'ngf': 16}
+    o['network_d'] = {'type': 'CGANConvDiscriminator', 'img_size': 16, 'ndf': 8}
+    o['train']['gan_opt'] = {'type': 'GANLoss', 'gan_type': 'vanilla'}  # the BCE form
+    t = Trainer(parse_options(o), quiet=True)
+    w0 = t.model.nets['g'].l1.weight.detach().clone()
+    assert t.fit() == 0
+    assert not torch.equal(w0, t.model.nets['g'].l1.weight)
+    g = tmp_path / 'exp' / 'dc' / 'models' / 'net_g_4.pth'
+    r = run_cli('sample', '--model', g, '--labels', '1,2', '--per-label', '3', '--out', tmp_path / 'g.png',
+                '--out-dir', tmp_path / 'each')
+    assert r.returncode == 0, r.stderr
+    from srkit.utils.imgio import read_image
+    assert read_image(str(tmp_path / 'g.png')).shape == (2 * 18 + 2, 3 * 18 + 2, 3)
+    assert sorted(os.listdir(tmp_path / 'each')) == [f'{y}_{i}.png' for y in (1, 2) for i in range(3)]
+    # conditioning reaches the output: the same noise with another label gives another image
+    net = t.model.inference_net('g').eval()
+    z = torch.randn(1, 8).repeat(2, 1)
+    with torch.no_grad():
+        out = net(z, torch.tensor([0, 5]))
+    assert out.shape == (2, 1, 16, 16) and not torch.equal(out[0], out[1])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('model', list(MODELS))
 def test_translation_under_torchrun(tdata, tmp_path, model):

@@ -58,7 +58,7 @@ def main(argv=None):
     if a.out_dir:
         for i, img in enumerate(imgs):
             write_image(os.path.join(a.out_dir, f'{int(y[i])}_{i % a.per_label}.png'),
-                        tensor2img(img.expand(3, -1, -1)))
+                        tensor2img(img.expand(3, -1, -1).contiguous()))
     print(f'{a.out}: {len(labels)} label(s) x {a.per_label} samples (seed {a.seed})')
     return 0
 
