@@ -86,7 +86,7 @@ def test_bad_input_is_skipped_and_reported(tmp_path, hr_dir):
     r = run_cli('degrade', '--input', src, '--output', tmp_path / 'o', '--method', 'bicubic', '--scale', '2')
     assert r.returncode == 1
     assert 'broken.png: cannot decode image' in r.stderr and '2 LR image(s) written' in r.stdout
-    assert sorted(os.listdir(tmp_path / 'o')) == ['img0.png', 'img1.png', 'manifest.jsonl']
+    assert sorted(os.listdir(tmp_path / 'o')) == ['img0.png', 'img1.png', 'manifest.jsonl', 'run.json']
     r = run_cli('degrade', '--input', src, '--output', tmp_path / 'o2', '--method', 'nope')
     assert r.returncode == 2 and 'unknown' in r.stderr
 
@@ -149,3 +149,19 @@ def test_presets_and_bad_options(tmp_path, hr_dir, capsys):
     assert D.main.run(base + ['--preset', 'nope']) == 2
     assert 'presets: bicubic' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()  # nothing written for a usage error
+
+
+def test_a_resumed_run_must_be_the_same_run(tmp_path, hr_dir):
+    """Other settings into a folder (or LMDB) that already holds images are refused, not mixed in."""
+    base = ['--input', str(hr_dir), '--method', 'bicubic', '--scale', '2']
+    for out in (tmp_path / 'out', tmp_path / 'out.lmdb'):
+        assert D.main.run(base + ['--output', str(out), '--seed', '1']) == 0
+        before = sorted(os.listdir(out))
+        assert D.main.run(base + ['--output', str(out), '--seed', '1']) == 0  # the same run: nothing to do
+        r = run_cli('degrade', *base, '--output', out, '--seed', '2')
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip().endswith(f"{out}: holds images made with another seed 1 (now 2); "
+                                         "use another --output or delete that one")
+        r = run_cli('degrade', *base[:3], 'bsrgan', '--scale', '2', '--output', out, '--seed', '1')
+        assert r.returncode == 2 and "another method 'bicubic' (now 'bsrgan')" in r.stderr
+        assert sorted(os.listdir(out)) == before

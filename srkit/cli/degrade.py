@@ -199,6 +199,7 @@ def main(argv=None):
     except DataError as e:
         raise UserError(str(e)) from None
     if lmdb_out and _lmdb_complete(lmdb_out, st.keys):
+        _check_run_settings(lmdb_out, a.method, a.scale, a.seed, kwargs, record=False)
         print(f'{lmdb_out}: already complete ({len(st.keys)} LR images)')
         return 0
     out_dir = lmdb_out + '.parts' if lmdb_out else a.output  # LMDB output: stage images, then pack
@@ -209,6 +210,7 @@ def main(argv=None):
     for f in os.listdir(out_dir):
         if f.endswith('.tmp') and f.startswith(prefixes):
             os.unlink(os.path.join(out_dir, f))
+    _check_run_settings(out_dir, a.method, a.scale, a.seed, kwargs)
     manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
     # seeds do not depend on the shard, so an unsharded run counts what shards already made
     done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
@@ -243,6 +245,33 @@ def main(argv=None):
     return 1 if failed else 0
 
 
+def _run_settings(method, scale, seed, kwargs) -> dict:
+    opts = {k: v for k, v in kwargs.items() if k not in ('hr_output', 'model')}
+    out = {'method': method, 'scale': scale, 'seed': seed, 'options': json.loads(json.dumps(opts, sort_keys=True))}
+    if kwargs.get('model'):  # the generator's bytes, not its path: a retrained file is another run
+        with open(kwargs['model'], 'rb') as f:
+            out['model_sha256'] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def _check_run_settings(out_dir: str, method, scale, seed, kwargs, record: bool = True) -> None:
+    """A resumed run must be the same run: the settings are kept in ``run.json``, and other
+    settings are refused rather than mixed into the images already there."""
+    from ..utils.fileio import atomic_write_bytes
+    path = os.path.join(out_dir, 'run.json')
+    now = _run_settings(method, scale, seed, kwargs)
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        for k in ('method', 'scale', 'seed', 'options', 'model_sha256'):
+            if before.get(k) != now.get(k):
+                what = 'the --model file' if k == 'model_sha256' else f'{k} {before.get(k)!r} (now {now.get(k)!r})'
+                raise UserError(f'{out_dir}: holds images made with another {what}; '
+                                'use another --output or delete that one')
+    elif record:
+        atomic_write_bytes(path, json.dumps(now, indent=1, sort_keys=True).encode())
+
+
 def _read_manifests(folder: str) -> dict[str, dict]:
     done: dict[str, dict] = {}
     for f in sorted(os.listdir(folder)):
@@ -268,6 +297,8 @@ def _pack_lmdb(staging: str, lmdb_path: str) -> None:
     stats = make_lmdb(staging, lmdb_path)
     lines = sorted(_read_manifests(staging).values(), key=lambda d: d['key'])
     atomic_write_text(os.path.join(lmdb_path, 'manifest.jsonl'), ''.join(json.dumps(d) + '\n' for d in lines))
+    if os.path.exists(os.path.join(staging, 'run.json')):
+        shutil.copyfile(os.path.join(staging, 'run.json'), os.path.join(lmdb_path, 'run.json'))
     shutil.rmtree(staging)
     print(f'{lmdb_path}: {stats["total"]} LR images packed (BasicSR LMDB layout, manifest.jsonl inside)')
 
