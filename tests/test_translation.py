@@ -324,6 +324,10 @@ def test_translation_options_are_checked(tdata, tmp_path):
     o['network_d']['n_classes'] = 7
     with pytest.raises(OptionError, match="network_d.n_classes: 7 differs from network_g's 10"):
         Trainer(parse_options(o), quiet=True)
+    o = cgan_opt(tdata, tmp_path, name='few')
+    o['network_g']['n_classes'] = o['network_d']['n_classes'] = 5  # the digits have 10
+    with pytest.raises(DataError, match=r'label [5-9] out of range for network_g.n_classes 5'):
+        Trainer(parse_options(o), quiet=True).fit()
 
 
 def test_inference_mode_and_cli(tdata, tmp_path):

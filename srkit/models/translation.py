@@ -298,11 +298,10 @@ class CGANModel(BaseModel):
     def prepare_batch(self, batch: dict) -> dict:
         if 'img' not in batch or 'label' not in batch:
             raise DataError('datasets.train: CGANModel needs labelled images (type: LabelledImageDataset)')
-        batch = super().prepare_batch(batch)
-        if int(batch['label'].max()) >= self.n_classes:
-            raise DataError(f'datasets.train: label {int(batch["label"].max())} out of range for '
-                            f'network_g.n_classes {self.n_classes}')
-        return batch
+        top = int(batch['label'].max())  # checked on the loader's CPU tensor: no device sync
+        if top >= self.n_classes:
+            raise DataError(f'datasets.train: label {top} out of range for network_g.n_classes {self.n_classes}')
+        return super().prepare_batch(batch)
 
     def train_step(self, batch):
         real, labels = to_net(batch['img']), batch['label']
