@@ -99,22 +99,41 @@ def load_generator(path: str, param_key: str | None = None, device='cpu'):
     return net.to(device).eval(), cfg, scale
 
 
-def run_generator(net, x):
+def run_generator(net, x, tile: int = 0, overlap: int = 32, dtype=None, progress=None):
     """``(B,C,H,W)`` in [0,1] through an image-to-image generator: the network's own value
     range (``value_range``, [-1,1] for the translation nets) on the way in and out, and
-    padding to its size multiple (``size_multiple``), cropped off afterwards."""
+    padding to its size multiple (``size_multiple``, or the input-size multiple a
+    pixel-unshuffle RRDBNet needs), cropped off afterwards.
+
+    With ``tile > 0`` the image stays where it is (the CPU) and tiles of ``tile`` pixels,
+    overlapping by ``overlap`` and blended (:func:`srkit.utils.tiling.tiled_forward`), go to
+    the network's device one at a time.  ``dtype``: the precision the network runs in.
+    Returns float32 on ``x``'s device.
+    """
     import torch.nn.functional as F
+    from ..utils.tiling import tiled_forward
     lo, hi = getattr(net, 'value_range', (0.0, 1.0))
-    mult = getattr(net, 'size_multiple', 1)
+    mult = size_multiple(net)
+    device = next(net.parameters()).device
     h, w = x.shape[-2:]
     ph, pw = -h % mult, -w % mult
     if ph or pw:
         mode = 'reflect' if ph < h and pw < w else 'replicate'
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    y = net(x * (hi - lo) + lo) if (lo, hi) != (0.0, 1.0) else net(x)
-    if (lo, hi) != (0.0, 1.0):
-        y = (y - lo) / (hi - lo)
-    if ph or pw:
-        s = y.shape[-1] // x.shape[-1]  # the output scale
-        y = y[..., : h * s, : w * s]
-    return y
+    mapped = (lo, hi) != (0.0, 1.0)
+
+    def fn(t):
+        y = net(t * (hi - lo) + lo) if mapped else net(t)
+        return (y - lo) / (hi - lo) if mapped else y
+    if tile > 0:
+        y = tiled_forward(fn, x.cpu(), tile, overlap, device, dtype, mult, progress).to(x.device)
+    else:
+        y = fn(x.to(device=device, dtype=dtype)).float()
+    s = y.shape[-1] // x.shape[-1]
+    return y[..., : h * s, : w * s]
+
+
+def size_multiple(net) -> int:
+    """The input-size multiple the network needs: its ``size_multiple`` (U-Net, ResNet), its
+    pixel-unshuffle factor (RRDBNet x1 / x2), else 1."""
+    return int(getattr(net, 'size_multiple', None) or getattr(net, 'unshuffle', 1))

@@ -1,15 +1,20 @@
 """srkit-infer: upscale images with a generator checkpoint.
 
-  srkit-infer --model net_g.pth --input FILE|DIR --output DIR [--device cpu|cuda]
+  srkit-infer --model net_g.pth --input FILE|DIR --output DIR [--tile 256] [--tile-overlap 32]
+              [--precision fp32|fp16|bf16] [--device cpu|cuda]
   srkit-infer --model EXPERIMENT_DIR --net g_a|g_b ...   (CycleGAN: pick the direction)
 
 The architecture comes from the checkpoint's srkit metadata, or is recognised
 from BasicSR, old ESRGAN, BSRGAN, DSGAN or pytorch-CycleGAN-and-pix2pix key
 names.  Translation generators (pix2pix, CycleGAN) run in eval mode unless
 ``--inference-mode train`` asks for the reference's test-time dropout and batch
-statistics.  Output files are ``OUTPUT/<input stem>.png``; 16-bit
-inputs give 16-bit outputs, gray inputs gray-looking RGB, and an alpha channel
-is upscaled (bicubic) and kept.  ``--model bicubic --scale N`` gives the
+statistics.
+
+``--tile N`` keeps each image on the CPU and sends N x N tiles to the device one
+at a time, blended across ``--tile-overlap`` pixels (seamless when a quarter of
+the overlap covers the network's receptive-field radius).  Output files are
+``OUTPUT/<input stem>.png``; 16-bit inputs give 16-bit outputs, gray inputs
+gray-looking RGB, and an alpha channel is upscaled (bicubic) and kept.  ``--model bicubic --scale N`` gives the
 MATLAB-bicubic baseline.
 """
 from __future__ import annotations
@@ -70,6 +75,10 @@ def main(argv=None):
     ap.add_argument('--scale', type=int, default=None, help="scale for --model bicubic")
     ap.add_argument('--param-key', default=None, help='params_ema (default, falls back to params) or params')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda if available)')
+    ap.add_argument('--tile', type=int, default=0, help='tile size in input pixels (0: the whole image at once)')
+    ap.add_argument('--tile-overlap', type=int, default=32, help='overlap of neighbouring tiles, input pixels')
+    ap.add_argument('--precision', choices=('fp32', 'fp16', 'bf16'), default='fp32',
+                    help='the network\'s precision (fp16 needs a GPU)')
     ap.add_argument('--net', default=None,
                     help='which network of an experiment (g, g_a, g_b): with a folder as --model, or to switch '
                          'a net_<name>_<iter>.pth file to its sibling')
@@ -82,6 +91,13 @@ def main(argv=None):
     from ..archs.detect import run_generator
     from ..utils.imgio import decode, img2tensor, read_bytes, tensor2img, write_image
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if a.tile < 0 or a.tile_overlap < 0:
+        raise UserError('--tile and --tile-overlap: must be >= 0')
+    if a.tile and a.tile_overlap >= a.tile:
+        raise UserError(f'--tile-overlap {a.tile_overlap}: must be smaller than --tile {a.tile}')
+    if a.precision == 'fp16' and device.type == 'cpu':
+        raise UserError('--precision fp16: needs a GPU (--device cuda); use bf16 or fp32 on the CPU')
+    dtype = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}[a.precision]
     if a.model == 'bicubic':
         if not a.scale:
             raise UserError('--scale is required with --model bicubic')
@@ -92,6 +108,7 @@ def main(argv=None):
         if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
             raise UserError(f'{a.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
         net.train(a.inference_mode == 'train')
+        net.to(dtype)
     files = _inputs(a.input)
     os.makedirs(a.output, exist_ok=True)
     failed = []
@@ -103,8 +120,10 @@ def main(argv=None):
                 out = np.clip(imresize(img.rgb, scale), 0, 1)
             else:
                 with torch.no_grad():
-                    x = img2tensor(img.rgb).unsqueeze(0).to(device)
-                    out = tensor2img(run_generator(net, x))
+                    x = img2tensor(img.rgb).unsqueeze(0)
+                    if not a.tile:
+                        x = x.to(device)
+                    out = tensor2img(run_generator(net, x, a.tile, a.tile_overlap, dtype))
             alpha = None
             if img.alpha is not None:
                 alpha = np.clip(imresize(img.alpha, scale), 0, 1)

@@ -1,0 +1,88 @@
+"""Tiled inference: bounded device memory, blended seams.
+
+``tiled_forward`` keeps the image and the output on the CPU and moves one tile at a
+time to the device.  Neighbouring tiles overlap by ``overlap`` input pixels and are
+blended with a window that is 0 in the outer quarter of the overlap (where a tile's
+output lacks context), rises as a raised cosine across the middle half, and is 1
+beyond; the two windows of a shared overlap sum to 1.  So when a quarter of the
+overlap covers the network's receptive-field radius, every pixel that gets weight is
+computed with full context and the result equals the untiled output up to float
+rounding.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> torch.Tensor:
+    """1-D weights over ``n`` output pixels; ``lead``/``trail``: that side borders another tile."""
+    w = torch.ones(n, dtype=torch.float64)
+    if overlap <= 0:
+        return w
+    d = torch.arange(n, dtype=torch.float64) + 0.5  # distance from the leading edge, pixel centres
+    q = overlap / 4
+
+    def rise(dist):
+        t = ((dist - q) / (2 * q)).clamp(0, 1)
+        return 0.5 - 0.5 * torch.cos(math.pi * t)
+    if lead:
+        w = w * rise(d)
+    if trail:
+        w = w * rise(n - d)
+    return w
+
+
+def _starts(size: int, tile: int, stride: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, stride)) + [size - tile]
+    return sorted(set(starts))
+
+
+@torch.no_grad()
+def tiled_forward(fn, x: torch.Tensor, tile: int, overlap: int, device=None, dtype=None,
+                  multiple: int = 1, progress=None) -> torch.Tensor:
+    """``fn`` over ``x (1,C,H,W)`` (CPU) in ``tile`` x ``tile`` pieces; returns ``(1,C',H·s,W·s)``
+    float32 on the CPU, ``s`` being the network's scale (read off the first tile).
+
+    ``multiple``: tile sizes and
+    positions are multiples of it (e.g. 4 for pixel-unshuffle ×1 models); ``x`` must
+    already be padded to it.  ``device``/``dtype``: where and in what precision each
+    tile runs.  ``progress(done, total)`` is called after each tile.
+    """
+    _, _, h, w = x.shape
+    if tile <= 0 or (h <= tile and w <= tile):
+        y = fn(x.to(device=device, dtype=dtype)).float().cpu()
+        if progress:
+            progress(1, 1)
+        return y
+    if h % multiple or w % multiple:
+        raise ValueError(f'image {h}x{w} is not padded to a multiple of {multiple}')
+    tile = max(multiple, tile // multiple * multiple)
+    overlap = min(overlap // multiple * multiple, tile - multiple)
+    stride = tile - overlap
+    tops, lefts = _starts(h, tile, stride), _starts(w, tile, stride)
+    out = wsum = None
+    scale = 0
+    total, done = len(tops) * len(lefts), 0
+    for top in tops:
+        th = min(tile, h - top)
+        for left in lefts:
+            tw = min(tile, w - left)
+            y = fn(x[..., top:top + th, left:left + tw].to(device=device, dtype=dtype)).float().cpu()
+            if out is None:
+                scale = y.shape[-1] // tw
+                out = torch.zeros((1, y.shape[1], h * scale, w * scale), dtype=torch.float64)
+                wsum = torch.zeros((1, 1, h * scale, w * scale), dtype=torch.float64)
+            wy = _ramp(th * scale, overlap * scale, top > 0, top + th < h)
+            wx = _ramp(tw * scale, overlap * scale, left > 0, left + tw < w)
+            win = (wy[:, None] * wx[None, :])[None, None]
+            ys, xs = slice(top * scale, (top + th) * scale), slice(left * scale, (left + tw) * scale)
+            out[..., ys, xs] += y.double() * win
+            wsum[..., ys, xs] += win
+            done += 1
+            if progress:
+                progress(done, total)
+    return (out / wsum).float()
