@@ -79,3 +79,34 @@ def test_infer_cli_tiles_and_checks_its_options(tmp_path):
         r = run_cli('infer', '--model', tmp_path / 'g.pth', '--input', tmp_path / 'in', '--output', tmp_path / 'x',
                     '--device', 'cpu', *extra)
         assert r.returncode == 2 and msg in r.stderr
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_exif_orientation_matches_pillow(tmp_path, orientation):
+    """srkit-infer shows images the way viewers do; Pillow's exif_transpose is the oracle."""
+    import io
+    from PIL import Image, ImageOps
+    from srkit.utils.imgio import apply_orientation, decode, exif_orientation
+    rgb = (np.arange(12 * 20 * 3).reshape(12, 20, 3) % 251).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, 'PNG', exif=exif.tobytes())  # lossless, so pixels compare exactly
+    data = buf.getvalue()
+    assert exif_orientation(data) == orientation
+    want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert('RGB'))
+    got = apply_orientation(decode(data, 'x').rgb, orientation)
+    assert np.array_equal(np.rint(got * 255).astype(np.uint8), want)
+    if orientation == 6:
+        (tmp_path / 'in').mkdir()
+        (tmp_path / 'in' / 'p.png').write_bytes(data)
+        tif = io.BytesIO()
+        Image.fromarray(rgb).save(tif, 'TIFF', exif=exif.tobytes())  # OpenCV turns TIFFs itself: not twice
+        (tmp_path / 'in' / 't.tif').write_bytes(tif.getvalue())
+        jpg = io.BytesIO()
+        Image.fromarray(rgb).save(jpg, 'JPEG', exif=exif.tobytes(), quality=95)  # the usual camera file
+        (tmp_path / 'in' / 'j.jpg').write_bytes(jpg.getvalue())
+        r = run_cli('infer', '--model', 'bicubic', '--scale', '2', '--input', tmp_path / 'in', '--output', tmp_path / 'o')
+        assert r.returncode == 0, r.stderr
+        for name in ('p', 't', 'j'):  # stood up: 20 high, 12 wide, x2
+            assert read_image(str(tmp_path / 'o' / f'{name}.png')).shape == (40, 24, 3)

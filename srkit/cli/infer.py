@@ -14,7 +14,8 @@ statistics.
 at a time, blended across ``--tile-overlap`` pixels (seamless when a quarter of
 the overlap covers the network's receptive-field radius).  Output files are
 ``OUTPUT/<input stem>.png``; 16-bit inputs give 16-bit outputs, gray inputs
-gray-looking RGB, and an alpha channel is upscaled (bicubic) and kept.  ``--model bicubic --scale N`` gives the
+gray-looking RGB, and an alpha channel is upscaled (bicubic) and kept.  JPEG/TIFF/WebP
+EXIF orientation is applied, so outputs stand the way viewers show the inputs.  ``--model bicubic --scale N`` gives the
 MATLAB-bicubic baseline.
 """
 from __future__ import annotations
@@ -89,7 +90,8 @@ def main(argv=None):
     import torch
     from degradations import imresize
     from ..archs.detect import run_generator
-    from ..utils.imgio import decode, img2tensor, read_bytes, tensor2img, write_image
+    from ..utils.imgio import (Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes,
+                               tensor2img, write_image)
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if a.tile < 0 or a.tile_overlap < 0:
         raise UserError('--tile and --tile-overlap: must be >= 0')
@@ -115,7 +117,12 @@ def main(argv=None):
     for f in tqdm(files, desc='infer', unit='img', disable=None):
         stem = os.path.splitext(os.path.basename(f))[0]
         try:
-            img = decode(read_bytes(f), f)
+            data = read_bytes(f)
+            img = decode(data, f)
+            o = exif_orientation(data)
+            if o != 1:  # as viewers show it (cv2 reads the stored pixels)
+                img = Decoded(apply_orientation(img.rgb, o), None if img.alpha is None else
+                              apply_orientation(img.alpha, o), img.bit_depth, img.channels)
             if net is None:
                 out = np.clip(imresize(img.rgb, scale), 0, 1)
             else:

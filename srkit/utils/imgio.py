@@ -86,6 +86,32 @@ def decode(data: bytes, name: str) -> Decoded:
     return Decoded(np.ascontiguousarray(rgb, dtype=np.float32), alpha, depth, channels)
 
 
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) still to apply to what :func:`decode` returns; 1 when none.
+
+    OpenCV's IMREAD_UNCHANGED keeps JPEG, WebP and PNG pixels as stored but turns TIFFs
+    itself, so TIFFs report 1.  Pillow only reads the header here.
+    """
+    if data[:4] in (b'II*\x00', b'MM\x00*'):
+        return 1
+    import io
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            o = int(im.getexif().get(0x0112, 1))
+    except Exception:  # an unreadable EXIF block is not the image's problem
+        return 1
+    return o if 1 <= o <= 8 else 1
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn ``(H,W,...)`` stored pixels the way EXIF ``orientation`` says they are shown."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+    return np.ascontiguousarray(ops[orientation](img)) if orientation in ops else img
+
+
 def read_bytes(path: str) -> bytes:
     try:
         with open(path, 'rb') as f:
