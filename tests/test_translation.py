@@ -441,3 +441,21 @@ def test_translation_models_learn(model):
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert f'{model}: PASS' in r.stdout
+
+
+def test_train_mode_validation_leaves_batchnorm_statistics_alone(tdata, tmp_path):
+    o = pix2pix_opt(tdata, tmp_path, name='tm')
+    o['inference_mode'] = 'train'
+    model = Trainer(parse_options(o), quiet=True).model
+    g = model.nets['g']
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    x = torch.rand(2, 3, 64, 64)
+    torch.manual_seed(1)
+    a = model.test(x)
+    torch.manual_seed(1)
+    b = model.test(x)
+    assert torch.equal(a, b)  # same dropout draws, same batch statistics
+    assert all(torch.equal(v, g.state_dict()[k]) for k, v in before.items())
+    assert g.training  # the training mode is restored too
+    model.opt.model.inference_mode = 'eval'
+    assert not torch.equal(model.test(x), a)  # eval mode: running statistics, no dropout

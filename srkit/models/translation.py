@@ -78,11 +78,18 @@ class _Translation(BaseModel):
     def _inference(self, name: str, x: torch.Tensor) -> torch.Tensor:
         net = self.inference_net(name)
         was = net.training
-        net.train(self.opt.model.inference_mode == 'train')
+        train_mode = self.opt.model.inference_mode == 'train'
+        # the reference's train-mode test uses batch statistics; the running ones a validation
+        # pass would update belong to training, so they are put back
+        stats = {k: v.clone() for k, v in net.state_dict().items() if 'running_' in k or 'num_batches' in k} \
+            if train_mode else {}
+        net.train(train_mode)
         try:
             return from_net(net(to_net(x)))
         finally:
             net.train(was)
+            if stats:
+                net.load_state_dict(stats, strict=False)
 
     def _check_keys(self, batch, keys, dataset):
         if not all(k in batch for k in keys):
