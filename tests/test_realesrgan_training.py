@@ -65,6 +65,7 @@ def test_trains_on_cpu_and_saves_degrader_state(tmp_path, photos_dir, model):
     assert deg['pool']['lq']['u8'].shape == (6, 3, 16, 16)
     log = open(glob.glob(str(exp / f'train_{model}_*.log'))[0]).read()
     assert '[val val @ 12] psnr' in log
+    assert 'rgb2ycbcr), crop_border=2)' in log  # PSNR only: no SSIM window in the stated convention
 
 
 def test_data_step_targets_follow_the_usm_flags(tmp_path, photos_dir):

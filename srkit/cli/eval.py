@@ -79,8 +79,7 @@ def evaluate(sr_dir: str, gt_dir: str, scale: int, lq_dir: str | None = None, co
         rows.append(row)
     keys = [k for k in rows[0] if k != 'name']
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    convention = metrics.CONVENTIONS[color_space].format(crop=crop)
-    return {'convention': convention, 'scale': scale, 'images': rows, 'mean': mean}
+    return {'convention': metrics.convention(color_space, crop), 'scale': scale, 'images': rows, 'mean': mean}
 
 
 @cli_entry('srkit-eval')

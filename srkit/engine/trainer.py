@@ -25,7 +25,7 @@ import torch
 from .. import __version__
 from ..data import build_dataset, build_train_loader, build_val_loader
 from ..errors import OptionError
-from ..metrics import METRICS, CONVENTIONS, quantize
+from ..metrics import METRICS, convention, quantize
 from ..models import build_model
 from ..models.base import EngineContext
 from ..options import Options
@@ -273,7 +273,8 @@ class Trainer:
             conv = 'y' if all(m.test_y_channel for m in vopt.metrics.values()) else 'rgb'
             crops = '/'.join(sorted({str(m.crop_border) for m in vopt.metrics.values()}))
             txt = ' '.join(f'{k} {v:.4f}' for k, v in res.items())
-            self.logger.info(f'[val {name} @ {it}] {txt} ({int(count)} images; {CONVENTIONS[conv].format(crop=crops)})')
+            how = convention(conv, crops, ssim=any(m.kind == 'ssim' for m in vopt.metrics.values()))
+            self.logger.info(f'[val {name} @ {it}] {txt} ({int(count)} images; {how})')
             self.logger.scalars(res, it, f'val_{name}/')
         torch.set_rng_state(cpu_rng)
         self.model.set_train(True)

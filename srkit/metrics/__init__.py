@@ -18,9 +18,15 @@ from functools import lru_cache
 import torch
 
 CONVENTIONS = {
-    'y': 'Y channel of BT.601 YCbCr (MATLAB rgb2ycbcr), crop_border={crop}, SSIM 11x11 Gaussian window on 8-bit-rounded Y',
-    'rgb': 'RGB channels, crop_border={crop}, SSIM 11x11 Gaussian window',
+    'y': 'Y channel of BT.601 YCbCr (MATLAB rgb2ycbcr), crop_border={crop}',
+    'rgb': 'RGB channels, crop_border={crop}',
 }
+_SSIM_WINDOW = {'y': ', SSIM 11x11 Gaussian window on 8-bit-rounded Y', 'rgb': ', SSIM 11x11 Gaussian window'}
+
+
+def convention(space: str, crop, ssim: bool = True) -> str:
+    """The one-line statement of how values were computed, as reports and logs print it."""
+    return CONVENTIONS[space].format(crop=crop) + (_SSIM_WINDOW[space] if ssim else '')
 
 
 @lru_cache(maxsize=32)
