@@ -74,15 +74,17 @@ def tiled_forward(fn, x: torch.Tensor, tile: int, overlap: int, device=None, dty
             y = fn(x[..., top:top + th, left:left + tw].to(device=device, dtype=dtype)).float().cpu()
             if out is None:
                 scale = y.shape[-1] // tw
-                out = torch.zeros((1, y.shape[1], h * scale, w * scale), dtype=torch.float64)
-                wsum = torch.zeros((1, 1, h * scale, w * scale), dtype=torch.float64)
+                # float32 accumulators: the output is the largest buffer, and at most four
+                # tiles meet at a pixel, so float64 would only double its memory
+                out = torch.zeros((1, y.shape[1], h * scale, w * scale))
+                wsum = torch.zeros((1, 1, h * scale, w * scale))
             wy = _ramp(th * scale, overlap * scale, top > 0, top + th < h)
             wx = _ramp(tw * scale, overlap * scale, left > 0, left + tw < w)
-            win = (wy[:, None] * wx[None, :])[None, None]
+            win = (wy[:, None] * wx[None, :])[None, None].float()
             ys, xs = slice(top * scale, (top + th) * scale), slice(left * scale, (left + tw) * scale)
-            out[..., ys, xs] += y.double() * win
+            out[..., ys, xs] += y * win
             wsum[..., ys, xs] += win
             done += 1
             if progress:
                 progress(done, total)
-    return (out / wsum).float()
+    return out.div_(wsum)
