@@ -11,6 +11,7 @@ state file is written last, so any state on disk has its network files.
 """
 from __future__ import annotations
 
+import gc
 import glob
 import math
 import os
@@ -282,14 +283,20 @@ class Trainer:
 
 
 def train(opt: Options, auto_resume: bool = False, quiet: bool = False) -> int:
+    dist = torch.distributed
     try:
-        code = Trainer(opt, auto_resume, quiet).fit()
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            # leave together: a rank that tears its group down while rank 0 is still writing the
-            # last checkpoint can be aborted by gloo ("terminate called without an active exception")
-            torch.distributed.barrier()
+        trainer = Trainer(opt, auto_resume, quiet)
+        code = trainer.fit()
+        # DDP's wrappers and reducers keep the process group alive, and reference cycles keep
+        # them: freed only at interpreter exit, gloo's threads then die with the C++ runtime
+        # ("terminate called without an active exception", SIGABRT after a finished run).
+        # Free them now, so destroy_process_group below joins those threads
+        del trainer
+        gc.collect()
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()  # leave together: no rank tears its group down while rank 0 still saves
         return code
     finally:
-        # gloo aborts the process at exit if the group is still alive
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        if dist.is_available() and dist.is_initialized():
+            gc.collect()  # the same, after an error
+            dist.destroy_process_group()
