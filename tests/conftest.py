@@ -243,3 +243,23 @@ def lpips_cache(tmp_path, monkeypatch):
     chns = [64, 192, 384, 256, 256]
     torch.save({f'lin{i}.model.1.weight': torch.rand(1, c, 1, 1) for i, c in enumerate(chns)}, lin_path)
     return alex_path, lin_path
+
+
+@pytest.fixture
+def fid_cache(tmp_path, monkeypatch):
+    """A random-initialised FID Inception (pyiqa's architecture, its keys and shapes) where
+    pyiqa's loader looks for pt_inception-2015-12-05-6726825d.pth under TORCH_HOME."""
+    import torch
+    import pyiqa.archs.inception as inc
+    import pyiqa.utils.download_util as dl
+    from srkit.metrics.iqa import fid_weight_path
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    path, _ = fid_weight_path()
+    monkeypatch.setattr(dl, 'DEFAULT_CACHE_DIR', os.path.dirname(path))
+    with monkeypatch.context() as m:  # only to build the random network: no weights loaded
+        m.setattr(inc, 'load_pretrained_network', lambda net, url: None)
+        torch.manual_seed(0)
+        net = inc.fid_inception_v3()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path

@@ -59,13 +59,14 @@ def test_eval_json_and_mismatched_sets(tmp_path, photos_dir):
     assert eval_cli.main.run(['--sr', str(sr), '--gt', str(photos_dir / 'hr'), '--scale', '2',
                               '--lq', str(photos_dir / 'lr_x2'), '--json', str(js)]) == 0
     res = json.loads(js.read_text())
-    assert len(res['images']) == 6 and 'crop_border=2' in res['convention']
+    assert list(res['models']) == ['bicubic', 'sr'] and 'crop_border=2' in res['convention']
+    assert len(res['models']['sr']['images']) == 6
     # the bicubic baseline computed from --lq equals the bicubic SR we wrote
-    assert res['mean']['psnr'] == pytest.approx(res['mean']['bicubic_psnr'], abs=1e-6)
+    assert res['models']['sr']['mean']['psnr'] == pytest.approx(res['models']['bicubic']['mean']['psnr'], abs=1e-6)
     os.remove(sr / 'coffee_2.png')
     r = run_cli('eval', '--sr', sr, '--gt', photos_dir / 'hr', '--scale', 2)
     assert r.returncode == 1
-    assert r.stderr.strip() == 'srkit-eval: error: mismatched file sets: no SR image for 1 GT image(s): coffee_2'
+    assert r.stderr.strip() == f'srkit-eval: error: mismatched file sets: no image in --sr {sr} for 1 GT image(s): coffee_2'
     r = run_cli('eval', '--sr', sr, '--gt', photos_dir / 'hr', '--scale', 3)
     assert r.returncode == 2 or r.returncode == 1
     assert 'mismatched' in r.stderr or 'does not match' in r.stderr
@@ -110,11 +111,15 @@ def test_srresnet_x2_learns_to_beat_bicubic_on_unseen_photos(tmp_path):
     sr = tmp_path / 'sr'
     assert infer_cli.main.run(['--model', str(tmp_path / 'exp' / 'learn' / 'models' / 'net_g_400.pth'),
                                '--input', str(data / 'lr_val_x2'), '--output', str(sr)]) == 0
-    res = eval_cli.evaluate(str(sr), str(data / 'hr_val'), 2, lq_dir=str(data / 'lr_val_x2'))
-    gain = res['mean']['psnr'] - res['mean']['bicubic_psnr']
-    print(f"SRResNet x2 {res['mean']['psnr']:.3f} dB vs bicubic {res['mean']['bicubic_psnr']:.3f} dB")
-    assert gain > 0.3, res['mean']
-    assert all(r['psnr'] > r['bicubic_psnr'] for r in res['images']), res['images']
+    js = tmp_path / 'm.json'
+    assert eval_cli.main.run(['--sr', f'srresnet={sr}', '--gt', str(data / 'hr_val'), '--scale', '2',
+                              '--lq', str(data / 'lr_val_x2'), '--json', str(js)]) == 0
+    res = json.loads(js.read_text())['models']
+    sr_mean, bic_mean = res['srresnet']['mean']['psnr'], res['bicubic']['mean']['psnr']
+    print(f"SRResNet x2 {sr_mean:.3f} dB vs bicubic {bic_mean:.3f} dB")
+    assert sr_mean - bic_mean > 0.3, res
+    bic = {r['name']: r['psnr'] for r in res['bicubic']['images']}
+    assert all(r['psnr'] > bic[r['name']] for r in res['srresnet']['images']), res
 
 
 def test_extract_subimages_matches_basicsr_grid(tmp_path):

@@ -1,109 +1,166 @@
-"""srkit-eval: PSNR/SSIM of SR images against ground truth, via pyiqa.
+"""srkit-eval: score SR outputs against ground truth, and compare methods in one report.
 
-  srkit-eval --sr DIR --gt DIR --scale N [--lq DIR] [--json out.json]
-             [--color-space y|rgb] [--crop-border N]
+  srkit-eval --sr DIR --gt DIR [--scale 4] [--metrics psnr,ssim,lpips,niqe,fid]
+             [--color-space y|rgb] [--crop-border N] [--out REPORT_DIR]
+  srkit-eval --model A.pth [--model B.pth ...] --lq DIR --gt DIR ...
+  srkit-eval --model A.pth --gt DIR --degrade bicubic|bsrgan|realesrgan|PRESET [--seed S] ...
 
-Default convention (the SR papers'): Y channel of BT.601 YCbCr, crop_border =
-scale, MATLAB-style SSIM.  With ``--lq`` the MATLAB-bicubic upscale of the LQ
-images is scored too, as the baseline.  Files are matched by name (stem).
+``--sr`` and ``--model`` repeat and mix, each optionally as ``LABEL=PATH``; checkpoints
+(any format srkit-infer reads) run on the LQ first.  With an LQ (``--lq``, or ``--degrade``
+making it from the GT with a seed) the MATLAB-bicubic upscale is scored too, as the
+baseline.  Files are matched by name (stem).
+
+Metrics come from pyiqa.  PSNR and SSIM default to the SR papers' convention: Y of BT.601
+YCbCr, crop_border = scale, MATLAB-style SSIM; ``--color-space rgb --crop-border 0`` gives
+plain RGB values.  LPIPS and FID need pretrained files in the torch hub cache; when one is
+missing offline, that metric is reported unavailable (naming the file and where it goes),
+the others still run, and the exit status is 3 (a partial report).  NIQE works offline.
+
+``--out REPORT_DIR`` writes metrics.json, metrics.csv, report.md, a self-contained
+report.html, side-by-side crops where the methods differ most, and a perception-distortion
+plot (PSNR vs LPIPS, or NIQE) for two or more methods.  Outputs of checkpoints and of
+bicubic are kept in REPORT_DIR/sr/<label>/ (a temporary folder without --out).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shutil
+import tempfile
 
-import numpy as np
-from tqdm import tqdm
+from ..errors import UserError, cli_entry
 
-from ..errors import DataError, UserError, cli_entry
-
-
-def _index(folder: str, what: str) -> dict[str, str]:
-    from ..utils.imgio import list_images
-    if not os.path.isdir(folder):
-        raise UserError(f'--{what} {folder}: not a directory')
-    out = {os.path.splitext(f)[0]: os.path.join(folder, f) for f in list_images(folder)}
-    if not out:
-        raise UserError(f'--{what} {folder}: no images found')
-    return out
+PARTIAL = 3  # exit status: the report lacks a metric whose weights are missing
 
 
-def _fit(img: np.ndarray, ref_hw: tuple, scale: int, name: str, ref_name: str) -> np.ndarray:
-    h, w = ref_hw
-    ih, iw = img.shape[:2]
-    # a GT that was not mod-cropped is up to scale-1 pixels larger: crop it
-    if h <= ih < h + scale and w <= iw < w + scale:
-        return img[:h, :w]
-    raise DataError(f'{name}: size {ih}x{iw} does not match {ref_name} ({h}x{w}) at scale {scale}')
+def _metrics(text: str) -> list[str]:
+    from ..evaluation import ALL_METRICS
+    names = [m.strip().lower() for m in text.split(',') if m.strip()]
+    bad = [m for m in names if m not in ALL_METRICS]
+    if bad or not names:
+        raise UserError(f'--metrics {text}: unknown {", ".join(bad) or "(empty)"} (known: {", ".join(ALL_METRICS)})')
+    return list(dict.fromkeys(names))
 
 
-def evaluate(sr_dir: str, gt_dir: str, scale: int, lq_dir: str | None = None, color_space: str = 'y',
-             crop_border: int | None = None, device: str = 'cpu') -> dict:
-    from degradations import imresize
-    from .. import metrics
-    from ..utils.imgio import img2tensor, read_image
-    sr, gt = _index(sr_dir, 'sr'), _index(gt_dir, 'gt')
-    missing = sorted(set(gt) - set(sr))
-    extra = sorted(set(sr) - set(gt))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f'no SR image for {len(missing)} GT image(s): {", ".join(missing[:10])}')
-        if extra:
-            parts.append(f'no GT image for {len(extra)} SR image(s): {", ".join(extra[:10])}')
-        raise DataError('mismatched file sets: ' + '; '.join(parts))
-    lq = _index(lq_dir, 'lq') if lq_dir else None
-    if lq is not None and set(lq) != set(gt):
-        diff = sorted(set(gt) ^ set(lq))
-        raise DataError(f'mismatched file sets: --lq and --gt differ in {len(diff)} name(s): {", ".join(diff[:10])}')
-    crop = scale if crop_border is None else crop_border
-    y = color_space == 'y'
-    rows = []
-    for key in tqdm(sorted(gt), desc='eval', unit='img', disable=None):
-        s = read_image(sr[key])
-        g = _fit(read_image(gt[key]), s.shape[:2], scale, gt[key], sr[key])
-        st, gtt = img2tensor(s)[None].to(device), img2tensor(g)[None].to(device)
-        row = {'name': key,
-               'psnr': float(metrics.psnr(st, gtt, crop, y)[0]),
-               'ssim': float(metrics.ssim(st, gtt, crop, y)[0])}
-        if lq is not None:
-            lo = read_image(lq[key])
-            if lo.shape[0] * scale > g.shape[0] + scale or lo.shape[0] * scale < g.shape[0]:
-                raise DataError(f'{lq[key]}: LQ size {lo.shape[0]}x{lo.shape[1]} times {scale} does not match GT')
-            b = np.rint(np.clip(imresize(lo, scale), 0, 1) * 255) / 255.0
-            bt = img2tensor(b[: g.shape[0], : g.shape[1]].astype(np.float32))[None].to(device)
-            gtb = gtt[..., : bt.shape[-2], : bt.shape[-1]]
-            row['bicubic_psnr'] = float(metrics.psnr(bt, gtb, crop, y)[0])
-            row['bicubic_ssim'] = float(metrics.ssim(bt, gtb, crop, y)[0])
-        rows.append(row)
-    keys = [k for k in rows[0] if k != 'name']
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    return {'convention': metrics.convention(color_space, crop), 'scale': scale, 'images': rows, 'mean': mean}
+def print_table(res: dict) -> None:
+    """Means per method, one row each; the convention last."""
+    cols = []
+    for m in res['models'].values():
+        cols += [k for k in m['mean'] if k not in cols]
+    width = max([12] + [len(k) for k in res['models']])
+    print(f'{"method":<{width}} ' + ' '.join(f'{c:>10}' for c in cols))
+    for label, m in res['models'].items():
+        vals = [m['mean'].get(c, float('nan')) for c in cols]
+        print(f'{label:<{width}} ' + ' '.join(f'{"n/a":>10}' if math.isnan(v) else f'{v:>10.4f}' for v in vals))
+    for name, msg in res['unavailable'].items():
+        print(f'{name}: unavailable: {msg}')
+    print(f'convention: {res["convention"]}')
 
 
 @cli_entry('srkit-eval')
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='srkit-eval', description=__doc__.split('\n')[0])
-    ap.add_argument('--sr', required=True, help='folder of super-resolved images')
+    ap.add_argument('--sr', action='append', default=[], metavar='[LABEL=]DIR',
+                    help='a folder of super-resolved images (repeatable)')
+    ap.add_argument('--model', action='append', default=[], metavar='[LABEL=]G.pth',
+                    help="a generator checkpoint, run on the LQ first (repeatable)")
     ap.add_argument('--gt', required=True, help='folder of ground-truth images (same names)')
-    ap.add_argument('--scale', type=int, required=True)
-    ap.add_argument('--lq', default=None, help='folder of LQ inputs: also score their bicubic upscale')
+    ap.add_argument('--lq', default=None, help='folder of LQ inputs (for --model, the bicubic baseline, crops)')
+    ap.add_argument('--degrade', default=None, metavar='METHOD',
+                    help='make the LQ from the GT: bicubic, bsrgan, bsrgan_plus, realesrgan or a preset')
+    ap.add_argument('--seed', type=int, default=0, help='--degrade seed (per image: from the seed and the name)')
+    ap.add_argument('--scale', type=int, default=None,
+                    help='default: from the checkpoints, or GT size / LQ size; else 1 ... needed for crop_border')
+    ap.add_argument('--metrics', default='psnr,ssim', help='comma-separated: psnr,ssim,lpips,niqe,fid')
     ap.add_argument('--color-space', choices=['y', 'rgb'], default='y')
     ap.add_argument('--crop-border', type=int, default=None, help='pixels cut from each side (default: scale)')
-    ap.add_argument('--json', default=None, help='write per-image and mean values here')
+    ap.add_argument('--fid-mode', choices=['clean', 'legacy_pytorch', 'legacy_tensorflow'], default='clean')
+    ap.add_argument('--no-bicubic', action='store_true', help='leave the bicubic baseline out')
+    ap.add_argument('--out', default=None, help='report folder (metrics, report.md/html, crops, plot)')
+    ap.add_argument('--crop-size', type=int, default=128, help='side of the report\'s crops, GT pixels')
+    ap.add_argument('--json', default=None, help='also write metrics.json here')
+    ap.add_argument('--device', default=None, help='cpu, cuda ... (default: cuda if available)')
+    ap.add_argument('--tile', type=int, default=0, help='--model inference tile size (0: whole images)')
+    ap.add_argument('--tile-overlap', type=int, default=32)
     a = ap.parse_args(argv)
-    res = evaluate(a.sr, a.gt, a.scale, a.lq, a.color_space, a.crop_border)
-    cols = [k for k in res['images'][0] if k != 'name']
-    width = max(12, max(len(r['name']) for r in res['images']))
-    print(f'{"image":<{width}} ' + ' '.join(f'{c:>13}' for c in cols))
-    for r in res['images'] + [{'name': 'MEAN', **res['mean']}]:
-        print(f'{r["name"]:<{width}} ' + ' '.join(f'{r[c]:>13.4f}' for c in cols))
-    print(f'convention: {res["convention"]}')
-    if a.json:
-        from ..utils.fileio import atomic_write_text
-        atomic_write_text(a.json, json.dumps(res, indent=2))
-    return 0
+    if not a.sr and not a.model and not (a.lq or a.degrade):
+        raise UserError('nothing to score: give --sr DIR, --model G.pth, or an LQ (--lq/--degrade) for bicubic')
+    if a.lq and a.degrade:
+        raise UserError('--lq and --degrade: give one (--degrade makes the LQ from the GT)')
+    metrics = _metrics(a.metrics)
+    if a.crop_size < 8:
+        raise UserError('--crop-size: must be >= 8')
+    import torch
+    from .. import evaluation as ev
+    from ..utils.imgio import read_image
+    device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    gt = ev.index_images(a.gt, 'gt')
+    work = a.out or tempfile.mkdtemp(prefix='srkit-eval-')
+    os.makedirs(work, exist_ok=True)
+    try:
+        entries = []
+        for text in a.sr:
+            label, folder = ev.split_label(text, 'sr')
+            imgs = ev.index_images(folder, 'sr')
+            ev.check_same_names(gt, imgs, f'--sr {folder}')
+            entries.append(ev.Entry(label, 'sr', folder, folder, imgs))
+        models = []
+        for text in a.model:
+            label, path = ev.split_label(text, 'model')
+            if not os.path.isfile(path):
+                raise UserError(f'--model {path}: no such file')
+            models.append((label, path))
+        scale = a.scale
+        lq = None
+        if a.degrade:
+            if scale is None and models:
+                from ..archs.detect import load_generator
+                scale = load_generator(models[0][1], None, 'cpu')[2]
+            if scale is None:
+                raise UserError('--degrade: give --scale (or a --model to read it from)')
+            lq_dir = ev.degrade_lq(a.gt, os.path.join(work, f'lq_{a.degrade}_x{scale}_seed{a.seed}'),
+                                   a.degrade, scale, a.seed)
+            lq = ev.index_images(lq_dir, 'lq')
+        elif a.lq:
+            lq = ev.index_images(a.lq, 'lq')
+            lq_dir = a.lq
+        if lq is not None:
+            ev.check_same_names(gt, lq, f'--lq {a.lq}' if a.lq else f'the --degrade output {lq_dir}')
+            if scale is None:
+                k = sorted(gt)[0]
+                scale = max(1, round(read_image(gt[k]).shape[0] / read_image(lq[k]).shape[0]))
+        if models and lq is None:
+            raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
+        for label, path in models:
+            folder = os.path.join(work, 'sr', label)
+            imgs, s = ev.run_model(path, lq, folder, device, a.tile, a.tile_overlap)
+            if scale is not None and s != scale:
+                raise UserError(f'--model {path}: a x{s} network, but the others are x{scale}')
+            scale = s
+            entries.append(ev.Entry(label, 'model', path, folder, imgs))
+        scale = scale or 1
+        if lq is not None and not a.no_bicubic:
+            folder = os.path.join(work, 'sr', 'bicubic')
+            entries.insert(0, ev.Entry('bicubic', 'bicubic', f'MATLAB bicubic x{scale} of {lq_dir}', folder,
+                                       ev.run_bicubic(lq, scale, folder)))
+        ev.unique_labels(entries)
+        res = ev.score(entries, gt, scale, metrics, a.color_space, a.crop_border, device, a.fid_mode, a.gt)
+        print_table(res)
+        if a.json:
+            from ..utils.fileio import atomic_write_text
+            atomic_write_text(a.json, json.dumps(res, indent=2))
+        if a.out:
+            from ..utils import report
+            report.write_tables(res, a.out)
+            crops = report.write_crops(res, gt, lq, a.out, a.crop_size)
+            report.write_report(res, a.out, crops)
+            print(f'report: {os.path.join(a.out, "report.html")}')
+    finally:
+        if not a.out:
+            shutil.rmtree(work, ignore_errors=True)
+    return PARTIAL if res['unavailable'] else 0
 
 
 if __name__ == '__main__':

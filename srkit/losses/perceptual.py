@@ -176,6 +176,32 @@ def lpips_weight_paths() -> list[tuple[str, str]]:
             (os.path.join(hub, 'pyiqa', os.path.basename(lin)), lin)]
 
 
+def load_lpips_net() -> nn.Module:
+    """pyiqa's LPIPS (v0.1, AlexNet), frozen and in eval mode: ``net(x, ref, normalize=True)``
+    takes ``(B,3,H,W) RGB [0,1]`` and gives ``(B,1,1,1)``.  Raises :class:`WeightsMissing`
+    naming each missing file and where it goes when the weights are neither cached nor
+    downloadable (``SRKIT_OFFLINE=1``: no download is attempted)."""
+    paths = lpips_weight_paths()
+    missing = [(p, u) for p, u in paths if not os.path.exists(p)]
+    text = ', '.join(f'{os.path.basename(p)} (from {u}) at {p}' for p, u in missing)
+    if missing and os.environ.get('SRKIT_OFFLINE') == '1':
+        raise WeightsMissing(f'LPIPS weights are missing: put {text} (SRKIT_OFFLINE=1: no download attempted)')
+    from ..compat import quiet_stdout
+    try:
+        from pyiqa.archs.lpips_arch import LPIPS
+        # pyiqa fixes its cache folder when first imported; the path computed here follows
+        # TORCH_HOME as it is now
+        lin = paths[1][0] if os.path.exists(paths[1][0]) else paths[1][1]
+        with quiet_stdout():
+            net = LPIPS(net='alex', version='0.1', pretrained=True, pretrained_model_path=lin)
+    except Exception as e:  # offline: URLError, socket errors, ...
+        raise WeightsMissing(f'LPIPS weights are missing: put {text} (download failed: '
+                             f'{type(e).__name__})') from None
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval()
+
+
 @LOSS_REGISTRY.register()
 class LPIPSLoss(nn.Module):
     """``loss_weight * mean LPIPS(x, ref)`` for ``(B,3,H,W) RGB [0,1]`` inputs, through
@@ -214,25 +240,7 @@ class LPIPSLoss(nn.Module):
 
     @staticmethod
     def _load_lpips():
-        paths = lpips_weight_paths()
-        missing = [(p, u) for p, u in paths if not os.path.exists(p)]
-        text = ', '.join(f'{os.path.basename(p)} (from {u}) at {p}' for p, u in missing)
-        if missing and os.environ.get('SRKIT_OFFLINE') == '1':
-            raise WeightsMissing(f'LPIPS weights are missing: put {text} (SRKIT_OFFLINE=1: no download attempted)')
-        from ..compat import quiet_stdout
-        try:
-            from pyiqa.archs.lpips_arch import LPIPS
-            # pyiqa fixes its cache folder when first imported; the path computed here follows
-            # TORCH_HOME as it is now
-            lin = paths[1][0] if os.path.exists(paths[1][0]) else paths[1][1]
-            with quiet_stdout():
-                net = LPIPS(net='alex', version='0.1', pretrained=True, pretrained_model_path=lin)
-        except Exception as e:  # offline: URLError, socket errors, ...
-            raise WeightsMissing(f'LPIPS weights are missing: put {text} (download failed: '
-                                 f'{type(e).__name__})') from None
-        for p in net.parameters():
-            p.requires_grad_(False)
-        return net.eval()
+        return load_lpips_net()
 
     @property
     def enabled(self) -> bool:

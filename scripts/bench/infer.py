@@ -1,0 +1,168 @@
+"""Tiled inference: srkit-infer's tiling against Real-ESRGAN's ``RealESRGANer``, in one run,
+with the same RRDBNet weights and the same image.
+
+  python scripts/bench/infer.py [--device cpu|cuda] [--size 256] [--tile 128] [--overlap 32]
+                                [--blocks 6] [--feat 32] [--repeat 2]
+
+For each side, in its own process (so peak memory is its own):
+- wall time of a tiled x4 upscale (best of --repeat, after one warm-up);
+- peak memory during it: RSS growth on CPU (peak reset through /proc/self/clear_refs),
+  ``torch.cuda.max_memory_allocated`` on GPU;
+- seam error: max |tiled - untiled| over the image, both as 8-bit outputs, in 1/255 units.
+
+The peer runs as its users run it: ``RealESRGANer(tile=T, tile_pad=10, pre_pad=10)`` and
+``enhance()`` on a BGR uint8 image (its defaults).  srkit runs ``load_generator`` and
+``run_generator(tile=T, overlap=O)`` as srkit-infer does.  The untiled outputs of the two are
+also compared, as a check that both ran the same network.  The peer is the realesrgan
+package (``pip install --no-deps realesrgan==0.3.0`` after srkit's requirements; it imports
+basicsr, so srkit.compat's alias comes first).  The RRDBNet is random-initialised (seed 0):
+timing and seams do not depend on trained weights; the default on CPU is a smaller net than
+RealESRGAN_x4plus (23 blocks, 64 features; pass --blocks 23 --feat 64 on a GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+
+def _rss_kib(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> None:
+    with open('/proc/self/clear_refs', 'w') as f:  # '5' resets VmHWM to the current RSS
+        f.write('5')
+
+
+def worker(a) -> None:
+    """Runs one side; prints a JSON line; saves both outputs as .npy next to the weights."""
+    import torch
+    from srkit.compat import import_basicsr
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    device = torch.device(a.device)
+    img = np.load(a.image)  # (H,W,3) BGR uint8
+    if a.worker == 'srkit':
+        from srkit.archs.detect import load_generator, run_generator
+        net, _, _ = load_generator(a.weights, None, device)
+        net.eval()
+        x = torch.from_numpy(img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255)[None]
+
+        def run(tile):
+            with torch.no_grad():
+                y = run_generator(net, x if tile else x.to(device), tile, a.overlap)
+            return (y[0].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+    else:
+        import_basicsr('basicsr')  # realesrgan imports basicsr: the torchvision alias first
+        from basicsr.archs.rrdbnet_arch import RRDBNet
+        from realesrgan import RealESRGANer
+        net = RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=a.feat, num_block=a.blocks, num_grow_ch=a.feat // 2,
+                      scale=4)
+        ups = {t: RealESRGANer(scale=4, model_path=a.weights, model=net, tile=t, tile_pad=10, pre_pad=10,
+                               half=False, device=device) for t in (0, a.tile)}
+
+        def run(tile):
+            out, _ = ups[tile].enhance(img, outscale=4)
+            return out
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+    run(a.tile)  # warm-up
+    sync()
+    times = []
+    for _ in range(a.repeat):
+        if device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        else:
+            base = _rss_kib('VmRSS')
+            _reset_peak()
+        t = time.perf_counter()
+        tiled = run(a.tile)
+        sync()
+        times.append(time.perf_counter() - t)
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == 'cuda' else \
+            (_rss_kib('VmHWM') - base) / 1024
+    whole = run(0)
+    np.save(os.path.join(os.path.dirname(a.weights), f'{a.worker}_tiled.npy'), tiled)
+    np.save(os.path.join(os.path.dirname(a.weights), f'{a.worker}_whole.npy'), whole)
+    print(json.dumps({'time_s': min(times), 'peak_mib': peak}))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--device', default=None)
+    ap.add_argument('--size', type=int, default=None, help='input side (default: 256 on CPU, 512 on GPU)')
+    ap.add_argument('--tile', type=int, default=128)
+    ap.add_argument('--overlap', type=int, default=32, help="srkit's tile overlap")
+    ap.add_argument('--blocks', type=int, default=None, help='RRDB blocks (default: 6 on CPU, 23 on GPU)')
+    ap.add_argument('--feat', type=int, default=None, help='features (default: 32 on CPU, 64 on GPU)')
+    ap.add_argument('--repeat', type=int, default=2)
+    ap.add_argument('--worker', choices=['srkit', 'realesrgan'], help=argparse.SUPPRESS)
+    ap.add_argument('--weights', help=argparse.SUPPRESS)
+    ap.add_argument('--image', help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        worker(a)
+        return 0
+    import torch
+    a.device = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    gpu = a.device.startswith('cuda')
+    a.size = a.size or (512 if gpu else 256)
+    a.blocks = a.blocks or (23 if gpu else 6)
+    a.feat = a.feat or (64 if gpu else 32)
+    import skimage.data
+    from srkit.archs import build_network
+    work = tempfile.mkdtemp(prefix='srkit-bench-infer-')
+    torch.manual_seed(0)
+    net = build_network({'type': 'RRDBNet', 'num_feat': a.feat, 'num_block': a.blocks,
+                         'num_grow_ch': a.feat // 2, 'scale': 4})
+    weights = os.path.join(work, 'rrdb.pth')
+    torch.save({'params_ema': net.state_dict()}, weights)
+    img = np.ascontiguousarray(skimage.data.astronaut()[:a.size, :a.size, ::-1])  # BGR uint8, as cv2 reads it
+    image = os.path.join(work, 'img.npy')
+    np.save(image, img)
+    print(f'RRDBNet x4 ({a.blocks} blocks, {a.feat} features), {a.size}x{a.size} input, tile {a.tile}, '
+          f'device {a.device}; srkit overlap {a.overlap}, RealESRGANer tile_pad 10, pre_pad 10')
+    res = {}
+    for side in ('srkit', 'realesrgan'):
+        cmd = [sys.executable, __file__, '--worker', side, '--weights', weights, '--image', image,
+               '--device', a.device, '--tile', str(a.tile), '--overlap', str(a.overlap), '--blocks', str(a.blocks),
+               '--feat', str(a.feat), '--repeat', str(a.repeat)]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+        if r.returncode:
+            print(r.stdout, r.stderr, file=sys.stderr)
+            return 1
+        res[side] = json.loads(r.stdout.strip().splitlines()[-1])
+        tiled = np.load(os.path.join(work, f'{side}_tiled.npy')).astype(np.int16)
+        whole = np.load(os.path.join(work, f'{side}_whole.npy')).astype(np.int16)
+        res[side]['seam'] = int(np.abs(tiled - whole).max())
+        res[side]['seam_mean'] = float(np.abs(tiled - whole).mean())
+    same = int(np.abs(np.load(os.path.join(work, 'srkit_whole.npy')).astype(np.int16)
+                      - np.load(os.path.join(work, 'realesrgan_whole.npy')).astype(np.int16)).max())
+    print(f'{"":12} {"time (s)":>9} {"peak (MiB)":>11} {"seam max":>9} {"seam mean":>10}   (seams in 1/255)')
+    for side in ('srkit', 'realesrgan'):
+        r = res[side]
+        print(f'{side:12} {r["time_s"]:9.3f} {r["peak_mib"]:11.1f} {r["seam"]:9d} {r["seam_mean"]:10.4f}')
+    s, p = res['srkit'], res['realesrgan']
+    print(f'ratio srkit/RealESRGANer: time {s["time_s"] / p["time_s"]:.2f}x, peak memory '
+          f'{s["peak_mib"] / max(p["peak_mib"], 1e-9):.2f}x; untiled outputs differ by at most {same}/255')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

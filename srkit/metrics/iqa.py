@@ -1,0 +1,147 @@
+"""Perceptual and no-reference metrics through pyiqa: LPIPS, NIQE and FID.
+
+Each needs pretrained files, which load through pyiqa's and torchvision's own loaders from
+the torch hub cache (``$TORCH_HOME/hub``).  When a file is missing and cannot be fetched
+(``SRKIT_OFFLINE=1`` never tries), :func:`load` raises :class:`MetricUnavailable` whose
+message names every missing file, its URL and where it goes, so a report can list the
+metric as unavailable and still give the others.
+
+- ``lpips``: v0.1 AlexNet, full-reference, lower is better; ``(B,3,H,W) RGB [0,1]`` pairs.
+- ``niqe``: no-reference, lower is better, on Y of BT.601 YCbCr with ``crop_border``
+  removed (BasicSR's ``calculate_niqe`` convention).  The MATLAB model parameters come
+  from pyiqa's cache (``niqe_modelparameters.mat``) or, when that is absent, from the copy
+  basicsr installs with itself (``basicsr/metrics/niqe_pris_params.npz``), so NIQE works
+  offline.  Needs images of at least :data:`NIQE_MIN_SIDE` pixels a side after the crop.
+- ``fid``: two folders of images, clean-fid's ``clean`` resize by default.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..errors import UserError
+
+NIQE_MIN_SIDE = 96  # one 96-pixel block (pyiqa fails on less)
+LOWER_IS_BETTER = {'psnr': False, 'ssim': False, 'lpips': True, 'niqe': True, 'fid': True}
+
+
+class MetricUnavailable(UserError):
+    """A metric's pretrained files are not on disk and could not be fetched."""
+
+
+@dataclass
+class Metric:
+    """``fn(sr, gt)`` for full-reference metrics, ``fn(sr)`` for no-reference ones;
+    ``(B,3,H,W) RGB [0,1]`` in, ``(B,)`` float64 out.  ``source`` says which weights."""
+
+    name: str
+    fn: Callable
+    source: str
+    reference: bool = True
+
+
+def _hub(*parts) -> str:
+    return os.path.join(torch.hub.get_dir(), *parts)
+
+
+def _missing_text(name: str, files: list[tuple[str, str]]) -> str:
+    return f'{name} weights are missing: put ' + ', '.join(
+        f'{os.path.basename(p)} (from {u}) at {p}' for p, u in files)
+
+
+def fid_weight_path() -> tuple[str, str]:
+    """``(cache path, URL)`` of the FID Inception weights pyiqa loads."""
+    from pyiqa.archs.inception import FID_WEIGHTS_URL
+    return _hub('pyiqa', os.path.basename(FID_WEIGHTS_URL)), FID_WEIGHTS_URL
+
+
+def niqe_weight_path() -> tuple[str, str]:
+    from pyiqa.archs.niqe_arch import default_model_urls
+    url = default_model_urls['url']
+    return _hub('pyiqa', os.path.basename(url)), url
+
+
+_NIQE_MAT: dict[str, str] = {}
+
+
+def _basicsr_niqe_mat() -> str:
+    """basicsr's bundled NIQE parameters, rewritten once per process as the .mat pyiqa reads."""
+    if 'path' not in _NIQE_MAT:
+        import numpy as np
+        import scipy.io
+        from ..compat import import_basicsr
+        niqe = import_basicsr('basicsr.metrics.niqe')
+        params = np.load(os.path.join(os.path.dirname(niqe.__file__), 'niqe_pris_params.npz'))
+        folder = tempfile.mkdtemp(prefix='srkit-niqe-')
+        path = os.path.join(folder, 'niqe_pris_params.mat')
+        scipy.io.savemat(path, {'mu_prisparam': params['mu_pris_param'], 'cov_prisparam': params['cov_pris_param']})
+        _NIQE_MAT['path'] = path
+    return _NIQE_MAT['path']
+
+
+def _offline() -> bool:
+    return os.environ.get('SRKIT_OFFLINE') == '1'
+
+
+def load(name: str, crop_border: int = 0, device: str | torch.device = 'cpu') -> Metric:
+    """``lpips`` or ``niqe`` (``fid`` compares folders: :func:`fid`)."""
+    import pyiqa
+    from ..compat import quiet_stdout
+    device = torch.device(device)
+    if name == 'lpips':
+        from ..losses.perceptual import WeightsMissing, load_lpips_net
+        try:
+            net = load_lpips_net().to(device)
+        except WeightsMissing as e:
+            raise MetricUnavailable(str(e)) from None
+
+        @torch.no_grad()
+        def lpips(sr, gt):
+            return net(sr.float(), gt.float(), normalize=True).double().reshape(-1)
+        return Metric('lpips', lpips, 'pyiqa LPIPS v0.1 (AlexNet)')
+    if name == 'niqe':
+        cached, _ = niqe_weight_path()
+        if os.path.exists(cached):
+            path, source = cached, f'pyiqa NIQE, MATLAB parameters from {os.path.basename(cached)}'
+        else:
+            path, source = _basicsr_niqe_mat(), 'pyiqa NIQE, MATLAB parameters bundled with basicsr'
+        with quiet_stdout():
+            m = pyiqa.create_metric('niqe', pretrained_model_path=path, color_space='ycbcr',
+                                    crop_border=int(crop_border), device=device)
+
+        @torch.no_grad()
+        def niqe(sr):
+            h, w = sr.shape[-2] - 2 * crop_border, sr.shape[-1] - 2 * crop_border
+            if min(h, w) < NIQE_MIN_SIDE:
+                return torch.full((sr.shape[0],), float('nan'), dtype=torch.float64)
+            return m(sr.float()).double().reshape(-1)
+        return Metric('niqe', niqe, source, reference=False)
+    raise ValueError(f'unknown metric {name}')
+
+
+def fid_model(device: str | torch.device = 'cpu'):
+    """pyiqa's FID metric object (Inception weights checked first, as :func:`load` does)."""
+    import pyiqa
+    from ..compat import quiet_stdout
+    path, url = fid_weight_path()
+    if not os.path.exists(path) and _offline():
+        raise MetricUnavailable(_missing_text('FID Inception', [(path, url)]) +
+                                ' (SRKIT_OFFLINE=1: no download attempted)')
+    try:
+        with quiet_stdout():
+            return pyiqa.create_metric('fid', device=torch.device(device))
+    except Exception as e:  # offline: URLError, socket errors, ...
+        raise MetricUnavailable(_missing_text('FID Inception', [(path, url)]) +
+                                f' (download failed: {type(e).__name__})') from None
+
+
+def fid(model, dir_a: str, dir_b: str, mode: str = 'clean') -> float:
+    """FID between the images of two folders (pyiqa, on the device ``model`` was made for;
+    ``mode`` clean, legacy_pytorch or legacy_tensorflow).  Both need at least two images."""
+    from ..compat import quiet_stdout
+    with quiet_stdout():
+        return float(model(dir_a, dir_b, mode=mode, num_workers=0, batch_size=8, verbose=False))

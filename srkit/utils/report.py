@@ -1,0 +1,263 @@
+"""srkit-eval's report folder: ``metrics.json``, ``metrics.csv``, ``report.md``, a
+self-contained ``report.html`` (pictures inlined), ``crops/<image>.png`` side-by-side crops
+and, when several methods are compared, ``pd_plot.svg`` (the perception-distortion plane).
+
+``results`` is :func:`srkit.evaluation.score`'s dictionary.  Every file is written
+atomically, so a report folder never holds half a file.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+
+import numpy as np
+
+from .fileio import atomic_write_bytes, atomic_write_text
+
+LABEL_H = 18  # pixels of caption strip above each crop panel
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return 'n/a'
+    return f'{v:.4f}'
+
+
+def _columns(results: dict) -> list[str]:
+    seen = []
+    for m in results['models'].values():
+        for k in m['mean']:
+            if k not in seen:
+                seen.append(k)
+    return seen
+
+
+# ---------------------------------------------------------------------------- crops
+def pick_crop(outputs: list[np.ndarray], gt: np.ndarray, size: int) -> tuple[int, int, int]:
+    """``(top, left, size)`` of the square where the outputs disagree most: the largest
+    windowed per-pixel standard deviation of their gray levels (with one output: its
+    absolute difference from the GT).  Arrays are ``(H,W,3)`` RGB float in [0,1], same size."""
+    import cv2
+    h, w = gt.shape[:2]
+    size = max(1, min(size, h, w))
+    gray = [o.mean(axis=2) for o in outputs]
+    if len(gray) > 1:
+        diff = np.std(np.stack(gray), axis=0)
+    else:
+        diff = np.abs(gray[0] - gt.mean(axis=2))
+    win = cv2.boxFilter(diff.astype(np.float32), -1, (size, size), normalize=True,
+                        anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    win = win[: h - size + 1, : w - size + 1]
+    top, left = np.unravel_index(int(np.argmax(win)), win.shape)
+    return int(top), int(left), size
+
+
+def _caption(panel: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+    strip = np.full((LABEL_H, panel.shape[1], 3), 255, np.uint8)
+    cv2.putText(strip, text[: max(1, panel.shape[1] // 7)], (2, LABEL_H - 5), cv2.FONT_HERSHEY_SIMPLEX,
+                0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, panel], axis=0)
+
+
+def crop_panel(panels: list[tuple[str, np.ndarray]], top: int, left: int, size: int, zoom: int = 1) -> np.ndarray:
+    """``(H,W,3) uint8 RGB``: each ``(caption, (H,W,3) RGB [0,1] image)`` cropped at
+    ``(top, left, size)``, enlarged ``zoom`` times (nearest), captioned, side by side."""
+    gap = np.full((size * zoom + LABEL_H, 4, 3), 255, np.uint8)
+    cols = []
+    for name, img in panels:
+        c = np.clip(img[top: top + size, left: left + size] * 255 + 0.5, 0, 255).astype(np.uint8)
+        if zoom > 1:
+            c = np.repeat(np.repeat(c, zoom, axis=0), zoom, axis=1)
+        cols += [_caption(c, name), gap]
+    return np.concatenate(cols[:-1], axis=1)
+
+
+def _png_bytes(rgb_u8: np.ndarray) -> bytes:
+    import cv2
+    ok, buf = cv2.imencode('.png', np.ascontiguousarray(rgb_u8[:, :, ::-1]))
+    assert ok
+    return buf.tobytes()
+
+
+def write_crops(results: dict, gt: dict, lq: dict | None, out_dir: str, size: int = 128,
+                progress: bool = True) -> dict[str, str]:
+    """``crops/<image>.png`` for every image: LQ (nearest-upscaled) | each method | GT,
+    cropped where the methods differ most.  Returns ``{image: relative path}``."""
+    from tqdm import tqdm
+    from ..evaluation import fit_gt
+    from .imgio import read_image
+    os.makedirs(os.path.join(out_dir, 'crops'), exist_ok=True)
+    scale = results['scale']
+    out = {}
+    models = results['models']
+    for key in tqdm(sorted(gt), desc='crops', unit='img', disable=None if progress else True):
+        outs = [(label, read_image(os.path.join(m['folder'], _image_file(m['folder'], key))))
+                for label, m in models.items()]
+        hw = outs[0][1].shape[:2]
+        g = fit_gt(read_image(gt[key]), hw, scale, gt[key], key)
+        outs = [(label, o[: hw[0], : hw[1]]) for label, o in outs]
+        top, left, s = pick_crop([o for _, o in outs], g, size)
+        panels = []
+        if lq is not None:
+            lo = read_image(lq[key])
+            up = np.repeat(np.repeat(lo, scale, axis=0), scale, axis=1)[: hw[0], : hw[1]]
+            panels.append(('LQ (nearest)', up))
+        panels += outs + [('GT', g)]
+        zoom = 2 if s <= 96 else 1
+        rel = os.path.join('crops', f'{key}.png')
+        atomic_write_bytes(os.path.join(out_dir, rel), _png_bytes(crop_panel(panels, top, left, s, zoom)))
+        out[key] = rel
+    return out
+
+
+def _image_file(folder: str, key: str) -> str:
+    from .imgio import list_images
+    for f in list_images(folder):
+        if os.path.splitext(f)[0] == key:
+            return f
+    raise FileNotFoundError(os.path.join(folder, key))
+
+
+# ------------------------------------------------------------------------- PD plot
+def pd_plot_svg(points: list[tuple[str, float, float]], x_name: str, y_name: str = 'PSNR (dB)') -> str:
+    """An SVG scatter of ``(label, x, y)`` points: the perception-distortion plane, with the
+    perceptual metric (lower is better) across and PSNR (higher is better) up."""
+    pts = [(lab, x, y) for lab, x, y in points if math.isfinite(x) and math.isfinite(y)]
+    W, H, L, R, T, B = 560, 380, 70, 150, 20, 50
+    if not pts:
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}"></svg>'
+    xs, ys = [p[1] for p in pts], [p[2] for p in pts]
+
+    def span(vals):
+        lo, hi = min(vals), max(vals)
+        pad = (hi - lo) * 0.1 or max(abs(hi) * 0.05, 1e-3)
+        return lo - pad, hi + pad
+    (x0, x1), (y0, y1) = span(xs), span(ys)
+
+    def px(x):
+        return L + (x - x0) / (x1 - x0) * (W - L - R)
+
+    def py(y):
+        return H - B - (y - y0) / (y1 - y0) * (H - T - B)
+    e = html.escape
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" '
+             f'font-size="11">', f'<rect width="{W}" height="{H}" fill="white"/>',
+             f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
+             f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>']
+    for i in range(5):
+        xv, yv = x0 + (x1 - x0) * i / 4, y0 + (y1 - y0) * i / 4
+        parts.append(f'<text x="{px(xv):.1f}" y="{H - B + 15}" text-anchor="middle">{xv:.3g}</text>')
+        parts.append(f'<text x="{L - 5}" y="{py(yv) + 4:.1f}" text-anchor="end">{yv:.2f}</text>')
+    parts.append(f'<text x="{(L + W - R) / 2}" y="{H - 10}" text-anchor="middle">{e(x_name)} '
+                 f'(lower is better) &#8594;</text>')
+    parts.append(f'<text x="15" y="{(T + H - B) / 2}" text-anchor="middle" '
+                 f'transform="rotate(-90 15 {(T + H - B) / 2})">{e(y_name)} (higher is better)</text>')
+    if len(pts) > 1:  # the methods in the order given (an interpolation sweep reads as a curve)
+        path = ' '.join(f'{px(x):.1f},{py(y):.1f}' for _, x, y in pts)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#bbb" stroke-dasharray="3,3"/>')
+    for lab, x, y in pts:
+        parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="#1f77b4"/>')
+        parts.append(f'<text x="{px(x) + 6:.1f}" y="{py(y) - 6:.1f}">{e(lab)}</text>')
+    parts.append('</svg>')
+    return '\n'.join(parts)
+
+
+def perception_metric(results: dict) -> str | None:
+    """The plot's across axis: LPIPS when it was computed, else NIQE, else none."""
+    cols = _columns(results)
+    return next((m for m in ('lpips', 'niqe') if m in cols), None)
+
+
+# --------------------------------------------------------------------------- files
+def write_tables(results: dict, out_dir: str) -> None:
+    """``metrics.json`` (everything) and ``metrics.csv`` (model, image, metrics; ``MEAN`` rows)."""
+    atomic_write_text(os.path.join(out_dir, 'metrics.json'), json.dumps(results, indent=2, allow_nan=True))
+    cols = _columns(results)
+    buf = io.StringIO()
+    wr = csv.writer(buf)
+    wr.writerow(['model', 'image'] + cols)
+    for label, m in results['models'].items():
+        for r in m['images']:
+            wr.writerow([label, r['name']] + ['' if c not in r else f'{r[c]:.6f}' for c in cols])
+        wr.writerow([label, 'MEAN'] + [f'{m["mean"][c]:.6f}' if c in m['mean'] else '' for c in cols])
+    atomic_write_text(os.path.join(out_dir, 'metrics.csv'), buf.getvalue())
+
+
+def _means_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    cols = _columns(results)
+    from ..metrics.iqa import LOWER_IS_BETTER
+    head = ['method'] + [f'{c.upper()} {"↓" if LOWER_IS_BETTER.get(c) else "↑"}' for c in cols]
+    rows = [[label] + [_fmt(m['mean'].get(c)) for c in cols] for label, m in results['models'].items()]
+    return head, rows
+
+
+def write_report(results: dict, out_dir: str, crops: dict[str, str], title: str = 'srkit-eval report') -> None:
+    """``report.md`` and ``report.html`` (and ``pd_plot.svg`` for two or more methods)."""
+    head, rows = _means_rows(results)
+    pm = perception_metric(results)
+    svg = None
+    if pm and 'psnr' in _columns(results) and len(results['models']) > 1:
+        svg = pd_plot_svg([(lab, m['mean'].get(pm, float('nan')), m['mean'].get('psnr', float('nan')))
+                           for lab, m in results['models'].items()], pm.upper())
+        atomic_write_text(os.path.join(out_dir, 'pd_plot.svg'), svg)
+    n = len(next(iter(results['models'].values()))['images']) if results['models'] else 0
+    notes = [f'{n} images, scale {results["scale"]}. Convention: {results["convention"]}.']
+    notes += [f'{m.upper()}: {s}' for m, s in results['sources'].items() if m not in ('psnr', 'ssim')]
+    notes += [f'**{m.upper()} unavailable**: {msg}' for m, msg in results['unavailable'].items()]
+    if 'fid' in _columns(results) and n < 50:
+        notes.append(f'FID from {n} images per set is a rough figure; it needs thousands to be stable.')
+
+    md = [f'# {title}', ''] + [f'- {t}' for t in notes] + ['', '## Means', '']
+    md += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    md += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    if svg:
+        md += ['', f'## Perception-distortion ({pm.upper()} vs PSNR)', '', '![perception-distortion](pd_plot.svg)']
+    md += ['', '## Per image', '']
+    cols = [c for c in _columns(results) if c != 'fid']
+    for label, m in results['models'].items():
+        md += [f'### {label}', '', f'{m["kind"]}: `{m["source"]}`', '',
+               '| image | ' + ' | '.join(cols) + ' |', '|---|' + '---|' * len(cols)]
+        md += ['| ' + r['name'] + ' | ' + ' | '.join(_fmt(r.get(c)) for c in cols) + ' |' for r in m['images']]
+        md.append('')
+    if crops:
+        md += ['## Crops (where the methods differ most)', '']
+        md += [f'**{k}**\n\n![{k}]({p})\n' for k, p in crops.items()]
+    atomic_write_text(os.path.join(out_dir, 'report.md'), '\n'.join(md) + '\n')
+
+    e = html.escape
+
+    def table(hd, body):
+        return ('<table><tr>' + ''.join(f'<th>{e(h)}</th>' for h in hd) + '</tr>' +
+                ''.join('<tr>' + ''.join(f'<td>{e(c)}</td>' for c in r) + '</tr>' for r in body) + '</table>')
+
+    def md_inline(t):  # the notes' **bold** and `code`, escaped
+        t = e(t)
+        while t.count('**') >= 2:
+            t = t.replace('**', '<b>', 1).replace('**', '</b>', 1)
+        return t
+    h = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>' + e(title) + '</title><style>'
+         'body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}'
+         'td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}'
+         'img.crop{image-rendering:pixelated;max-width:100%}</style></head><body>', f'<h1>{e(title)}</h1><ul>']
+    h += [f'<li>{md_inline(t)}</li>' for t in notes] + ['</ul><h2>Means</h2>', table(head, rows)]
+    if svg:
+        h += [f'<h2>Perception-distortion ({e(pm.upper())} vs PSNR)</h2>', svg]
+    if crops:
+        h.append('<h2>Crops (where the methods differ most)</h2>')
+        for k, p in crops.items():
+            with open(os.path.join(out_dir, p), 'rb') as f:
+                data = base64.b64encode(f.read()).decode()
+            h.append(f'<h3>{e(k)}</h3><img class="crop" alt="{e(k)}" src="data:image/png;base64,{data}">')
+    h.append('<h2>Per image</h2>')
+    for label, m in results['models'].items():
+        h.append(f'<details><summary>{e(label)} ({e(m["kind"])}: {e(m["source"])})</summary>')
+        h.append(table(['image'] + cols, [[r['name']] + [_fmt(r.get(c)) for c in cols] for r in m['images']]))
+        h.append('</details>')
+    h.append('</body></html>')
+    atomic_write_text(os.path.join(out_dir, 'report.html'), '\n'.join(h))
