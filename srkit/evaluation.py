@@ -123,7 +123,7 @@ def run_model(ckpt: str, lq: dict[str, str], out_dir: str, device, tile: int = 0
     from tqdm import tqdm
     from .archs.detect import load_generator, run_generator
     from .utils.imgio import img2tensor, read_image, tensor2img, write_image
-    net, cfg, scale = load_generator(ckpt, None, device)
+    net, cfg, scale = load_generator(ckpt, None, device, channels_last=True)
     net.eval()
     os.makedirs(out_dir, exist_ok=True)
     out = {}

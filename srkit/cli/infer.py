@@ -10,8 +10,9 @@ names.  Translation generators (pix2pix, CycleGAN) run in eval mode unless
 ``--inference-mode train`` asks for the reference's test-time dropout and batch
 statistics.
 
-``--tile N`` keeps each image on the CPU and sends N x N tiles to the device one
-at a time, blended across ``--tile-overlap`` pixels (seamless when a quarter of
+``--tile N`` keeps each image on the CPU and sends tiles to the device one at a
+time, one every N pixels (as Real-ESRGAN's ``--tile`` counts), each ``--tile-overlap``
+pixels larger, blended across the overlap (seamless when a quarter of
 the overlap covers the network's receptive-field radius).  Output files are
 ``OUTPUT/<input stem>.png``; 16-bit inputs give 16-bit outputs, gray inputs
 gray-looking RGB, and an alpha channel is upscaled (bicubic) and kept.  JPEG/TIFF/WebP
@@ -76,7 +77,7 @@ def main(argv=None):
     ap.add_argument('--scale', type=int, default=None, help="scale for --model bicubic")
     ap.add_argument('--param-key', default=None, help='params_ema (default, falls back to params) or params')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda if available)')
-    ap.add_argument('--tile', type=int, default=0, help='tile size in input pixels (0: the whole image at once)')
+    ap.add_argument('--tile', type=int, default=0, help='tile step in input pixels; each tile is N + overlap pixels (0: the whole image at once)')
     ap.add_argument('--tile-overlap', type=int, default=32, help='overlap of neighbouring tiles, input pixels')
     ap.add_argument('--precision', choices=('fp32', 'fp16', 'bf16'), default='fp32',
                     help='the network\'s precision (fp16 needs a GPU)')
@@ -106,7 +107,8 @@ def main(argv=None):
         net, scale = None, a.scale
     else:
         from ..archs.detect import load_generator
-        net, cfg, scale = load_generator(pick_network_file(a.model, a.net), a.param_key, device)
+        net, cfg, scale = load_generator(pick_network_file(a.model, a.net), a.param_key, device,
+                                           channels_last=True)
         if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
             raise UserError(f'{a.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
         net.train(a.inference_mode == 'train')

@@ -1,8 +1,10 @@
 """Tiled inference: bounded device memory, blended seams.
 
 ``tiled_forward`` keeps the image and the output on the CPU and moves one tile at a
-time to the device.  Neighbouring tiles overlap by ``overlap`` input pixels and are
-blended with a window that is 0 in the outer quarter of the overlap (where a tile's
+time to the device.  As in Real-ESRGAN, ``tile`` is the step between tiles and each tile
+the network sees is ``tile + overlap`` pixels, so a ``tile``-sized image needs one tile
+and a 2·``tile`` one four.  Neighbouring tiles overlap by at least ``overlap`` input pixels
+and are blended with a window that is 0 in the outer quarter of the overlap (where a tile's
 output lacks context), rises as a raised cosine across the middle half, and is 1
 beyond; the two windows of a shared overlap sum to 1.  So when a quarter of the
 overlap covers the network's receptive-field radius, every pixel that gets weight is
@@ -34,18 +36,20 @@ def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> torch.Tensor:
     return w
 
 
-def _starts(size: int, tile: int, stride: int) -> list[int]:
-    if size <= tile:
+def _starts(size: int, span: int, stride: int) -> list[int]:
+    """Tile origins: every ``stride`` pixels, the last flush with the end; ``span``: tile size."""
+    if size <= span:
         return [0]
-    starts = list(range(0, size - tile, stride)) + [size - tile]
+    starts = list(range(0, size - span, stride)) + [size - span]
     return sorted(set(starts))
 
 
 @torch.no_grad()
 def tiled_forward(fn, x: torch.Tensor, tile: int, overlap: int, device=None, dtype=None,
                   multiple: int = 1, progress=None) -> torch.Tensor:
-    """``fn`` over ``x (1,C,H,W)`` (CPU) in ``tile`` x ``tile`` pieces; returns ``(1,C',H·s,W·s)``
-    float32 on the CPU, ``s`` being the network's scale (read off the first tile).
+    """``fn`` over ``x (1,C,H,W)`` (CPU) in tiles of ``tile + overlap`` pixels a side, one every
+    ``tile`` pixels; returns ``(1,C',H·s,W·s)`` float32 on the CPU, ``s`` being the
+    network's scale (read off the first tile).
 
     ``multiple``: tile sizes and
     positions are multiples of it (e.g. 4 for pixel-unshuffle ×1 models); ``x`` must
@@ -53,18 +57,18 @@ def tiled_forward(fn, x: torch.Tensor, tile: int, overlap: int, device=None, dty
     tile runs.  ``progress(done, total)`` is called after each tile.
     """
     _, _, h, w = x.shape
-    if tile <= 0 or (h <= tile and w <= tile):
+    if tile <= 0 or (h <= tile + overlap and w <= tile + overlap):
         y = fn(x.to(device=device, dtype=dtype)).float().cpu()
         if progress:
             progress(1, 1)
         return y
     if h % multiple or w % multiple:
         raise ValueError(f'image {h}x{w} is not padded to a multiple of {multiple}')
-    tile = max(multiple, tile // multiple * multiple)
-    overlap = min(overlap // multiple * multiple, tile - multiple)
-    stride = tile - overlap
+    stride = max(multiple, tile // multiple * multiple)
+    overlap = overlap // multiple * multiple
+    tile = stride + overlap
     tops, lefts = _starts(h, tile, stride), _starts(w, tile, stride)
-    out = wsum = None
+    out = sy = sx = None
     scale = 0
     total, done = len(tops) * len(lefts), 0
     for top in tops:
@@ -77,14 +81,20 @@ def tiled_forward(fn, x: torch.Tensor, tile: int, overlap: int, device=None, dty
                 # float32 accumulators: the output is the largest buffer, and at most four
                 # tiles meet at a pixel, so float64 would only double its memory
                 out = torch.zeros((1, y.shape[1], h * scale, w * scale))
-                wsum = torch.zeros((1, 1, h * scale, w * scale))
+                # the windows are wy(top) x wx(left) over a grid of tops and lefts, so their
+                # sum is (sum of wy) x (sum of wx): two vectors rather than another image
+                sy = torch.zeros(h * scale, dtype=torch.float64)
+                sx = torch.zeros(w * scale, dtype=torch.float64)
             wy = _ramp(th * scale, overlap * scale, top > 0, top + th < h)
             wx = _ramp(tw * scale, overlap * scale, left > 0, left + tw < w)
             win = (wy[:, None] * wx[None, :])[None, None].float()
             ys, xs = slice(top * scale, (top + th) * scale), slice(left * scale, (left + tw) * scale)
             out[..., ys, xs] += y * win
-            wsum[..., ys, xs] += win
+            if left == lefts[0]:
+                sy[ys] += wy
+            if top == tops[0]:
+                sx[xs] += wx
             done += 1
             if progress:
                 progress(done, total)
-    return out.div_(wsum)
+    return out.div_(sy.float().view(1, 1, -1, 1)).div_(sx.float().view(1, 1, 1, -1))
