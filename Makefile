@@ -27,6 +27,9 @@ bench: $(STAMP)
 	$(VENV)/bin/pip install --quiet --no-deps bsrgan==0.1.5
 	$(PY) scripts/bench/degrade.py
 	$(PY) scripts/bench/dsgan.py
+	# the peer for tiled inference: Real-ESRGAN's RealESRGANer (it imports basicsr, already here)
+	$(VENV)/bin/pip install --quiet --no-deps realesrgan==0.3.0
+	$(PY) scripts/bench/infer.py --size 512
 
 clean:
 	rm -rf demo_out experiments tb_logger .pytest_cache

@@ -56,7 +56,7 @@ fi
 echo "== 3. SRResNet x2 (CPU, a few minutes)"
 train options/demo_srresnet_x2.yml demo_srresnet_x2 1500
 srkit-infer --model "$(last_ckpt demo_srresnet_x2)" --input "$DATA/lr_val_x2" --output "$OUT/sr_srresnet_x2"
-srkit-eval --sr "$OUT/sr_srresnet_x2" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x2" --scale 2 \
+srkit-eval --sr "SRResNet=$OUT/sr_srresnet_x2" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x2" --scale 2 \
   --json "$OUT/eval_srresnet_x2.json"
 
 echo "== 4a. ESRGAN story, stage 1: PSNR-oriented RRDBNet x4"

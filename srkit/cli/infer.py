@@ -116,7 +116,14 @@ def main(argv=None):
     files = _inputs(a.input)
     os.makedirs(a.output, exist_ok=True)
     failed = []
-    for f in tqdm(files, desc='infer', unit='img', disable=None):
+    # with tiles, a second bar follows the current image's tiles (a large image takes minutes on a CPU)
+    tiles_bar = tqdm(total=1, desc='tiles', unit='tile', leave=False, disable=None, position=1) if a.tile else None
+
+    def tile_progress(done, total):
+        if done == 1:
+            tiles_bar.reset(total=total)
+        tiles_bar.update(1)
+    for f in tqdm(files, desc='infer', unit='img', disable=None, position=0):
         stem = os.path.splitext(os.path.basename(f))[0]
         try:
             data = read_bytes(f)
@@ -132,7 +139,8 @@ def main(argv=None):
                     x = img2tensor(img.rgb).unsqueeze(0)
                     if not a.tile:
                         x = x.to(device)
-                    out = tensor2img(run_generator(net, x, a.tile, a.tile_overlap, dtype))
+                    out = tensor2img(run_generator(net, x, a.tile, a.tile_overlap, dtype,
+                                                   tile_progress if tiles_bar is not None else None))
             alpha = None
             if img.alpha is not None:
                 alpha = np.clip(imresize(img.alpha, scale), 0, 1)
@@ -141,6 +149,8 @@ def main(argv=None):
         except DataError as e:
             failed.append(str(e))
             print(f'srkit-infer: skipped: {e}', file=sys.stderr)
+    if tiles_bar is not None:
+        tiles_bar.close()
     print(f'{len(files) - len(failed)} image(s) written to {a.output}' +
           (f'; {len(failed)} failed' if failed else ''))
     return 1 if failed else 0
