@@ -170,6 +170,15 @@ def test_bad_input_one_line_errors(evdata, tmp_path):
         (1, ['--sr', evdata / 'lq', '--gt', evdata / 'hr', '--scale', '2'],
          f'{evdata / "hr"}/astronaut.png: size 160x160 does not match {evdata / "lq"}/astronaut.png (80x80) at scale 2'),
     ]
+    bad = tmp_path / 'bad_sr'
+    bad.mkdir()
+    for n in ('astronaut', 'coffee', 'chelsea'):
+        (bad / f'{n}.png').write_bytes((evdata / 'hr' / f'{n}.png').read_bytes())
+    (bad / 'coffee.png').write_bytes((evdata / 'hr' / 'coffee.png').read_bytes()[:300])  # truncated
+    r = run_cli('eval', '--sr', bad, '--gt', evdata / 'hr', '--scale', '2', '--out', tmp_path / 'rep_bad',
+                env=_env(tmp_path / 'home'))
+    assert r.returncode == 1 and r.stderr.count('\n') == 1 and f'{bad}/coffee.png' in r.stderr, r.stderr
+    assert not (tmp_path / 'rep_bad' / 'metrics.json').exists()  # no half report
     for code, args, msg in cases:
         r = run_cli('eval', *args, '--device', 'cpu', env=_env(tmp_path / 'home'))
         assert r.returncode == code and r.stderr.strip() == f'srkit-eval: error: {msg}', (args, r.stderr)
