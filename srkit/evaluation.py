@@ -144,9 +144,10 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
 
     Returns ``{'convention', 'scale', 'color_space', 'crop_border', 'metrics', 'sources',
     'unavailable', 'models': {label: {'kind', 'source', 'folder', 'images': [{'name', m...}],
-    'mean': {m: v}}}}``.  A metric whose weights are missing is left out and listed in
-    ``unavailable`` with the message naming the files; NaN marks an image a metric cannot
-    score (NIQE on an image smaller than its 96-pixel block)."""
+    'mean': {m: v}}}, 'notes'}``.  A metric whose weights are missing is left out and listed in
+    ``unavailable`` with the message naming the files; NaN marks a value a metric cannot give
+    (NIQE on an image smaller than its 96-pixel block, FID that fails numerically), and
+    ``notes`` says why for FID."""
     from tqdm import tqdm
     from . import metrics as M
     from .metrics import iqa
@@ -170,7 +171,7 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
             except iqa.MetricUnavailable as e:
                 unavailable[m] = str(e)
     per_image = [m for m in metrics if m != 'fid' and m not in unavailable]
-    models = {}
+    models, notes = {}, []
     for e in entries:
         rows = []
         for key in tqdm(sorted(gt), desc=f'score {e.label}', unit='img', disable=None if progress else True):
@@ -193,14 +194,18 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
             vals = [r[m] for r in rows if not math.isnan(r[m])]
             mean[m] = float(np.mean(vals)) if vals else float('nan')
         if 'fid' in loaded:
+            mean['fid'] = float('nan')
             if gt_dir is None or len(rows) < 2:
-                mean['fid'] = float('nan')
+                notes.append(f'FID of {e.label}: needs at least 2 images')
             else:
-                mean['fid'] = iqa.fid(loaded['fid'], e.folder, gt_dir, fid_mode)
+                try:
+                    mean['fid'] = iqa.fid(loaded['fid'], e.folder, gt_dir, fid_mode)
+                except (ValueError, np.linalg.LinAlgError) as err:  # e.g. a complex matrix square root
+                    notes.append(f'FID of {e.label}: not computed ({err}); a few images make a singular covariance')
         models[e.label] = {'kind': e.kind, 'source': e.source, 'folder': e.folder, 'images': rows, 'mean': mean}
     conv = M.convention(color_space, crop, ssim='ssim' in per_image)
     if 'niqe' in per_image:
         conv += f'; NIQE on Y, crop_border={crop}'
     return {'convention': conv, 'scale': scale, 'color_space': color_space, 'crop_border': crop,
             'metrics': [m for m in metrics if m not in unavailable], 'sources': sources,
-            'unavailable': unavailable, 'models': models}
+            'unavailable': unavailable, 'notes': notes, 'models': models}

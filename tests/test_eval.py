@@ -182,3 +182,22 @@ def test_bad_input_one_line_errors(evdata, tmp_path):
     for code, args, msg in cases:
         r = run_cli('eval', *args, '--device', 'cpu', env=_env(tmp_path / 'home'))
         assert r.returncode == code and r.stderr.strip() == f'srkit-eval: error: {msg}', (args, r.stderr)
+
+
+def test_a_failing_fid_is_a_note_not_a_crash(evdata, monkeypatch):
+    """pyiqa's Fréchet distance raises on a complex matrix square root (a few images make a
+    singular covariance); the report gives FID as n/a with the reason and keeps the rest."""
+    from srkit import evaluation as ev
+    from srkit.metrics import iqa
+    monkeypatch.setattr(iqa, 'fid_model', lambda device: object())
+
+    def fails(*args, **kwargs):
+        raise ValueError('Imaginary component 3.7e+16')
+    monkeypatch.setattr(iqa, 'fid', fails)
+    hr = str(evdata / 'hr')
+    gt = ev.index_images(hr, 'gt')
+    res = ev.score([ev.Entry('gtcopy', 'sr', hr, hr, dict(gt))], gt, 2, ['psnr', 'fid'], gt_dir=hr, progress=False)
+    m = res['models']['gtcopy']['mean']
+    assert np.isnan(m['fid']) and m['psnr'] == 80.0  # identical images: pyiqa's 80 dB cap
+    assert res['notes'] == ['FID of gtcopy: not computed (Imaginary component 3.7e+16); '
+                            'a few images make a singular covariance']

@@ -56,6 +56,8 @@ def print_table(res: dict) -> None:
         print(f'{label:<{width}} ' + ' '.join(f'{"n/a":>10}' if math.isnan(v) else f'{v:>10.4f}' for v in vals))
     for name, msg in res['unavailable'].items():
         print(f'{name}: unavailable: {msg}')
+    for note in res.get('notes', []):
+        print(f'note: {note}')
     print(f'convention: {res["convention"]}')
 
 

@@ -210,6 +210,7 @@ def write_report(results: dict, out_dir: str, crops: dict[str, str], title: str 
     notes = [f'{n} images, scale {results["scale"]}. Convention: {results["convention"]}.']
     notes += [f'{m.upper()}: {s}' for m, s in results['sources'].items() if m not in ('psnr', 'ssim')]
     notes += [f'**{m.upper()} unavailable**: {msg}' for m, msg in results['unavailable'].items()]
+    notes += results.get('notes', [])
     if 'fid' in _columns(results) and n < 50:
         notes.append(f'FID from {n} images per set is a rough figure; it needs thousands to be stable.')
 
