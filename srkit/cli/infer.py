@@ -12,7 +12,7 @@ statistics.
 
 ``--tile N`` keeps each image on the CPU and sends tiles to the device one at a
 time, one every N pixels (as Real-ESRGAN's ``--tile`` counts), each ``--tile-overlap``
-pixels larger, blended across the overlap (seamless when a quarter of
+pixels larger, blended across the overlap (seamless when 3/8 of
 the overlap covers the network's receptive-field radius).  Output files are
 ``OUTPUT/<input stem>.png``; 16-bit inputs give 16-bit outputs, gray inputs
 gray-looking RGB, and an alpha channel is upscaled (bicubic) and kept.  JPEG/TIFF/WebP

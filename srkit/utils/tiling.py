@@ -4,12 +4,12 @@
 time to the device.  As in Real-ESRGAN, ``tile`` is the step between tiles and each tile
 the network sees is ``tile + overlap`` pixels, so a ``tile``-sized image needs one tile
 and a 2·``tile`` one four.  Neighbouring tiles overlap by at least ``overlap`` input pixels
-and are blended with a window that is 0 in the outer quarter of the overlap (where a tile's
-output lacks context), rises as a raised cosine across the middle half, and is 1
-beyond; the two windows of a shared overlap sum to 1.  So when a quarter of the
-overlap covers the network's receptive-field radius, every pixel that gets weight is
-computed with full context and the result equals the untiled output up to float
-rounding.
+and are blended with a window that is 0 in the outer 3/8 of the overlap (where a tile's
+output lacks context), rises as a raised cosine across the middle quarter, and is 1
+beyond; the two windows of a shared overlap sum to 1.  So when 3/8 of the overlap
+covers the network's receptive-field radius, every pixel that gets weight is computed
+with full context and the result equals the untiled output up to float rounding.  (A
+wider blend would only average in pixels computed with less context.)
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import math
 
 import torch
 
+GUARD = 3 / 8  # share of the overlap, at each tile edge, that gets no weight
 
 def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> torch.Tensor:
     """1-D weights over ``n`` output pixels; ``lead``/``trail``: that side borders another tile."""
@@ -24,10 +25,10 @@ def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> torch.Tensor:
     if overlap <= 0:
         return w
     d = torch.arange(n, dtype=torch.float64) + 0.5  # distance from the leading edge, pixel centres
-    q = overlap / 4
+    guard, width = overlap * GUARD, overlap * (1 - 2 * GUARD)
 
     def rise(dist):
-        t = ((dist - q) / (2 * q)).clamp(0, 1)
+        t = ((dist - guard) / width).clamp(0, 1)
         return 0.5 - 0.5 * torch.cos(math.pi * t)
     if lead:
         w = w * rise(d)
