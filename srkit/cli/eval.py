@@ -74,7 +74,8 @@ def main(argv=None):
                     help='make the LQ from the GT: bicubic, bsrgan, bsrgan_plus, realesrgan or a preset')
     ap.add_argument('--seed', type=int, default=0, help='--degrade seed (per image: from the seed and the name)')
     ap.add_argument('--scale', type=int, default=None,
-                    help='default: from the checkpoints, or GT size / LQ size; else 1 ... needed for crop_border')
+                    help="the SR scale, which also sets the default crop_border (default: the checkpoints', "
+                         "else GT size / LQ size, else 1)")
     ap.add_argument('--metrics', default='psnr,ssim', help='comma-separated: psnr,ssim,lpips,niqe,fid')
     ap.add_argument('--color-space', choices=['y', 'rgb'], default='y')
     ap.add_argument('--crop-border', type=int, default=None, help='pixels cut from each side (default: scale)')
@@ -84,7 +85,7 @@ def main(argv=None):
     ap.add_argument('--crop-size', type=int, default=128, help='side of the report\'s crops, GT pixels')
     ap.add_argument('--json', default=None, help='also write metrics.json here')
     ap.add_argument('--device', default=None, help='cpu, cuda ... (default: cuda if available)')
-    ap.add_argument('--tile', type=int, default=0, help='--model inference tile size (0: whole images)')
+    ap.add_argument('--tile', type=int, default=0, help='--model inference: tile step as in srkit-infer (0: whole images)')
     ap.add_argument('--tile-overlap', type=int, default=32)
     a = ap.parse_args(argv)
     if not a.sr and not a.model and not (a.lq or a.degrade):
