@@ -45,9 +45,10 @@ def test_report_compares_checkpoints_and_reports_missing_weights(evdata, tmp_pat
                 env=_env(tmp_path / 'empty_home'))
     assert r.returncode == 3, r.stderr  # partial: LPIPS has no weights offline
     home = tmp_path / 'empty_home'
-    assert (f'lpips: unavailable: LPIPS weights are missing: put alexnet-owt-7be5be79.pth (from '
-            f'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth) at {home}/hub/checkpoints/'
-            f'alexnet-owt-7be5be79.pth') in r.stdout
+    from torchvision.models import AlexNet_Weights  # the URL torchvision's loader would fetch
+    url = AlexNet_Weights.IMAGENET1K_V1.url
+    assert (f'lpips: unavailable: LPIPS weights are missing: put alexnet-owt-7be5be79.pth (from {url}) '
+            f'at {home}/hub/checkpoints/alexnet-owt-7be5be79.pth') in r.stdout
     res = json.loads((out / 'metrics.json').read_text())
     assert list(res['models']) == ['bicubic', 'first', 'g1']
     assert res['metrics'] == ['psnr', 'ssim', 'niqe'] and list(res['unavailable']) == ['lpips']
