@@ -79,6 +79,7 @@ def split_label(text: str, what: str) -> tuple[str, str]:
 
 
 def unique_labels(entries: list[Entry]) -> None:
+    """``name``, ``name_2``, ``name_3`` ... where labels repeat (they name output folders)."""
     seen: dict[str, int] = {}
     for e in entries:
         n = seen.get(e.label, 0)

@@ -143,8 +143,9 @@ def test_degrade_builds_the_lq_with_a_seed(evdata, tmp_path):
     from srkit.cli import degrade as degrade_cli
     from srkit.cli import eval as eval_cli
     out = tmp_path / 'rep'
-    assert eval_cli.main.run(['--model', str(evdata / 'g0.pth'), '--gt', str(evdata / 'hr'), '--degrade', 'bsrgan',
-                              '--seed', '5', '--out', str(out), '--device', 'cpu']) == 0
+    assert eval_cli.main.run(['--model', str(evdata / 'g0.pth'), '--model', f'bicubic={evdata / "g1.pth"}',
+                              '--gt', str(evdata / 'hr'), '--degrade', 'bsrgan', '--seed', '5', '--out', str(out),
+                              '--device', 'cpu']) == 0
     ref = tmp_path / 'ref_lq'
     assert degrade_cli.main.run(['--input', str(evdata / 'hr'), '--output', str(ref), '--method', 'bsrgan',
                                  '--scale', '2', '--seed', '5']) == 0
@@ -152,7 +153,10 @@ def test_degrade_builds_the_lq_with_a_seed(evdata, tmp_path):
     for n in ('astronaut', 'coffee', 'chelsea'):
         assert np.array_equal(read_image(str(lq / f'{n}.png')), read_image(str(ref / f'{n}.png')))
     res = json.loads((out / 'metrics.json').read_text())
-    assert list(res['models']) == ['bicubic', 'g0'] and 'bsrgan' in res['models']['bicubic']['source']
+    # labels name the output folders, so a repeated one is numbered, never overwritten
+    assert list(res['models']) == ['bicubic', 'g0', 'bicubic_2'] and 'bsrgan' in res['models']['bicubic']['source']
+    assert res['models']['bicubic_2']['folder'].endswith(os.path.join('sr', 'bicubic_2'))
+    assert res['models']['bicubic_2']['mean']['psnr'] != res['models']['bicubic']['mean']['psnr']
 
 
 def test_bad_input_one_line_errors(evdata, tmp_path):

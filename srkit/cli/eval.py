@@ -24,7 +24,6 @@ bicubic are kept in REPORT_DIR/sr/<label>/ (a temporary folder without --out).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -114,13 +113,15 @@ def main(argv=None):
             label, path = ev.split_label(text, 'model')
             if not os.path.isfile(path):
                 raise UserError(f'--model {path}: no such file')
-            models.append((label, path))
+            models.append(ev.Entry(label, 'model', path))
+        # labels name the output folders: make them unique before anything is written
+        ev.unique_labels(([ev.Entry('bicubic', 'bicubic', '')] if not a.no_bicubic else []) + entries + models)
         scale = a.scale
         lq = None
         if a.degrade:
             if scale is None and models:
                 from ..archs.detect import load_generator
-                scale = load_generator(models[0][1], None, 'cpu')[2]
+                scale = load_generator(models[0].source, None, 'cpu')[2]
             if scale is None:
                 raise UserError('--degrade: give --scale (or a --model to read it from)')
             lq_dir = ev.degrade_lq(a.gt, os.path.join(work, f'lq_{a.degrade}_x{scale}_seed{a.seed}'),
@@ -136,26 +137,25 @@ def main(argv=None):
                 scale = max(1, round(read_image(gt[k]).shape[0] / read_image(lq[k]).shape[0]))
         if models and lq is None:
             raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
-        for label, path in models:
-            folder = os.path.join(work, 'sr', label)
-            imgs, s = ev.run_model(path, lq, folder, device, a.tile, a.tile_overlap)
+        for e in models:
+            e.folder = os.path.join(work, 'sr', e.label)
+            e.images, s = ev.run_model(e.source, lq, e.folder, device, a.tile, a.tile_overlap)
             if scale is not None and s != scale:
-                raise UserError(f'--model {path}: a x{s} network, but the others are x{scale}')
+                raise UserError(f'--model {e.source}: a x{s} network, but the others are x{scale}')
             scale = s
-            entries.append(ev.Entry(label, 'model', path, folder, imgs))
+            entries.append(e)
         scale = scale or 1
         if lq is not None and not a.no_bicubic:
             folder = os.path.join(work, 'sr', 'bicubic')
             entries.insert(0, ev.Entry('bicubic', 'bicubic', f'MATLAB bicubic x{scale} of {lq_dir}', folder,
                                        ev.run_bicubic(lq, scale, folder)))
-        ev.unique_labels(entries)
         res = ev.score(entries, gt, scale, metrics, a.color_space, a.crop_border, device, a.fid_mode, a.gt)
         print_table(res)
+        from ..utils import report
         if a.json:
             from ..utils.fileio import atomic_write_text
-            atomic_write_text(a.json, json.dumps(res, indent=2))
+            atomic_write_text(a.json, report.to_json(res))
         if a.out:
-            from ..utils import report
             report.write_tables(res, a.out)
             crops = report.write_crops(res, gt, lq, a.out, a.crop_size)
             report.write_report(res, a.out, crops)

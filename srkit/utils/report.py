@@ -175,9 +175,22 @@ def perception_metric(results: dict) -> str | None:
 
 
 # --------------------------------------------------------------------------- files
+def to_json(results: dict) -> str:
+    """``results`` as strict JSON: a value a metric could not give (NaN) is ``null``."""
+    def clean(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [clean(v) for v in o]
+        return o
+    return json.dumps(clean(results), indent=2, allow_nan=False)
+
+
 def write_tables(results: dict, out_dir: str) -> None:
     """``metrics.json`` (everything) and ``metrics.csv`` (model, image, metrics; ``MEAN`` rows)."""
-    atomic_write_text(os.path.join(out_dir, 'metrics.json'), json.dumps(results, indent=2, allow_nan=True))
+    atomic_write_text(os.path.join(out_dir, 'metrics.json'), to_json(results))
     cols = _columns(results)
     buf = io.StringIO()
     wr = csv.writer(buf)
