@@ -173,11 +173,12 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
                 unavailable[m] = str(e)
     per_image = [m for m in metrics if m != 'fid' and m not in unavailable]
     models, notes = {}, []
-    for e in entries:
-        rows = []
-        for key in tqdm(sorted(gt), desc=f'score {e.label}', unit='img', disable=None if progress else True):
+    rows: dict[str, list] = {e.label: [] for e in entries}
+    for key in tqdm(sorted(gt), desc='score', unit='img', disable=None if progress else True):
+        gt_img = read_image(gt[key])  # once per image, whatever the number of methods
+        for e in entries:
             s = read_image(e.images[key])
-            g = fit_gt(read_image(gt[key]), s.shape[:2], scale, gt[key], e.images[key])
+            g = fit_gt(gt_img, s.shape[:2], scale, gt[key], e.images[key])
             st, gtt = img2tensor(s)[None].to(device), img2tensor(g)[None].to(device)
             row = {'name': key}
             for m in per_image:
@@ -189,21 +190,23 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
                     row[m] = float(loaded[m].fn(st, gtt)[0])
                 else:
                     row[m] = float(loaded[m].fn(st)[0])
-            rows.append(row)
+            rows[e.label].append(row)
+    for e in entries:
+        rows_e = rows[e.label]
         mean = {}
         for m in per_image:
-            vals = [r[m] for r in rows if not math.isnan(r[m])]
+            vals = [r[m] for r in rows_e if not math.isnan(r[m])]
             mean[m] = float(np.mean(vals)) if vals else float('nan')
         if 'fid' in loaded:
             mean['fid'] = float('nan')
-            if gt_dir is None or len(rows) < 2:
+            if gt_dir is None or len(rows_e) < 2:
                 notes.append(f'FID of {e.label}: needs at least 2 images')
             else:
                 try:
                     mean['fid'] = iqa.fid(loaded['fid'], e.folder, gt_dir, fid_mode)
                 except (ValueError, np.linalg.LinAlgError) as err:  # e.g. a complex matrix square root
                     notes.append(f'FID of {e.label}: not computed ({err}); a few images make a singular covariance')
-        models[e.label] = {'kind': e.kind, 'source': e.source, 'folder': e.folder, 'images': rows, 'mean': mean}
+        models[e.label] = {'kind': e.kind, 'source': e.source, 'folder': e.folder, 'images': rows_e, 'mean': mean}
     conv = M.convention(color_space, crop, ssim='ssim' in per_image)
     if 'niqe' in per_image:
         conv += f'; NIQE on Y, crop_border={crop}'

@@ -90,15 +90,14 @@ def write_crops(results: dict, gt: dict, lq: dict | None, out_dir: str, size: in
     """``crops/<image>.png`` for every image: LQ (nearest-upscaled) | each method | GT,
     cropped where the methods differ most.  Returns ``{image: relative path}``."""
     from tqdm import tqdm
-    from ..evaluation import fit_gt
+    from ..evaluation import fit_gt, index_images
     from .imgio import read_image
     os.makedirs(os.path.join(out_dir, 'crops'), exist_ok=True)
     scale = results['scale']
     out = {}
-    models = results['models']
+    files = {label: index_images(m['folder'], 'sr') for label, m in results['models'].items()}
     for key in tqdm(sorted(gt), desc='crops', unit='img', disable=None if progress else True):
-        outs = [(label, read_image(os.path.join(m['folder'], _image_file(m['folder'], key))))
-                for label, m in models.items()]
+        outs = [(label, read_image(f[key])) for label, f in files.items()]
         hw = outs[0][1].shape[:2]
         g = fit_gt(read_image(gt[key]), hw, scale, gt[key], key)
         outs = [(label, o[: hw[0], : hw[1]]) for label, o in outs]
@@ -114,14 +113,6 @@ def write_crops(results: dict, gt: dict, lq: dict | None, out_dir: str, size: in
         atomic_write_bytes(os.path.join(out_dir, rel), _png_bytes(crop_panel(panels, top, left, s, zoom)))
         out[key] = rel
     return out
-
-
-def _image_file(folder: str, key: str) -> str:
-    from .imgio import list_images
-    for f in list_images(folder):
-        if os.path.splitext(f)[0] == key:
-            return f
-    raise FileNotFoundError(os.path.join(folder, key))
 
 
 # ------------------------------------------------------------------------- PD plot
