@@ -65,7 +65,7 @@ def niqe_weight_path() -> tuple[str, str]:
     return _hub('pyiqa', os.path.basename(url)), url
 
 
-_NIQE_MAT: dict[str, str] = {}
+_NIQE_MAT: dict = {}
 
 
 def _basicsr_niqe_mat() -> str:
@@ -76,8 +76,9 @@ def _basicsr_niqe_mat() -> str:
         from ..compat import import_basicsr
         niqe = import_basicsr('basicsr.metrics.niqe')
         params = np.load(os.path.join(os.path.dirname(niqe.__file__), 'niqe_pris_params.npz'))
-        folder = tempfile.mkdtemp(prefix='srkit-niqe-')
-        path = os.path.join(folder, 'niqe_pris_params.mat')
+        # removed when the process ends (TemporaryDirectory's finaliser)
+        _NIQE_MAT['dir'] = folder = tempfile.TemporaryDirectory(prefix='srkit-niqe-')
+        path = os.path.join(folder.name, 'niqe_pris_params.mat')
         scipy.io.savemat(path, {'mu_prisparam': params['mu_pris_param'], 'cov_prisparam': params['cov_pris_param']})
         _NIQE_MAT['path'] = path
     return _NIQE_MAT['path']
