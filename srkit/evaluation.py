@@ -91,8 +91,13 @@ def unique_labels(entries: list[Entry]) -> None:
 def degrade_lq(gt_dir: str, out_dir: str, method: str, scale: int, seed: int) -> str:
     """The LQ of every GT image, made by ``srkit-degrade`` (``method``: a method or a preset
     name) into ``out_dir``, with per-image seeds from ``seed``; resumable like it."""
-    from degradations import PIPELINES
+    from degradations import PIPELINES, load_preset
     from .cli import degrade as degrade_cli
+    if method not in PIPELINES:
+        try:
+            load_preset(method)  # a bad name fails here, in one line, before srkit-degrade runs
+        except ValueError as e:
+            raise UserError(f'--degrade {e} (methods: {", ".join(sorted(PIPELINES))})') from None
     how = ['--method', method] if method in PIPELINES else ['--preset', method]
     code = degrade_cli.main.run(['--input', gt_dir, '--output', out_dir, *how, '--scale', str(scale),
                                  '--seed', str(seed)])
@@ -140,7 +145,7 @@ def run_model(ckpt: str, lq: dict[str, str], out_dir: str, device, tile: int = 0
 
 def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[str], color_space: str = 'y',
           crop_border: int | None = None, device='cpu', fid_mode: str = 'clean', gt_dir: str | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, on_image=None) -> dict:
     """Per-image and mean values of ``metrics`` for every entry.
 
     Returns ``{'convention', 'scale', 'color_space', 'crop_border', 'metrics', 'sources',
@@ -148,7 +153,8 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
     'mean': {m: v}}}, 'notes'}``.  A metric whose weights are missing is left out and listed in
     ``unavailable`` with the message naming the files; NaN marks a value a metric cannot give
     (NIQE on an image smaller than its 96-pixel block, FID that fails numerically), and
-    ``notes`` says why for FID."""
+    ``notes`` says why for FID.  ``on_image(name, gt, {label: output})``, if given, sees every
+    image once it is decoded (the report's crops), so nothing is read twice."""
     from tqdm import tqdm
     from . import metrics as M
     from .metrics import iqa
@@ -176,8 +182,9 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
     rows: dict[str, list] = {e.label: [] for e in entries}
     for key in tqdm(sorted(gt), desc='score', unit='img', disable=None if progress else True):
         gt_img = read_image(gt[key])  # once per image, whatever the number of methods
+        outputs = {}
         for e in entries:
-            s = read_image(e.images[key])
+            outputs[e.label] = s = read_image(e.images[key])
             g = fit_gt(gt_img, s.shape[:2], scale, gt[key], e.images[key])
             st, gtt = img2tensor(s)[None].to(device), img2tensor(g)[None].to(device)
             row = {'name': key}
@@ -191,6 +198,8 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
                 else:
                     row[m] = float(loaded[m].fn(st)[0])
             rows[e.label].append(row)
+        if on_image is not None:
+            on_image(key, gt_img, outputs)
     for e in entries:
         rows_e = rows[e.label]
         mean = {}

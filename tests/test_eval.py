@@ -160,6 +160,7 @@ def test_degrade_builds_the_lq_with_a_seed(evdata, tmp_path):
 
 
 def test_bad_input_one_line_errors(evdata, tmp_path):
+    from degradations import PIPELINES, preset_names
     (tmp_path / 'lq').mkdir()
     for n in ('coffee', 'astronaut'):
         (tmp_path / 'lq' / f'{n}.png').write_bytes((evdata / 'lq' / f'{n}.png').read_bytes())
@@ -172,6 +173,9 @@ def test_bad_input_one_line_errors(evdata, tmp_path):
          '--metrics psnr,sharpness: unknown sharpness (known: psnr, ssim, lpips, niqe, fid)'),
         (2, ['--model', evdata / 'g0.pth', '--lq', evdata / 'lq', '--gt', evdata / 'hr', '--scale', '4'],
          f'--model {evdata / "g0.pth"}: a x2 network, but the others are x4'),
+        (2, ['--model', evdata / 'g0.pth', '--gt', evdata / 'hr', '--degrade', 'nosuch'],
+         f'--degrade nosuch: neither a file nor a preset (presets: {", ".join(preset_names())}) '
+         f'(methods: {", ".join(sorted(PIPELINES))})'),
         (1, ['--sr', evdata / 'lq', '--gt', evdata / 'hr', '--scale', '2'],
          f'{evdata / "hr"}/astronaut.png: size 160x160 does not match {evdata / "lq"}/astronaut.png (80x80) at scale 2'),
     ]
@@ -184,6 +188,7 @@ def test_bad_input_one_line_errors(evdata, tmp_path):
                 env=_env(tmp_path / 'home'))
     assert r.returncode == 1 and r.stderr.count('\n') == 1 and f'{bad}/coffee.png' in r.stderr, r.stderr
     assert not (tmp_path / 'rep_bad' / 'metrics.json').exists()  # no half report
+    assert not (tmp_path / 'rep_bad' / 'crops').exists()  # nor crops of the images before it
     for code, args, msg in cases:
         r = run_cli('eval', *args, '--device', 'cpu', env=_env(tmp_path / 'home'))
         assert r.returncode == code and r.stderr.strip() == f'srkit-eval: error: {msg}', (args, r.stderr)

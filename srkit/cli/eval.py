@@ -149,16 +149,17 @@ def main(argv=None):
             folder = os.path.join(work, 'sr', 'bicubic')
             entries.insert(0, ev.Entry('bicubic', 'bicubic', f'MATLAB bicubic x{scale} of {lq_dir}', folder,
                                        ev.run_bicubic(lq, scale, folder)))
-        res = ev.score(entries, gt, scale, metrics, a.color_space, a.crop_border, device, a.fid_mode, a.gt)
-        print_table(res)
         from ..utils import report
+        crops = report.CropWriter(a.out, scale, lq, a.crop_size) if a.out else None
+        res = ev.score(entries, gt, scale, metrics, a.color_space, a.crop_border, device, a.fid_mode, a.gt,
+                       on_image=crops)
+        print_table(res)
         if a.json:
             from ..utils.fileio import atomic_write_text
             atomic_write_text(a.json, report.to_json(res))
         if a.out:
             report.write_tables(res, a.out)
-            crops = report.write_crops(res, gt, lq, a.out, a.crop_size)
-            report.write_report(res, a.out, crops)
+            report.write_report(res, a.out, crops.finish())
             print(f'report: {os.path.join(a.out, "report.html")}')
     finally:
         if not a.out:

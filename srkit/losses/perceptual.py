@@ -32,6 +32,17 @@ class WeightsMissing(UserError):
     """Pretrained weights are not on disk and could not be fetched."""
 
 
+def offline() -> bool:
+    """``SRKIT_OFFLINE=1``: never try a download (tests, the demo)."""
+    return os.environ.get('SRKIT_OFFLINE') == '1'
+
+
+def missing_weights(name: str, files: list[tuple[str, str]]) -> str:
+    """``NAME weights are missing: put FILE (from URL) at PATH, ...`` for ``[(path, url)]``."""
+    return f'{name} weights are missing: put ' + ', '.join(
+        f'{os.path.basename(p)} (from {u}) at {p}' for p, u in files)
+
+
 def vgg19_cache_path() -> tuple[str, str]:
     """``(path in the torch hub cache, download URL)`` of torchvision's VGG19 weights."""
     from torchvision.models import VGG19_Weights
@@ -48,7 +59,7 @@ def load_vgg19_state_dict(path: Optional[str] = None) -> dict:
     cache, url = vgg19_cache_path()
     missing = (f'VGG19 weights for the perceptual loss are missing: put {os.path.basename(cache)} '
                f'(from {url}) at {cache}, or set perceptual_opt.vgg_weights: PATH')
-    if not os.path.exists(cache) and os.environ.get('SRKIT_OFFLINE') == '1':
+    if not os.path.exists(cache) and offline():
         raise WeightsMissing(missing + ' (SRKIT_OFFLINE=1: no download attempted)')
     try:
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
@@ -183,9 +194,9 @@ def load_lpips_net() -> nn.Module:
     downloadable (``SRKIT_OFFLINE=1``: no download is attempted)."""
     paths = lpips_weight_paths()
     missing = [(p, u) for p, u in paths if not os.path.exists(p)]
-    text = ', '.join(f'{os.path.basename(p)} (from {u}) at {p}' for p, u in missing)
-    if missing and os.environ.get('SRKIT_OFFLINE') == '1':
-        raise WeightsMissing(f'LPIPS weights are missing: put {text} (SRKIT_OFFLINE=1: no download attempted)')
+    text = missing_weights('LPIPS', missing)
+    if missing and offline():
+        raise WeightsMissing(f'{text} (SRKIT_OFFLINE=1: no download attempted)')
     from ..compat import quiet_stdout
     try:
         from pyiqa.archs.lpips_arch import LPIPS
@@ -195,8 +206,7 @@ def load_lpips_net() -> nn.Module:
         with quiet_stdout():
             net = LPIPS(net='alex', version='0.1', pretrained=True, pretrained_model_path=lin)
     except Exception as e:  # offline: URLError, socket errors, ...
-        raise WeightsMissing(f'LPIPS weights are missing: put {text} (download failed: '
-                             f'{type(e).__name__})') from None
+        raise WeightsMissing(f'{text} (download failed: {type(e).__name__})') from None
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()

@@ -23,14 +23,14 @@ from typing import Callable
 
 import torch
 
-from ..errors import UserError
+from ..losses.perceptual import WeightsMissing, missing_weights, offline
 
 NIQE_MIN_SIDE = 96  # one 96-pixel block (pyiqa fails on less)
 LOWER_IS_BETTER = {'psnr': False, 'ssim': False, 'lpips': True, 'niqe': True, 'fid': True}
 
 
-class MetricUnavailable(UserError):
-    """A metric's pretrained files are not on disk and could not be fetched."""
+# the loss's exception: a metric's files missing is the same user error
+MetricUnavailable = WeightsMissing
 
 
 @dataclass
@@ -46,11 +46,6 @@ class Metric:
 
 def _hub(*parts) -> str:
     return os.path.join(torch.hub.get_dir(), *parts)
-
-
-def _missing_text(name: str, files: list[tuple[str, str]]) -> str:
-    return f'{name} weights are missing: put ' + ', '.join(
-        f'{os.path.basename(p)} (from {u}) at {p}' for p, u in files)
 
 
 def fid_weight_path() -> tuple[str, str]:
@@ -84,21 +79,14 @@ def _basicsr_niqe_mat() -> str:
     return _NIQE_MAT['path']
 
 
-def _offline() -> bool:
-    return os.environ.get('SRKIT_OFFLINE') == '1'
-
-
 def load(name: str, crop_border: int = 0, device: str | torch.device = 'cpu') -> Metric:
     """``lpips`` or ``niqe`` (``fid`` compares folders: :func:`fid`)."""
     import pyiqa
     from ..compat import quiet_stdout
     device = torch.device(device)
     if name == 'lpips':
-        from ..losses.perceptual import WeightsMissing, load_lpips_net
-        try:
-            net = load_lpips_net().to(device)
-        except WeightsMissing as e:
-            raise MetricUnavailable(str(e)) from None
+        from ..losses.perceptual import load_lpips_net
+        net = load_lpips_net().to(device)
 
         @torch.no_grad()
         def lpips(sr, gt):
@@ -129,14 +117,14 @@ def fid_model(device: str | torch.device = 'cpu'):
     import pyiqa
     from ..compat import quiet_stdout
     path, url = fid_weight_path()
-    if not os.path.exists(path) and _offline():
-        raise MetricUnavailable(_missing_text('FID Inception', [(path, url)]) +
+    if not os.path.exists(path) and offline():
+        raise MetricUnavailable(missing_weights('FID Inception', [(path, url)]) +
                                 ' (SRKIT_OFFLINE=1: no download attempted)')
     try:
         with quiet_stdout():
             return pyiqa.create_metric('fid', device=torch.device(device))
     except Exception as e:  # offline: URLError, socket errors, ...
-        raise MetricUnavailable(_missing_text('FID Inception', [(path, url)]) +
+        raise MetricUnavailable(missing_weights('FID Inception', [(path, url)]) +
                                 f' (download failed: {type(e).__name__})') from None
 
 

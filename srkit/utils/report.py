@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 
@@ -85,34 +86,43 @@ def _png_bytes(rgb_u8: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_crops(results: dict, gt: dict, lq: dict | None, out_dir: str, size: int = 128,
-                progress: bool = True) -> dict[str, str]:
+class CropWriter:
     """``crops/<image>.png`` for every image: LQ (nearest-upscaled) | each method | GT,
-    cropped where the methods differ most.  Returns ``{image: relative path}``."""
-    from tqdm import tqdm
-    from ..evaluation import fit_gt, index_images
-    from .imgio import read_image
-    os.makedirs(os.path.join(out_dir, 'crops'), exist_ok=True)
-    scale = results['scale']
-    out = {}
-    files = {label: index_images(m['folder'], 'sr') for label, m in results['models'].items()}
-    for key in tqdm(sorted(gt), desc='crops', unit='img', disable=None if progress else True):
-        outs = [(label, read_image(f[key])) for label, f in files.items()]
-        hw = outs[0][1].shape[:2]
-        g = fit_gt(read_image(gt[key]), hw, scale, gt[key], key)
-        outs = [(label, o[: hw[0], : hw[1]]) for label, o in outs]
-        top, left, s = pick_crop([o for _, o in outs], g, size)
+    cropped where the methods differ most.  Called as ``score``'s ``on_image`` with the
+    decoded images; ``paths`` maps each image to its file, relative to ``out_dir``.  The
+    crops gather in a staging folder that :meth:`finish` moves to ``crops/``, so a run that
+    fails half-way leaves an earlier report's crops as they were."""
+
+    def __init__(self, out_dir: str, scale: int, lq: dict | None = None, size: int = 128):
+        self.out_dir, self.scale, self.lq, self.size = out_dir, scale, lq, size
+        self.paths: dict[str, str] = {}
+        self.staging = os.path.join(out_dir, '.crops-incomplete')
+        shutil.rmtree(self.staging, ignore_errors=True)
+        os.makedirs(self.staging)
+
+    def finish(self) -> dict[str, str]:
+        final = os.path.join(self.out_dir, 'crops')
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(self.staging, final)
+        return self.paths
+
+    def __call__(self, key: str, gt: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
+        from .imgio import read_image
+        # outputs may differ by a pixel or two (a GT that was not mod-cropped): the common part
+        h = min(o.shape[0] for o in outputs.values())
+        w = min(o.shape[1] for o in outputs.values())
+        outs = [(label, o[:h, :w]) for label, o in outputs.items()]
+        g = gt[:h, :w]
+        top, left, s = pick_crop([o for _, o in outs], g, self.size)
         panels = []
-        if lq is not None:
-            lo = read_image(lq[key])
-            up = np.repeat(np.repeat(lo, scale, axis=0), scale, axis=1)[: hw[0], : hw[1]]
+        if self.lq is not None:
+            lo = read_image(self.lq[key])
+            up = np.repeat(np.repeat(lo, self.scale, axis=0), self.scale, axis=1)[:h, :w]
             panels.append(('LQ (nearest)', up))
         panels += outs + [('GT', g)]
         zoom = 2 if s <= 96 else 1
-        rel = os.path.join('crops', f'{key}.png')
-        atomic_write_bytes(os.path.join(out_dir, rel), _png_bytes(crop_panel(panels, top, left, s, zoom)))
-        out[key] = rel
-    return out
+        atomic_write_bytes(os.path.join(self.staging, f'{key}.png'), _png_bytes(crop_panel(panels, top, left, s, zoom)))
+        self.paths[key] = os.path.join('crops', f'{key}.png')
 
 
 # ------------------------------------------------------------------------- PD plot
