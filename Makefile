@@ -9,12 +9,14 @@ $(STAMP): requirements/constraints.txt requirements/base.txt setup.py scripts/se
 
 setup: $(STAMP)
 
-# The whole suite, slow tests included.
+# The layer contracts (.importlinter), then the whole suite, slow tests included.
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest tests
 
 # Everything but @pytest.mark.slow, for quick iterations.
 test-fast: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest tests -m "not slow"
 
 demo: $(STAMP)

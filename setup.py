@@ -17,7 +17,7 @@ setup(
     python_requires='>=3.10',
     install_requires=[
         'torch>=2.1', 'torchvision', 'numpy', 'scipy', 'opencv-python-headless', 'lmdb',
-        'albumentations', 'pyiqa', 'pyyaml', 'tqdm', 'tensorboard',
+        'albumentations', 'pyiqa', 'pyyaml', 'pydantic>=2', 'tqdm', 'tensorboard',
     ],
     entry_points={
         'console_scripts': [

@@ -6,4 +6,4 @@ be reproduced and explained.  Images are ``(H,W,3) RGB float32 in [0,1]``
 (numpy) or ``(B,3,H,W) RGB float in [0,1]`` (torch) unless stated otherwise.
 """
 from .resize import imresize, imresize_torch, resize_weights  # noqa: F401
-from .pipelines import PIPELINES, build_pipeline, check_options, load_preset, preset_names  # noqa: F401
+from .pipelines import PIPELINES, build_pipeline, check_options, load_preset, option_types, preset_names  # noqa: F401

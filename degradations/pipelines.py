@@ -9,8 +9,10 @@ functions keep their own return shapes, e.g. ``bicubic(hr, s) -> (lr, params)``.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
+import typing
 from typing import Callable
 
 import numpy as np
@@ -18,18 +20,35 @@ import numpy as np
 from .resize import imresize
 
 PIPELINES: dict[str, Callable] = {}
-_OPTIONS: dict[str, Callable[[], set]] = {}  # name -> the keyword options it takes
+_OPTIONS: dict[str, Callable[[], dict]] = {}  # name -> {option: (annotation, default)}
 PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'presets')
 
 
-def _keywords(fn) -> set:
-    return {n for n, p in inspect.signature(fn).parameters.items()
+def _keywords(fn) -> dict:
+    """``{option: (annotation, default)}`` of ``fn``'s keyword options."""
+    hints = typing.get_type_hints(fn)
+    return {n: (hints.get(n, typing.Any), p.default) for n, p in inspect.signature(fn).parameters.items()
             if n not in ('hr', 'scale', 'rng', 'sf', 'img') and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
-def register(name: str, returns_hr: bool = False, options: Callable[[], set] | None = None):
+def _fields(*classes) -> dict:
+    """``{option: (annotation, default)}`` of dataclasses' fields."""
+    out = {}
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        out.update({f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)})
+    return out
+
+
+def option_types(name: str) -> dict:
+    """``{option: (annotation, default)}`` that pipeline ``name`` takes: its schema."""
+    return _OPTIONS[name]()
+
+
+def register(name: str, returns_hr: bool = False, options: Callable[[], dict] | None = None):
     """Register ``fn(hr, scale, rng, **kw)``; one returning ``(lr, params)`` leaves the HR
-    as given.  ``options()`` lists the keywords it takes (default: from its signature)."""
+    as given.  ``options()`` gives the keywords it takes with their annotations and
+    defaults (default: from its signature)."""
     def add(fn):
         _OPTIONS[name] = options or (lambda: _keywords(fn))
         if returns_hr:
@@ -74,7 +93,7 @@ def _bsrgan_plus_options():
 
 def _realesrgan_options():
     from .realesrgan import KernelConfig, SecondOrderConfig
-    return {'usm'} | set(KernelConfig.__dataclass_fields__) | set(SecondOrderConfig.__dataclass_fields__)
+    return {'usm': (bool, True), **_fields(KernelConfig, SecondOrderConfig)}
 
 
 @register('bsrgan', returns_hr=True, options=_bsrgan_options)
@@ -133,7 +152,7 @@ def check_options(name: str, kwargs: dict) -> None:
     """Raise ``KeyError`` naming the pipeline, an unknown name or option, and the known ones."""
     if name not in PIPELINES:
         raise KeyError(f'unknown degradation {name!r} (known: {", ".join(sorted(PIPELINES))})')
-    known = _OPTIONS[name]()
+    known = set(_OPTIONS[name]())
     bad = sorted(set(kwargs) - known)
     if bad:
         raise KeyError(f'{name}: unknown option {bad[0]!r} (known: {", ".join(sorted(known)) or "none"})')

@@ -18,7 +18,7 @@ draws the noise kind and the second blur per sample, and takes any batch size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch

@@ -1,6 +1,6 @@
 """What ``srkit-eval`` does: gather the compared outputs (SR folders, checkpoints run on the
 LQ, the bicubic baseline), score each image with the chosen metrics, and hand the results
-to :mod:`srkit.utils.report`.
+to :mod:`srkit.report`.
 
 Images are matched by file stem.  Every image is ``(H,W,3) RGB float32 in [0,1]`` in memory
 and ``(1,3,H,W)`` on the metric's device.  Full-reference metrics compare an output with
@@ -92,15 +92,14 @@ def degrade_lq(gt_dir: str, out_dir: str, method: str, scale: int, seed: int) ->
     """The LQ of every GT image, made by ``srkit-degrade`` (``method``: a method or a preset
     name) into ``out_dir``, with per-image seeds from ``seed``; resumable like it."""
     from degradations import PIPELINES, load_preset
-    from .cli import degrade as degrade_cli
+    from .degrading import degrade_folder
     if method not in PIPELINES:
         try:
             load_preset(method)  # a bad name fails here, in one line, before srkit-degrade runs
         except ValueError as e:
             raise UserError(f'--degrade {e} (methods: {", ".join(sorted(PIPELINES))})') from None
-    how = ['--method', method] if method in PIPELINES else ['--preset', method]
-    code = degrade_cli.main.run(['--input', gt_dir, '--output', out_dir, *how, '--scale', str(scale),
-                                 '--seed', str(seed)])
+    how = {'method': method} if method in PIPELINES else {'preset': method}
+    code = degrade_folder(gt_dir, out_dir, scale=scale, seed=seed, **how)
     if code:
         raise UserError(f'--degrade {method}: srkit-degrade failed (exit {code})')
     return out_dir
@@ -125,20 +124,17 @@ def run_model(ckpt: str, lq: dict[str, str], out_dir: str, device, tile: int = 0
               progress: bool = True) -> tuple[dict[str, str], int]:
     """A generator checkpoint (any format ``srkit-infer`` reads) on each LQ image; outputs
     written as 8-bit PNGs into ``out_dir``.  Returns ``({stem: path}, scale)``."""
-    import torch
     from tqdm import tqdm
-    from .archs.detect import load_generator, run_generator
-    from .utils.imgio import img2tensor, read_image, tensor2img, write_image
+    from .inference import load_generator, read_input, upscale_image
+    from .utils.imgio import write_image
     net, cfg, scale = load_generator(ckpt, None, device, channels_last=True)
-    net.eval()
     os.makedirs(out_dir, exist_ok=True)
     out = {}
     for key in tqdm(sorted(lq), desc=os.path.basename(out_dir), unit='img', disable=None if progress else True):
-        x = img2tensor(read_image(lq[key]))[None]
-        with torch.no_grad():
-            y = run_generator(net, x if tile else x.to(device), tile, overlap)
+        img = read_input(lq[key])  # as srkit-infer reads it: EXIF orientation, alpha, 16 bit
+        y, alpha = upscale_image(net, img, scale, device, tile, overlap)
         path = os.path.join(out_dir, f'{key}.png')
-        write_image(path, tensor2img(y))
+        write_image(path, y, bit_depth=16 if img.bit_depth == 16 else 8, alpha=alpha)
         out[key] = path
     return out, scale
 

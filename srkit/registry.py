@@ -1,24 +1,37 @@
-"""Registries: one decorator adds an arch, loss, dataset, model or scheduler.
+"""Registries: one decorator adds an arch, loss, dataset, model, optimizer or scheduler.
 
-Registering is the only import-time side effect.  Builders look up the YAML
-``type`` key and check the remaining keys against the constructor signature,
-so a typo is an error naming the key rather than a ``TypeError`` deep inside.
+Registering is the only import-time side effect.  Each entry's options schema is
+its constructor's signature (:func:`srkit.config.signature_model`): the YAML
+``type`` picks the class and the other keys must be its parameters, with their
+types, so a typo stops the run with a line naming the key.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
-import typing
-from typing import Any, Callable
+import pkgutil
+from typing import Any, Optional
 
+from .config import Spec, signature_model, tagged_union, validate
 from .errors import OptionError
 
 
 class Registry:
-    def __init__(self, kind: str):
-        self.kind = kind
-        self._items: dict[str, Any] = {}
+    """``name -> class`` with a typed spec per entry.
 
-    def register(self, obj=None, *, name: str | None = None):
+    ``skip`` names constructor parameters the caller supplies (an optimizer's
+    ``params``); ``spec_base`` adds keys every entry's spec accepts (a loss's
+    ``target``), which :meth:`build` does not pass to the constructor.
+    """
+
+    def __init__(self, kind: str, skip: tuple = (), spec_base: type = Spec):
+        self.kind = kind
+        self.skip = ('self',) + tuple(skip)
+        self.spec_base = spec_base
+        self._items: dict[str, Any] = {}
+        self._specs: dict[str, type] = {}
+
+    def register(self, obj=None, *, name: Optional[str] = None):
         """Use as ``@REG.register()``, ``@REG.register`` or ``@REG.register(name='Alias')``."""
 
         def add(o):
@@ -26,14 +39,14 @@ class Registry:
             if key in self._items and self._items[key] is not o:
                 raise KeyError(f'{self.kind} {key!r} is registered twice')
             self._items[key] = o
+            self._specs.pop(key, None)
             return o
 
         return add(obj) if obj is not None else add
 
     def get(self, name: str, where: str = 'type'):
         if name not in self._items:
-            known = ', '.join(sorted(self._items))
-            raise OptionError(f'{where}: unknown {self.kind} type {name!r} (known: {known})')
+            raise OptionError(f'{where}: unknown {self.kind} type {name!r} (known: {", ".join(self.keys())})')
         return self._items[name]
 
     def __contains__(self, name):
@@ -42,72 +55,65 @@ class Registry:
     def keys(self):
         return sorted(self._items)
 
+    def spec(self, name: str) -> type:
+        """The options section of entry ``name``: ``type: name`` and its constructor's parameters."""
+        if name not in self._specs:
+            obj = self.get(name)
+            fn = obj.__init__ if inspect.isclass(obj) else obj
+            own = getattr(obj, 'Options', None) if self.kind == 'dataset' else None
+            if own is not None:  # a dataset declares its section itself
+                from typing import Literal
+                from pydantic import create_model
+                self._specs[name] = create_model(f'{name}Options', __base__=own, type=(Literal[name], ...))
+            else:
+                doc = inspect.getdoc(obj) or ''
+                model = signature_model(f'{name}{self.kind.title()}', fn, self.spec_base, self.skip, tag=name)
+                model.__doc__ = doc.split('\n\n')[0] or None
+                self._specs[name] = model
+        return self._specs[name]
+
+    def union(self, public: bool = False):
+        """One annotation for a section of any registered type (``type`` picks it); ``public``
+        leaves out names that start with an underscore (tests' own)."""
+        return tagged_union({n: self.spec(n) for n in self.keys() if not (public and n.startswith('_'))}, self.kind)
+
+    def parse(self, cfg, where: str):
+        """``cfg`` (a mapping or an already typed spec) as this registry's typed spec."""
+        if isinstance(cfg, Spec):
+            return cfg
+        if not isinstance(cfg, dict):
+            raise OptionError(f'{where}: expected a mapping with a type key, got {type(cfg).__name__} {cfg!r}')
+        if 'type' not in cfg:
+            raise OptionError(f'{where}.type: missing (known: {", ".join(self.keys())})')
+        self.get(cfg['type'], f'{where}.type')
+        return validate(self.spec(cfg['type']), cfg, where)
+
+    def build(self, cfg, where: str, *args, **extra):
+        """Instantiate ``cfg``'s class with its keys (checked) after ``args``/``extra``."""
+        spec = self.parse(cfg, where)
+        return self._items[spec.type](*args, **spec.kwargs(), **extra)
+
+
+def import_all(package: str, path) -> None:
+    """Import every module of a package (its ``__name__``, ``__path__``), so a new file that
+    registers an arch, loss or model is found without an edit to the package's ``__init__``."""
+    for m in pkgutil.iter_modules(path):
+        importlib.import_module(f'{package}.{m.name}')
+
+
+class LossSpec(Spec):
+    """A loss's keys beyond its constructor: what it compares (``target``, one of those the
+    model family offers) and the name its value is logged under."""
+
+    target: Optional[str] = None
+    name: Optional[str] = None
+    spec_only = ('target', 'name')
+
 
 ARCH_REGISTRY = Registry('arch')
-LOSS_REGISTRY = Registry('loss')
+LOSS_REGISTRY = Registry('loss', spec_base=LossSpec)
 DATASET_REGISTRY = Registry('dataset')
 MODEL_REGISTRY = Registry('model')
-SCHEDULER_REGISTRY = Registry('scheduler')
-
-
-def _type_ok(value, ann) -> bool:
-    if ann is inspect.Parameter.empty or ann is Any:
-        return True
-    if isinstance(ann, str):  # postponed annotations we could not resolve
-        return True
-    origin = typing.get_origin(ann)
-    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        return any(_type_ok(value, a) for a in typing.get_args(ann))
-    if ann is type(None):
-        return value is None
-    if origin in (list, tuple, typing.Sequence):
-        return isinstance(value, (list, tuple))
-    if origin is dict:
-        return isinstance(value, dict)
-    if origin is typing.Literal:
-        return value in typing.get_args(ann)
-    if ann is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ann is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(ann, type):
-        return isinstance(value, ann)
-    return True
-
-
-def check_kwargs(fn: Callable, kwargs: dict, where: str, skip: tuple = ()) -> None:
-    """Raise OptionError if ``kwargs`` has a key ``fn`` does not accept or a wrong type."""
-    sig = inspect.signature(fn)
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:
-        hints = {}
-    params = {k: p for k, p in sig.parameters.items() if k != 'self'}
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    for key, value in kwargs.items():
-        if key in skip:
-            continue
-        if key not in params:
-            if var_kw:
-                continue
-            accepted = ', '.join(k for k, p in params.items() if p.kind is not p.VAR_KEYWORD)
-            raise OptionError(f'{where}.{key}: unknown argument (accepted: {accepted})')
-        ann = hints.get(key, params[key].annotation)
-        if not _type_ok(value, ann):
-            tname = getattr(ann, '__name__', str(ann).replace('typing.', ''))
-            raise OptionError(f'{where}.{key}: expected {tname}, got {type(value).__name__} {value!r}')
-    missing = [k for k, p in params.items()
-               if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-               and k not in kwargs and k not in skip]
-    if missing:
-        raise OptionError(f'{where}.{missing[0]}: required argument is missing')
-
-
-def build_from_config(registry: Registry, cfg: dict, where: str, **extra):
-    """Instantiate ``registry[cfg['type']](**rest, **extra)`` after checking the keys."""
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise OptionError(f'{where}.type: missing')
-    cls = registry.get(cfg['type'], f'{where}.type')
-    kwargs = {k: v for k, v in cfg.items() if k != 'type'}
-    check_kwargs(cls.__init__ if inspect.isclass(cls) else cls, {**kwargs, **extra}, where)
-    return cls(**kwargs, **extra)
+SCHEDULER_REGISTRY = Registry('scheduler', skip=('optimizer', 'last_epoch', 'verbose'))
+OPTIMIZER_REGISTRY = Registry('optimizer', skip=('params', 'foreach', 'capturable', 'differentiable', 'fused',
+                                                 'maximize', 'decoupled_weight_decay'))

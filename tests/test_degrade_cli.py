@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from srkit.cli import degrade as D
+from srkit import degrading as D
+from srkit.cli import degrade as degrade_cli
 from srkit.utils.imgio import read_image, write_image
 from conftest import ROOT, kill_when, photo, run_cli
 
@@ -27,10 +28,10 @@ def _files(d):
 
 def test_output_independent_of_workers_and_shards(tmp_path, hr_dir):
     args = ['--input', str(hr_dir), '--method', 'bsrgan', '--scale', '4', '--seed', '5']
-    assert D.main.run(args + ['--output', str(tmp_path / 'w1')]) == 0
-    assert D.main.run(args + ['--output', str(tmp_path / 'w2'), '--workers', '2']) == 0
+    assert degrade_cli.main.run(args + ['--output', str(tmp_path / 'w1')]) == 0
+    assert degrade_cli.main.run(args + ['--output', str(tmp_path / 'w2'), '--workers', '2']) == 0
     for i in range(3):
-        assert D.main.run(args + ['--output', str(tmp_path / 'sh'), '--shard', f'{i}/3']) == 0
+        assert degrade_cli.main.run(args + ['--output', str(tmp_path / 'sh'), '--shard', f'{i}/3']) == 0
     one = _files(tmp_path / 'w1')
     assert len(one) == 7 and one == _files(tmp_path / 'w2') == _files(tmp_path / 'sh')
     shard_lines = []
@@ -42,7 +43,7 @@ def test_output_independent_of_workers_and_shards(tmp_path, hr_dir):
 
 
 def test_manifest_line_replays_the_image(tmp_path, hr_dir):
-    assert D.main.run(['--input', str(hr_dir), '--output', str(tmp_path), '--method', 'bsrgan',
+    assert degrade_cli.main.run(['--input', str(hr_dir), '--output', str(tmp_path), '--method', 'bsrgan',
                        '--scale', '2', '--seed', '1']) == 0
     lines = [json.loads(x) for x in open(tmp_path / 'manifest.jsonl')]
     line = next(x for x in lines if x['key'] == 'img3')
@@ -72,7 +73,7 @@ def test_killed_run_resumes_without_truncated_files(tmp_path, hr_dir):
     assert r.returncode == 0 and 'already done' in r.stdout
     assert not [f for f in os.listdir(out) if f.endswith('.tmp')]  # a killed write's temp file is cleaned up
     ref = tmp_path / 'ref'
-    assert D.main.run(cmd[3:5] + ['--output', str(ref)] + cmd[7:]) == 0
+    assert degrade_cli.main.run(cmd[3:5] + ['--output', str(ref)] + cmd[7:]) == 0
     assert _files(out) == _files(ref)
     assert sorted(json.loads(x)['key'] for x in open(man)) == [f'{i:02d}' for i in range(40)]
 
@@ -102,7 +103,7 @@ def test_shard_from_torchrun_environment(monkeypatch):
 
 @pytest.mark.parametrize('method', ['bsrgan_plus', 'realesrgan'])
 def test_every_method_replays_from_its_manifest_line(tmp_path, hr_dir, method):
-    assert D.main.run(['--input', str(hr_dir), '--output', str(tmp_path), '--method', method,
+    assert degrade_cli.main.run(['--input', str(hr_dir), '--output', str(tmp_path), '--method', method,
                        '--scale', '4', '--seed', '3']) == 0
     line = next(json.loads(x) for x in open(tmp_path / 'manifest.jsonl') if json.loads(x)['key'] == 'img1')
     assert line['params']['method'] == method
@@ -117,10 +118,10 @@ def test_lmdb_output_packs_basicsr_layout_with_manifest(tmp_path, hr_dir):
     out = tmp_path / 'lr_x4.lmdb'
     args = ['--input', str(hr_dir), '--output', str(out), '--preset', 'bsrgan', '--scale', '4', '--seed', '5']
     # two shards stage their halves; the unsharded run finds them done and packs
-    assert D.main.run(args + ['--shard', '0/2']) == 0
+    assert degrade_cli.main.run(args + ['--shard', '0/2']) == 0
     assert not (out / 'meta_info.txt').exists() and (tmp_path / 'lr_x4.lmdb.parts').is_dir()
-    assert D.main.run(args + ['--shard', '1/2']) == 0
-    assert D.main.run(args) == 0
+    assert degrade_cli.main.run(args + ['--shard', '1/2']) == 0
+    assert degrade_cli.main.run(args) == 0
     assert not (tmp_path / 'lr_x4.lmdb.parts').exists()
     st = open_storage(str(out), 'lmdb')
     assert sorted(st.keys) == [f'img{i}' for i in range(7)]
@@ -128,10 +129,10 @@ def test_lmdb_output_packs_basicsr_layout_with_manifest(tmp_path, hr_dir):
     lines = [json.loads(x) for x in open(out / 'manifest.jsonl')]
     assert len(lines) == 7
     # the same pixels as a folder run with the same seed
-    assert D.main.run(['--input', str(hr_dir), '--output', str(tmp_path / 'folder'), '--method', 'bsrgan',
+    assert degrade_cli.main.run(['--input', str(hr_dir), '--output', str(tmp_path / 'folder'), '--method', 'bsrgan',
                        '--scale', '4', '--seed', '5']) == 0
     np.testing.assert_array_equal(st.read('img4'), read_image(str(tmp_path / 'folder' / 'img4.png')))
-    assert D.main.run(args) == 0  # a re-run finds it complete
+    assert degrade_cli.main.run(args) == 0  # a re-run finds it complete
 
 
 def test_presets_and_bad_options(tmp_path, hr_dir, capsys):
@@ -142,11 +143,11 @@ def test_presets_and_bad_options(tmp_path, hr_dir, capsys):
     bad = tmp_path / 'bad.yml'
     bad.write_text('type: bsrgan\njpeg_probability: 0.5\n')
     base = ['--input', str(hr_dir), '--output', str(tmp_path / 'o'), '--scale', '4']
-    assert D.main.run(base + ['--preset', str(bad)]) == 2
+    assert degrade_cli.main.run(base + ['--preset', str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown option 'jpeg_probability'" in err[0] and 'jpeg_prob' in err[0]
-    assert D.main.run(base + ['--preset', 'bsrgan', '--method', 'bicubic']) == 2
-    assert D.main.run(base + ['--preset', 'nope']) == 2
+    assert degrade_cli.main.run(base + ['--preset', 'bsrgan', '--method', 'bicubic']) == 2
+    assert degrade_cli.main.run(base + ['--preset', 'nope']) == 2
     assert 'presets: bicubic' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()  # nothing written for a usage error
 
@@ -155,9 +156,9 @@ def test_a_resumed_run_must_be_the_same_run(tmp_path, hr_dir):
     """Other settings into a folder (or LMDB) that already holds images are refused, not mixed in."""
     base = ['--input', str(hr_dir), '--method', 'bicubic', '--scale', '2']
     for out in (tmp_path / 'out', tmp_path / 'out.lmdb'):
-        assert D.main.run(base + ['--output', str(out), '--seed', '1']) == 0
+        assert degrade_cli.main.run(base + ['--output', str(out), '--seed', '1']) == 0
         before = sorted(os.listdir(out))
-        assert D.main.run(base + ['--output', str(out), '--seed', '1']) == 0  # the same run: nothing to do
+        assert degrade_cli.main.run(base + ['--output', str(out), '--seed', '1']) == 0  # the same run: nothing to do
         r = run_cli('degrade', *base, '--output', out, '--seed', '2')
         assert r.returncode == 2, r.stderr
         assert r.stderr.strip().endswith(f"{out}: holds images made with another seed 1 (now 2); "

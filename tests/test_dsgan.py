@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from srkit.archs import build_network
 from srkit.archs.dsgan import FilterHigh, FilterLow
-from srkit.cli import degrade as D
+from srkit import degrading as D
+from srkit.cli import degrade as degrade_cli
 from srkit.options import parse_dataclass, parse_options
 from srkit.utils.imgio import read_image, write_image
 from conftest import photo
@@ -98,7 +99,7 @@ def _options(tmp_path, domains, **over):
 
 @pytest.mark.parametrize('relativistic', [False, True])
 def test_generator_step_uses_the_updated_discriminator(tmp_path, domains, relativistic):
-    from srkit.engine.trainer import Trainer
+    from srkit.trainer import Trainer
     t = Trainer(parse_options(_options(tmp_path, domains, relativistic=relativistic)), quiet=True)
     m = t.model
     batch = m.prepare_batch(next(iter(t.loader)))
@@ -118,16 +119,16 @@ def test_generator_step_uses_the_updated_discriminator(tmp_path, domains, relati
             want = m.cri_gan(d(fake), True, is_disc=False)  # D after its update
     torch.testing.assert_close(logs['l_g_gan'], want, rtol=1e-5, atol=1e-7)
     assert any(not torch.equal(v, d_before[k]) for k, v in d.state_dict().items() if v.is_floating_point())
-    torch.testing.assert_close(logs['l_g_color'], m.cri_color(m.low(fake), m.low(batch['lq'])).detach())
+    torch.testing.assert_close(logs['l_g_color'], m.loss_module('l_g_color')(m.low(fake), m.low(batch['lq'])).detach())
 
 
 def test_trains_and_resumes_and_logs_the_perceptual_choice(tmp_path, domains):
-    from srkit.engine.trainer import Trainer
+    from srkit.trainer import Trainer
     from srkit.utils.checkpoint import load_checkpoint
     assert Trainer(parse_options(_options(tmp_path, domains)), quiet=True).fit() == 0
     exp = tmp_path / 'exp' / 'ds'
     log = open(next(exp.glob('train_ds_*.log'))).read()
-    assert 'DSGAN perceptual loss: disabled (LPIPS weights are missing: put alexnet' in log
+    assert 'train.perceptual_opt (l_g_percep): disabled (LPIPS weights are missing: put alexnet' in log
     ref = load_checkpoint(str(exp / 'models' / 'net_g_6.pth'))
     assert ref['srkit']['arch']['type'] == 'DSGANGenerator'
     # resume from iteration 3 and land on the same weights
@@ -154,8 +155,8 @@ def test_degrade_sdsr_tiles_and_replays(tmp_path, domains, generator_file):
     from degradations import imresize
     path, g = generator_file
     args = ['--input', str(domains / 'src'), '--method', 'dsgan', '--model', str(path), '--scale', '4']
-    assert D.main.run(args + ['--output', str(tmp_path / 'whole')]) == 0
-    assert D.main.run(args + ['--output', str(tmp_path / 'tiled'), '--tile', '8', '--workers', '2']) == 0
+    assert degrade_cli.main.run(args + ['--output', str(tmp_path / 'whole')]) == 0
+    assert degrade_cli.main.run(args + ['--output', str(tmp_path / 'tiled'), '--tile', '8', '--workers', '2']) == 0
     whole, tiled = tmp_path / 'whole', tmp_path / 'tiled'
     for f in ('astronaut_0.png', 'coffee_1.png'):
         a, b = read_image(str(whole / f)), read_image(str(tiled / f))
@@ -177,8 +178,8 @@ def test_degrade_tdsr_writes_the_cleaned_hr(tmp_path, domains, generator_file):
     path, _ = generator_file
     base = ['--input', str(domains / 'src'), '--output', str(tmp_path / 'lr'), '--method', 'dsgan',
             '--model', str(path), '--scale', '2', '--mode', 'tdsr']
-    assert D.main.run(base) == 2  # it needs --hr-output
-    assert D.main.run(base + ['--hr-output', str(tmp_path / 'hr')]) == 0
+    assert degrade_cli.main.run(base) == 2  # it needs --hr-output
+    assert degrade_cli.main.run(base + ['--hr-output', str(tmp_path / 'hr')]) == 0
     hr = read_image(str(tmp_path / 'hr' / 'rocket_2.png'))
     src = read_image(str(domains / 'src' / 'rocket_2.png'))
     np.testing.assert_allclose(hr, np.clip(imresize(src, 0.5), 0, 1), atol=0.5 / 255 + 1e-6)
@@ -191,10 +192,10 @@ def test_degrade_loads_the_authors_files_and_refuses_others(tmp_path, domains, c
     raw = tmp_path / 'authors.pth'
     torch.save(g.state_dict(), raw)  # the authors' code saves a bare state dict
     args = ['--input', str(domains / 'src'), '--method', 'dsgan', '--scale', '4']
-    assert D.main.run(args + ['--output', str(tmp_path / 'o'), '--model', str(raw)]) == 0
+    assert degrade_cli.main.run(args + ['--output', str(tmp_path / 'o'), '--model', str(raw)]) == 0
     other = tmp_path / 'srresnet.pth'
     torch.save(build_network({'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2}).state_dict(), other)
-    assert D.main.run(args + ['--output', str(tmp_path / 'p'), '--model', str(other)]) == 2
+    assert degrade_cli.main.run(args + ['--output', str(tmp_path / 'p'), '--model', str(other)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'not a DSGAN generator' in err[0]
     assert not (tmp_path / 'p').exists()
@@ -214,7 +215,7 @@ def test_esrgan_fs_separates_frequencies(tmp_path, photos_dir):
     low = FilterLow(9)
     m.nets['d'].eval()  # spectral norm's power iteration would move the weights between the two calls
     torch.testing.assert_close(m.net_d(x), m.nets['d'](x - low(x)))  # D sees the high-pass only
-    torch.testing.assert_close(m.content_losses(x, y, y)['l_g_pix'], F.l1_loss(low(x), low(y)))
+    torch.testing.assert_close(m.generator_losses(m.loss_pairs(x, {'gt': y}))['l_g_pix'], F.l1_loss(low(x), low(y)))
     assert set(m.nets['d'].state_dict()) == set(build_network(o['network_d']).state_dict())  # D's keys unchanged
     from srkit.errors import OptionError
     with pytest.raises(OptionError, match='fs_filter_size: must be a positive odd'):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from srkit.engine.trainer import Trainer
+from srkit.trainer import Trainer
 from srkit.models.base import BaseModel
 from srkit.options import parse_options
 from srkit.registry import ARCH_REGISTRY, MODEL_REGISTRY
@@ -27,6 +27,9 @@ class _ToyDiscriminator(nn.Module):
 
 @MODEL_REGISTRY.register()
 class _ToyGANModel(BaseModel):
+    network_names = ('g', 'd')  # what the options schema offers: network_d, optim_d
+    optimizer_names = ('g', 'd')
+
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
         self.net_g = self.build_net('g')

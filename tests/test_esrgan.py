@@ -6,7 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from srkit.archs import build_network
-from srkit.archs.detect import detect_arch, load_generator
+from srkit.archs.detect import detect_arch
+from srkit.inference import load_generator
 from srkit.compat import import_basicsr
 from srkit.errors import OptionError
 from srkit.losses import build_loss
@@ -232,7 +233,7 @@ def test_esrgan_step_matches_basicsr_esrgan_model():
 
 def test_vgg_d_gt_size_mismatch_is_an_option_error(tmp_path, photos_dir):
     from srkit.options import parse_options
-    from srkit.engine.trainer import Trainer
+    from srkit.trainer import Trainer
     from conftest import tiny_options
     opt = parse_options(tiny_options(tmp_path, photos_dir, **{
         'model_type': 'ESRGANModel', 'network_d': {'type': 'VGGStyleDiscriminator', 'num_feat': 4},

@@ -129,7 +129,7 @@ def test_niqe_agrees_with_basicsr_offline(monkeypatch, tmp_path):
 
 
 def test_pick_crop_finds_where_methods_differ():
-    from srkit.utils.report import pick_crop
+    from srkit.report import pick_crop
     rng = np.random.default_rng(0)
     gt = rng.random((100, 120, 3)).astype(np.float32)
     a, b = gt.copy(), gt.copy()

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from srkit.engine.trainer import Trainer
+from srkit.trainer import Trainer
 from srkit.options import parse_options
 from srkit.utils.checkpoint import load_checkpoint
 from conftest import run_torchrun, tiny_options, write_yaml

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from srkit.archs import build_network
-from srkit.archs.detect import detect_arch, load_generator
+from srkit.archs.detect import detect_arch
+from srkit.inference import load_generator
 from srkit.compat import import_basicsr
 from srkit.engine.ema import EMA
 from srkit.engine.schedulers import build_scheduler

@@ -6,13 +6,12 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
-from srkit.engine.trainer import Trainer
+from srkit.trainer import Trainer
 from srkit.errors import DataError, OptionError
-from srkit.options import parse_dataclass, parse_options
+from srkit.options import parse_section as parse_dataclass, parse_options
 from srkit.utils.checkpoint import load_checkpoint
 from conftest import ROOT, kill_when, tiny_options, write_yaml
 
@@ -80,8 +79,10 @@ def test_data_step_targets_follow_the_usm_flags(tmp_path, photos_dir):
     b = model.prepare_batch(batch)
     assert b['lq'].shape == (2, 3, 16, 16) and b['gt'].shape == b['gt_usm'].shape == (2, 3, 32, 32)
     assert torch.equal(b['lq'], (b['lq'] * 255).round() / 255)  # 8-bit LQ, as saved images would be
-    pix, percep, real = model.targets(b)
-    assert pix is b['gt_usm'] and percep is b['gt'] and real is b['gt']
+    targets = {t.where: t.target for t in opt.train.loss_terms}
+    assert targets['train.pixel_opt'] == 'gt_usm' and targets.get('train.perceptual_opt', 'gt') == 'gt'
+    pairs = model.loss_pairs(b['gt'], b)
+    assert pairs['gt_usm'][1] is b['gt_usm'] and pairs['gt'][1] is b['gt'] and model.d_real(b) is b['gt']
     assert not torch.equal(b['gt_usm'], b['gt'])
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from srkit.archs import build_network
-from srkit.archs.detect import run_generator
+from srkit.inference import run_generator
 from srkit.utils.tiling import _ramp, tiled_forward
 from srkit.utils.imgio import read_image, write_image
 from conftest import photo, run_cli

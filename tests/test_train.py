@@ -9,7 +9,7 @@ import torch
 
 from srkit.cli import train as train_cli
 from srkit.options import parse_options
-from srkit.engine.trainer import Trainer
+from srkit.trainer import Trainer
 from srkit.utils.checkpoint import load_checkpoint
 from conftest import ROOT, kill_when, run_cli, run_torchrun, tiny_options, write_yaml
 

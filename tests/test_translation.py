@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from srkit.archs import build_network
-from srkit.engine.trainer import Trainer
+from srkit.trainer import Trainer
 from srkit.errors import DataError, OptionError
-from srkit.options import parse_dataclass, parse_options
+from srkit.options import parse_section as parse_dataclass, parse_options
 from srkit.utils.checkpoint import load_checkpoint
 from srkit.utils.imgio import write_image
 from conftest import ROOT, kill_when, photo, run_cli, write_yaml
@@ -189,7 +189,8 @@ def test_init_choices(init_type):
 
 
 def test_reference_checkpoints_load_without_metadata(tmp_path):
-    from srkit.archs.detect import detect_arch, load_generator
+    from srkit.archs.detect import detect_arch
+    from srkit.inference import load_generator
     cases = [{'type': 'UnetGenerator', 'input_nc': 3, 'output_nc': 1, 'num_downs': 6, 'ngf': 4, 'norm': 'batch',
               'use_dropout': True},
              {'type': 'ResnetGenerator', 'input_nc': 3, 'output_nc': 3, 'ngf': 4, 'n_blocks': 3,
@@ -336,7 +337,7 @@ def test_inference_mode_and_cli(tdata, tmp_path):
     assert Trainer(parse_options(cyclegan_opt(tdata, tmp_path)), quiet=True).fit() == 0
     assert Trainer(parse_options(pix2pix_opt(tdata, tmp_path)), quiet=True).fit() == 0
     exp = tmp_path / 'exp'
-    from srkit.archs.detect import load_generator, run_generator
+    from srkit.inference import load_generator, run_generator
     from srkit.utils.imgio import img2tensor, read_image
     for net in ('g_a', 'g_b'):
         r = run_cli('infer', '--model', exp / 'cyc', '--net', net, '--input', tdata / 'dom_a', '--output',

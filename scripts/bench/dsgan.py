@@ -105,8 +105,8 @@ def options(root: str, iters: int, device: str, lr: float = 1e-3, gan_weight: fl
 def domain_gap(root: str, target: str = 'sensor_noise', iters: int = 600, device: str = 'cpu', **hyper) -> dict:
     """Train briefly, then the statistic of target, bicubic and DSGAN and the two gaps."""
     from degradations import imresize
-    from srkit.cli.degrade import load_dsgan_generator
-    from srkit.engine.trainer import Trainer
+    from srkit.degrading import load_dsgan_generator
+    from srkit.trainer import Trainer
     from srkit.options import parse_options
     from srkit.utils.imgio import list_images, read_image
     import torch

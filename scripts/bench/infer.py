@@ -61,7 +61,7 @@ def worker(a) -> None:
     device = torch.device(a.device)
     img = np.load(a.image)  # (H,W,3) BGR uint8
     if a.worker == 'srkit':
-        from srkit.archs.detect import load_generator, run_generator
+        from srkit.inference import load_generator, run_generator
         net, _, _ = load_generator(a.weights, None, device, channels_last=True)
         net.eval()
         x = torch.from_numpy(img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255)[None]

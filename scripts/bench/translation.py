@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-from make_translation_data import GAINS, crops, photo, write_colour_domains, write_digits, write_edge_pairs  # noqa: E402
+from make_translation_data import GAINS, crops, write_colour_domains, write_digits, write_edge_pairs  # noqa: E402
 
 ADAM = {'type': 'Adam', 'lr': 2e-4, 'betas': [0.5, 0.999]}
 
@@ -52,7 +52,7 @@ def _common(root, name, model_type, iters, print_freq):
 
 def _train(opt: dict):
     import torch
-    from srkit.engine.trainer import Trainer
+    from srkit.trainer import Trainer
     from srkit.options import parse_options
     t0 = time.time()
     trainer = Trainer(parse_options(opt), quiet=True)
@@ -135,7 +135,7 @@ def _fitted_gains(model, root: str) -> list[float]:
 
 def _val_psnr(opt: dict) -> float:
     """PSNR of the freshly initialised generator on the validation set (no training)."""
-    from srkit.engine.trainer import Trainer
+    from srkit.trainer import Trainer
     from srkit.options import parse_options
     return Trainer(parse_options(opt), quiet=True).validate(0)['val']['psnr']
 
@@ -172,7 +172,7 @@ def check_pix2pix(root: str, iters: int) -> dict:
         with torch.no_grad():
             out = model.test(val_a).clamp(0, 1).permute(0, 2, 3, 1).numpy()
         return float(np.abs(np.rint(out * 255) / 255 - val_b).mean())
-    from srkit.engine.trainer import Trainer
+    from srkit.trainer import Trainer
     from srkit.options import parse_options
     untrained = l1_of(Trainer(parse_options(dict(o, name='pix2pix_untrained')), quiet=True).model)
     const_img = np.median(np.stack(targets), 0)

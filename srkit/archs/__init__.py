@@ -1,18 +1,23 @@
-"""Network architectures.  ``build_network(cfg)`` reads the ``type`` key."""
+"""Network architectures, one file per family.  ``build_network(cfg)`` reads the ``type`` key.
+
+Every module in this folder is imported here, so an architecture file registers itself
+without an edit to this file.
+"""
 from __future__ import annotations
 
-import copy
+from ..registry import ARCH_REGISTRY, import_all
 
-from ..registry import ARCH_REGISTRY, build_from_config
-from . import cgan, discriminators, dsgan, rrdbnet, srresnet, translation  # noqa: F401  (registers)
+import_all(__name__, __path__)
 
 
-def build_network(cfg: dict, where: str = 'network_g'):
-    """Build a network from ``{type: Name, **kwargs}``; remembers its own config.
+def build_network(cfg, where: str = 'network_g'):
+    """Build a network from ``{type: Name, **kwargs}`` (or its parsed spec), the keys checked
+    against the constructor; remembers its own config.
 
     ``net.srkit_config`` holds the config so checkpoints can record it and
     tools can rebuild the network without the YAML.
     """
-    net = build_from_config(ARCH_REGISTRY, cfg, where)
-    net.srkit_config = copy.deepcopy(dict(cfg))
+    spec = ARCH_REGISTRY.parse(cfg, where)
+    net = ARCH_REGISTRY.build(spec, where)
+    net.srkit_config = spec.as_config()
     return net

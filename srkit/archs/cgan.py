@@ -16,9 +16,10 @@ from torch.nn import functional as F
 
 from ..registry import ARCH_REGISTRY
 from .translation import init_weights
+from .util import Arch
 
 
-class _Conditional(nn.Module):
+class _Conditional(Arch):
     value_range = (-1.0, 1.0)
 
     def _check(self, labels: torch.Tensor) -> None:
@@ -46,6 +47,17 @@ class CGANGenerator(_Conditional):
         self.model = nn.Sequential(
             *block(latent_dim + n_classes, 128, normalize=False), *block(128, 256), *block(256, 512),
             *block(512, 1024), nn.Linear(1024, math.prod(self.img_shape)), nn.Tanh())
+
+    @classmethod
+    def detect(cls, sd):
+        """The MLP generator (PyTorch-GAN's keys: ``label_emb``, ``model.N``)."""
+        if 'label_emb.weight' not in sd or 'model.0.weight' not in sd:
+            return None
+        n_classes = int(sd['label_emb.weight'].shape[0])
+        out = int(sd[f'model.{max(int(k.split(".")[1]) for k in sd if k.startswith("model."))}.weight'].shape[0])
+        ch = 1 if math.isqrt(out) ** 2 == out else 3
+        return {'latent_dim': int(sd['model.0.weight'].shape[1]) - n_classes, 'n_classes': n_classes,
+                'img_channels': ch, 'img_size': math.isqrt(out // ch)}
 
     def forward(self, z, labels):
         self._check(labels)

@@ -7,10 +7,11 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
 from ..registry import ARCH_REGISTRY
+from .util import Arch
 
 
 @ARCH_REGISTRY.register()
-class VGGStyleDiscriminator(nn.Module):
+class VGGStyleDiscriminator(Arch):
     """ESRGAN/SRGAN's D: stride-2 4x4 convs with BN down to 4x4, then linear 100 -> 1.
 
     Args:
@@ -56,7 +57,7 @@ class VGGStyleDiscriminator(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class UNetDiscriminatorSN(nn.Module):
+class UNetDiscriminatorSN(Arch):
     """Real-ESRGAN's U-Net discriminator with spectral norm; returns a per-pixel
     ``(B,1,H,W)`` logit map.  H and W must be multiples of 8.
 

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..registry import ARCH_REGISTRY
+from .util import Arch, max_index
 
 
 class FilterLow(nn.Module):
@@ -66,7 +67,7 @@ class _ResidualBlock(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class DSGANGenerator(nn.Module):
+class DSGANGenerator(Arch):
     """The degradation generator, at LR resolution: ``(B,3,h,w) RGB [0,1]`` (a bicubic
     downscale of a clean image) -> ``(B,3,h,w)`` in [0,1] with the target's noise and
     artefacts.  conv3 + PReLU, ``num_block`` residual blocks, conv3, sigmoid
@@ -78,6 +79,15 @@ class DSGANGenerator(nn.Module):
         self.res_blocks = nn.ModuleList(_ResidualBlock(num_feat) for _ in range(num_block))
         self.block_output = nn.Conv2d(num_feat, num_out_ch, 3, padding=1)
 
+    @classmethod
+    def detect(cls, sd):
+        """The authors' keys (``block_input``, ``res_blocks``, ``block_output``)."""
+        if 'block_input.0.weight' not in sd or 'block_output.weight' not in sd:
+            return None
+        nf, cin = sd['block_input.0.weight'].shape[:2]
+        return {'num_in_ch': int(cin), 'num_out_ch': int(sd['block_output.weight'].shape[0]), 'num_feat': int(nf),
+                'num_block': max_index(sd, 'res_blocks.')}
+
     def forward(self, x):
         h = self.block_input(x)
         for block in self.res_blocks:
@@ -86,7 +96,7 @@ class DSGANGenerator(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class DSGANDiscriminator(nn.Module):
+class DSGANDiscriminator(Arch):
     """High-pass front end, then 5x5 convs (64, 128+BN, 256+BN; LeakyReLU 0.2) and a 1x1
     conv, all stride 1: ``(B,3,h,w)`` -> a per-pixel logit map ``(B,1,h,w)``.
     ``filter_size``/``gaussian`` pick the fixed high-pass (DSGAN: box 5)."""

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..registry import ARCH_REGISTRY
-from .util import default_init_weights, make_layer
+from .util import Arch, default_init_weights, make_layer, max_index
 
 
 class ResidualDenseBlock(nn.Module):
@@ -53,7 +53,7 @@ class RRDB(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class RRDBNet(nn.Module):
+class RRDBNet(Arch):
     """ESRGAN's Residual-in-Residual Dense Block network.
 
     Scales 1 and 2 pixel-unshuffle the input by 4 and 2 first (Real-ESRGAN's
@@ -90,6 +90,29 @@ class RRDBNet(nn.Module):
     def size_multiple(self) -> int:
         """Input height/width must be a multiple of this (pixel-unshuffle)."""
         return self.unshuffle
+
+    @classmethod
+    def detect(cls, sd):
+        if not all(k in sd for k in ('conv_first.weight', 'body.0.rdb1.conv1.weight', 'conv_up1.weight')):
+            return None
+        nf, cin = sd['conv_first.weight'].shape[:2]
+        cout = int(sd['conv_last.weight'].shape[0])
+        if 'conv_up3.weight' in sd:
+            scale = 8
+        else:  # pixel-unshuffle multiplies the input channels by 4 (x2) or 16 (x1)
+            scale = {1: 4, 4: 2, 16: 1}.get(int(cin) // cout, 4)
+        unshuffle = {1: 4, 2: 2}.get(scale, 1)
+        return {'num_in_ch': int(cin) // unshuffle ** 2, 'num_out_ch': cout, 'scale': scale, 'num_feat': int(nf),
+                'num_block': max_index(sd, 'body.'), 'num_grow_ch': int(sd['body.0.rdb1.conv1.weight'].shape[0])}
+
+    @classmethod
+    def convert_keys(cls, sd):
+        """The original ESRGAN's and KAIR's (BSRGAN's) layouts to BasicSR's keys; others unchanged."""
+        if is_old_esrgan(sd):
+            return convert_old_esrgan(sd)
+        if is_kair_rrdb(sd):
+            return convert_kair_rrdb(sd)
+        return sd
 
     def forward(self, x):
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
@@ -150,12 +173,3 @@ def convert_kair_rrdb(sd: dict) -> dict:
             head, tail = k.split('.', 1)
             out[f'{_KAIR_TOP.get(head, head)}.{tail}'] = v
     return out
-
-
-def to_basicsr_keys(sd: dict) -> dict:
-    """Convert any known RRDBNet layout to BasicSR's; other dicts pass through."""
-    if is_old_esrgan(sd):
-        return convert_old_esrgan(sd)
-    if is_kair_rrdb(sd):
-        return convert_kair_rrdb(sd)
-    return sd

@@ -8,11 +8,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..registry import ARCH_REGISTRY
-from .util import ResidualBlockNoBN, default_init_weights, make_layer
+import math
+
+from .util import Arch, ResidualBlockNoBN, default_init_weights, make_layer, max_index
 
 
 @ARCH_REGISTRY.register()
-class MSRResNet(nn.Module):
+class MSRResNet(Arch):
     """Modified SRResNet (BasicSR): residual blocks without BN, LeakyReLU 0.1 head,
     pixel-shuffle upsampling, and a bilinear upsampling of the input added to
     the output.  State-dict keys equal BasicSR's, so its checkpoints load.
@@ -45,6 +47,19 @@ class MSRResNet(nn.Module):
         default_init_weights([self.conv_first, self.upconv1, self.conv_hr, self.conv_last], 0.1)
         if upscale == 4:
             default_init_weights(self.upconv2, 0.1)
+
+    @property
+    def scale(self) -> int:
+        return self.upscale
+
+    @classmethod
+    def detect(cls, sd):
+        if not all(k in sd for k in ('conv_first.weight', 'body.0.conv1.weight', 'conv_hr.weight', 'upconv1.weight')):
+            return None
+        nf, cin = sd['conv_first.weight'].shape[:2]
+        up = 4 if 'upconv2.weight' in sd else int(round(math.sqrt(sd['upconv1.weight'].shape[0] / nf)))
+        return {'num_in_ch': int(cin), 'num_out_ch': int(sd['conv_last.weight'].shape[0]), 'num_feat': int(nf),
+                'num_block': max_index(sd, 'body.'), 'upscale': up}
 
     def forward(self, x):
         feat = self.lrelu(self.conv_first(x))
@@ -81,7 +96,7 @@ class _Upsample(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class SRResNet(nn.Module):
+class SRResNet(Arch):
     """The original SRResNet / SRGAN generator: 9x9 head, residual blocks with
     BN and PReLU, a BN'd body conv with a long skip, x2 pixel-shuffle stages
     (upscale 2, 4 or 8), and a 9x9 tail.
@@ -106,6 +121,18 @@ class SRResNet(nn.Module):
         self.bn_body = nn.BatchNorm2d(num_feat)
         self.upsample = nn.Sequential(*[_Upsample(num_feat) for _ in range(upscale.bit_length() - 1)])
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 9, 1, 4)
+
+    @property
+    def scale(self) -> int:
+        return self.upscale
+
+    @classmethod
+    def detect(cls, sd):
+        if 'prelu_first.weight' not in sd or 'conv_body.weight' not in sd:
+            return None
+        nf, cin = sd['conv_first.weight'].shape[:2]
+        return {'num_in_ch': int(cin), 'num_out_ch': int(sd['conv_last.weight'].shape[0]), 'num_feat': int(nf),
+                'num_block': max_index(sd, 'body.'), 'upscale': 2 ** max_index(sd, 'upsample.')}
 
     def forward(self, x):
         feat = self.prelu_first(self.conv_first(x))

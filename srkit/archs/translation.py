@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import init
 
 from ..registry import ARCH_REGISTRY
+from .util import Arch
 
 Norm = Literal['batch', 'instance', 'none']
 Init = Literal['normal', 'xavier', 'kaiming', 'orthogonal']
@@ -67,10 +68,18 @@ def init_weights(net: nn.Module, init_type: Init = 'normal', gain: float = 0.02)
     return net
 
 
+def _norm_of(sd: dict, prefix: str) -> str:
+    """instance (the reference gives convs a bias only then; old files may still carry IN
+    running stats), else batch (running stats) or none."""
+    if f'{prefix}1.bias' in sd:
+        return 'instance'
+    return 'batch' if any(k.startswith(prefix) and k.endswith('running_mean') for k in sd) else 'none'
+
+
 _IN_STATS = re.compile(r'\.(running_mean|running_var|num_batches_tracked)$')
 
 
-class TranslationNet(nn.Module):
+class TranslationNet(Arch):
     """Base of the reference-layout networks: the value range and old-checkpoint fixes."""
 
     value_range = (-1.0, 1.0)
@@ -140,6 +149,21 @@ class ResnetGenerator(TranslationNet):
         self.size_multiple = 4
         init_weights(self, init_type, init_gain)
 
+    @classmethod
+    def detect(cls, sd):
+        """pytorch-CycleGAN-and-pix2pix's keys (``model.N.conv_block.M``)."""
+        if 'model.1.weight' not in sd or not any('.conv_block.' in k for k in sd):
+            return None
+        blocks = sorted({int(m.group(1)) for k in sd if (m := re.match(r'model\.(\d+)\.conv_block\.', k))})
+        first = f'model.{blocks[0]}.conv_block.' if blocks else ''
+        convs = sorted(w for k in sd if k.startswith(first) and (w := k[len(first):]).endswith('.weight')
+                       and sd[k].ndim == 4)
+        last = max(int(k.split('.')[1]) for k in sd if k.startswith('model.') and sd[k].ndim == 4)
+        ngf, cin = sd['model.1.weight'].shape[:2]
+        return {'input_nc': int(cin), 'output_nc': int(sd[f'model.{last}.weight'].shape[0]), 'ngf': int(ngf),
+                'n_blocks': len(blocks), 'norm': _norm_of(sd, 'model.'),
+                'use_dropout': bool(convs) and convs[-1].startswith('6.')}
+
     def forward(self, x):
         return self.model(x)
 
@@ -201,6 +225,19 @@ class UnetGenerator(TranslationNet):
         self.num_downs = num_downs
         self.size_multiple = 2 ** num_downs
         init_weights(self, init_type, init_gain)
+
+    @classmethod
+    def detect(cls, sd):
+        """pytorch-CycleGAN-and-pix2pix's keys (``model.model.1.model.3...``).  The keys cannot
+        tell whether it was trained with dropout: assumed on (the pix2pix default)."""
+        if 'model.model.0.weight' not in sd or 'model.model.1.model.1.weight' not in sd:
+            return None
+        depth, prefix = 1, 'model.model.1.'
+        while f'{prefix}model.3.model.1.weight' in sd:
+            depth, prefix = depth + 1, prefix + 'model.3.'
+        ngf, cin = sd['model.model.0.weight'].shape[:2]
+        return {'input_nc': int(cin), 'output_nc': int(sd['model.model.3.weight'].shape[1]), 'num_downs': depth + 1,
+                'ngf': int(ngf), 'norm': _norm_of(sd, 'model.model.1.model.'), 'use_dropout': True}
 
     def forward(self, x):
         h, w = x.shape[-2:]

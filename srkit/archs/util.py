@@ -1,9 +1,43 @@
 """Building blocks shared by architecture files (BasicSR-compatible names)."""
 from __future__ import annotations
 
+import re
+from typing import Optional
+
 import torch
 from torch import nn
 from torch.nn import init
+
+
+class Arch(nn.Module):
+    """What every registered architecture declares about itself, as spandrel's and timm's
+    model files do: ``scale`` (output size / input size), ``size_multiple`` (input height
+    and width must be multiples of it), ``value_range`` (its images' range, in and out).
+    A generator that tools load from a bare state dict also declares ``detect(sd)``
+    (its constructor arguments from key names and shapes, or None when the keys are not
+    its own) and ``convert_keys(sd)`` (other projects' layouts of it to its own keys);
+    ``adapt_state_dict`` fixes up a file for one built instance."""
+
+    scale = 1
+    size_multiple = 1
+    value_range = (0.0, 1.0)
+
+    @classmethod
+    def detect(cls, sd: dict) -> Optional[dict]:
+        return None
+
+    @classmethod
+    def convert_keys(cls, sd: dict) -> dict:
+        return sd
+
+    def adapt_state_dict(self, sd: dict) -> dict:
+        return sd
+
+
+def max_index(sd: dict, prefix: str) -> int:
+    """1 + the largest N among keys ``<prefix>N.`` (a Sequential's length), 0 if none."""
+    idx = [int(m.group(1)) for k in sd if (m := re.match(re.escape(prefix) + r'(\d+)\.', k))]
+    return max(idx) + 1 if idx else 0
 
 
 @torch.no_grad()

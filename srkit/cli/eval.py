@@ -120,7 +120,7 @@ def main(argv=None):
         lq = None
         if a.degrade:
             if scale is None and models:
-                from ..archs.detect import load_generator
+                from ..inference import load_generator
                 scale = load_generator(models[0].source, None, 'cpu')[2]
             if scale is None:
                 raise UserError('--degrade: give --scale (or a --model to read it from)')
@@ -149,7 +149,7 @@ def main(argv=None):
             folder = os.path.join(work, 'sr', 'bicubic')
             entries.insert(0, ev.Entry('bicubic', 'bicubic', f'MATLAB bicubic x{scale} of {lq_dir}', folder,
                                        ev.run_bicubic(lq, scale, folder)))
-        from ..utils import report
+        from .. import report
         crops = report.CropWriter(a.out, scale, lq, a.crop_size) if a.out else None
         res = ev.score(entries, gt, scale, metrics, a.color_space, a.crop_border, device, a.fid_mode, a.gt,
                        on_image=crops)

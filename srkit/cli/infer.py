@@ -25,7 +25,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import DataError, UserError, cli_entry
@@ -89,10 +88,8 @@ def main(argv=None):
                          "reference's test.py behaviour without --eval")
     a = ap.parse_args(argv)
     import torch
-    from degradations import imresize
-    from ..archs.detect import run_generator
-    from ..utils.imgio import (Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes,
-                               tensor2img, write_image)
+    from ..inference import load_generator, read_input, upscale_image
+    from ..utils.imgio import write_image
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if a.tile < 0 or a.tile_overlap < 0:
         raise UserError('--tile and --tile-overlap: must be >= 0')
@@ -106,7 +103,6 @@ def main(argv=None):
             raise UserError('--scale is required with --model bicubic')
         net, scale = None, a.scale
     else:
-        from ..archs.detect import load_generator
         net, cfg, scale = load_generator(pick_network_file(a.model, a.net), a.param_key, device,
                                            channels_last=True)
         if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
@@ -126,24 +122,9 @@ def main(argv=None):
     for f in tqdm(files, desc='infer', unit='img', disable=None, position=0):
         stem = os.path.splitext(os.path.basename(f))[0]
         try:
-            data = read_bytes(f)
-            img = decode(data, f)
-            o = exif_orientation(data)
-            if o != 1:  # as viewers show it (cv2 reads the stored pixels)
-                img = Decoded(apply_orientation(img.rgb, o), None if img.alpha is None else
-                              apply_orientation(img.alpha, o), img.bit_depth, img.channels)
-            if net is None:
-                out = np.clip(imresize(img.rgb, scale), 0, 1)
-            else:
-                with torch.no_grad():
-                    x = img2tensor(img.rgb).unsqueeze(0)
-                    if not a.tile:
-                        x = x.to(device)
-                    out = tensor2img(run_generator(net, x, a.tile, a.tile_overlap, dtype,
-                                                   tile_progress if tiles_bar is not None else None))
-            alpha = None
-            if img.alpha is not None:
-                alpha = np.clip(imresize(img.alpha, scale), 0, 1)
+            img = read_input(f)
+            out, alpha = upscale_image(net, img, scale, device, a.tile, a.tile_overlap, dtype,
+                                       tile_progress if tiles_bar is not None else None)
             write_image(os.path.join(a.output, f'{stem}.png'), out,
                         bit_depth=16 if img.bit_depth == 16 else 8, alpha=alpha)
         except DataError as e:

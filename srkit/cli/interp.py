@@ -22,11 +22,18 @@ PARAM_KEYS = ('params', 'params_ema')
 
 def _weights(ckpt, path) -> dict[str, dict]:
     """``{param_key: state_dict}`` of a checkpoint; a raw dict counts as ``params``."""
+    from ..archs.detect import identify
     from ..utils.checkpoint import extract_state_dict
+
+    def own_keys(sd):  # another project's layout of a known architecture, in srkit's (BasicSR's) keys
+        try:
+            return identify(sd, path)[1]
+        except UserError:
+            return sd
     found = [k for k in PARAM_KEYS if isinstance(ckpt, dict) and isinstance(ckpt.get(k), dict)]
     if not found:
-        return {'params': extract_state_dict(ckpt, None, path)[0]}
-    return {k: extract_state_dict(ckpt, k, path)[0] for k in found}
+        return {'params': own_keys(extract_state_dict(ckpt, None, path)[0])}
+    return {k: own_keys(extract_state_dict(ckpt, k, path)[0]) for k in found}
 
 
 def interpolate(a: dict, b: dict, alpha: float, name_a='A', name_b='B') -> dict:

@@ -41,8 +41,8 @@ def main(argv=None):
     if a.per_label < 1:
         raise UserError(f'--per-label: must be >= 1, got {a.per_label}')
     import torch
-    from ..archs.detect import load_generator
-    from ..utils.grid import make_grid
+    from ..inference import load_generator
+    from torchvision.utils import make_grid
     from ..utils.imgio import tensor2img, write_image
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     net, cfg, _ = load_generator(a.model, a.param_key, device)
@@ -54,7 +54,7 @@ def main(argv=None):
     y = torch.tensor(labels).repeat_interleave(a.per_label).to(device)
     with torch.no_grad():
         imgs = ((net(z, y) + 1) / 2).clamp(0, 1).cpu()
-    write_image(a.out, tensor2img(make_grid(imgs, a.per_label)))
+    write_image(a.out, tensor2img(make_grid(imgs, nrow=a.per_label, padding=2, pad_value=1.0)))
     if a.out_dir:
         for i, img in enumerate(imgs):
             write_image(os.path.join(a.out_dir, f'{int(y[i])}_{i % a.per_label}.png'),

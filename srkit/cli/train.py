@@ -1,4 +1,4 @@
-"""srkit-train -opt OPTIONS.yml [--auto_resume] [--force key.path=value ...]
+"""srkit-train -opt OPTIONS.yml [--auto_resume] [--force key.path=value ...] | --print-schema
 
 Runs under torchrun unchanged: ``torchrun --nproc_per_node N $(which srkit-train) -opt X.yml``.
 """
@@ -11,7 +11,9 @@ from ..errors import cli_entry
 
 def parser():
     p = argparse.ArgumentParser(prog='srkit-train', description=__doc__.split('\n')[0])
-    p.add_argument('-opt', '--opt', required=True, help='options YAML (BasicSR schema)')
+    p.add_argument('-opt', '--opt', help='options YAML (BasicSR schema)')
+    p.add_argument('--print-schema', action='store_true',
+                   help='print the options schema as JSON Schema (for editors: docs/options.schema.json) and exit')
     p.add_argument('--auto_resume', '--auto-resume', action='store_true',
                    help='continue from the newest training state of this experiment, if any')
     p.add_argument('--force', action='append', default=[], metavar='KEY.PATH=VALUE',
@@ -25,10 +27,18 @@ def parser():
 
 @cli_entry('srkit-train')
 def main(argv=None):
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.print_schema:
+        import json
+        from ..options import json_schema
+        print(json.dumps(json_schema(), indent=1, sort_keys=True))
+        return 0
+    if not args.opt:
+        p.error('the following arguments are required: -opt/--opt')
     from ..options import load_options
     opt = load_options(args.opt, args.force)
-    from ..engine.trainer import train
+    from ..trainer import train
     return train(opt, auto_resume=args.auto_resume, quiet=args.quiet)
 
 

@@ -7,7 +7,6 @@ from ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import cv2
@@ -20,7 +19,7 @@ from degradations.kernels import KERNEL_KINDS
 from degradations.realesrgan import KernelConfig, sample_kernels
 
 from ..errors import DataError, OptionError
-from ..options import DatasetOptions, check_path
+from ..config import Bool, DatasetOptions, Float, Int, Str, check_degradation, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .storage import check_same_keys, open_storage
@@ -43,7 +42,7 @@ class SRDataset(Dataset):
         self.opt = opt
         self.scale = opt.scale
 
-    def _open(self, root: str, meta_info_file: Optional[str] = None):
+    def _open(self, root: str, meta_info_file: Optional[Str] = None):
         return open_storage(root, self.opt.io_backend.type, meta_info_file)
 
     def __len__(self):
@@ -54,18 +53,17 @@ class SRDataset(Dataset):
         return self.load(self.keys[i], rng)
 
 
-@dataclass
 class PairedOptions(DatasetOptions):
-    dataroot_gt: Optional[str] = None
-    dataroot_lq: Optional[str] = None
-    meta_info_file: Optional[str] = None
-    filename_tmpl: str = '{}'
-    gt_size: Optional[int] = None
-    use_hflip: bool = False
-    use_rot: bool = False
+    dataroot_gt: Optional[Str] = None
+    dataroot_lq: Optional[Str] = None
+    meta_info_file: Optional[Str] = None
+    filename_tmpl: Str = '{}'
+    gt_size: Optional[Int] = None
+    use_hflip: Bool = False
+    use_rot: Bool = False
 
-    def validate(self, path):
-        super().validate(path)
+    def check(self, path):
+        super().check(path)
         self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
         self.dataroot_lq = check_path(self.dataroot_lq, f'{path}.dataroot_lq')
         self.meta_info_file = check_path(self.meta_info_file, f'{path}.meta_info_file', required=False)
@@ -121,18 +119,17 @@ class PairedImageDataset(SRDataset):
         return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'key': key}
 
 
-@dataclass
 class SingleHROptions(DatasetOptions):
-    dataroot_gt: Optional[str] = None
-    meta_info_file: Optional[str] = None
-    gt_size: Optional[int] = None
-    use_hflip: bool = False
-    use_rot: bool = False
+    dataroot_gt: Optional[Str] = None
+    meta_info_file: Optional[Str] = None
+    gt_size: Optional[Int] = None
+    use_hflip: Bool = False
+    use_rot: Bool = False
     # the degradation making LQ from GT: {type: bicubic, ...pipeline kwargs} or {preset: NAME|FILE, ...}
-    degradation: dict[str, Any] = field(default_factory=lambda: {'type': 'bicubic'})
+    degradation: dict[str, Any] = {'type': 'bicubic'}
 
-    def validate(self, path):
-        super().validate(path)
+    def check(self, path):
+        super().check(path)
         self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
         self.meta_info_file = check_path(self.meta_info_file, f'{path}.meta_info_file', required=False)
         _check_gt_size(self, path)
@@ -150,6 +147,7 @@ class SingleHROptions(DatasetOptions):
             check_options(deg['type'], {k: v for k, v in deg.items() if k != 'type'})
         except KeyError as e:
             raise OptionError(f'{path}.degradation: {e.args[0]}') from None
+        check_degradation(deg['type'], {k: v for k, v in deg.items() if k != 'type'}, f'{path}.degradation')
         self.degradation = deg
 
 
@@ -190,35 +188,34 @@ class SingleHRDataset(SRDataset):
                 'gt': img2tensor(np.ascontiguousarray(gt, dtype=np.float32)), 'key': key}
 
 
-@dataclass
 class RealESRGANDatasetOptions(DatasetOptions):
     """RealESRGANDataset's keys (Real-ESRGAN's recipe names; defaults = x4plus)."""
 
-    dataroot_gt: Optional[str] = None
-    meta_info_file: Optional[str] = None
-    meta_info: Optional[str] = None  # Real-ESRGAN's name for meta_info_file
-    gt_size: Optional[int] = None  # the model crops after degrading (top-level gt_size); kept for recipes
-    crop_pad_size: int = 400
-    use_hflip: bool = True
-    use_rot: bool = False
-    blur_kernel_size: int = 21
-    kernel_list: list[str] = field(default_factory=lambda: list(KERNEL_KINDS))
-    kernel_prob: list[float] = field(default_factory=lambda: [0.45, 0.25, 0.12, 0.03, 0.12, 0.03])
-    sinc_prob: float = 0.1
-    blur_sigma: list[float] = field(default_factory=lambda: [0.2, 3.0])
-    betag_range: list[float] = field(default_factory=lambda: [0.5, 4.0])
-    betap_range: list[float] = field(default_factory=lambda: [1.0, 2.0])
-    blur_kernel_size2: int = 21
-    kernel_list2: list[str] = field(default_factory=lambda: list(KERNEL_KINDS))
-    kernel_prob2: list[float] = field(default_factory=lambda: [0.45, 0.25, 0.12, 0.03, 0.12, 0.03])
-    sinc_prob2: float = 0.1
-    blur_sigma2: list[float] = field(default_factory=lambda: [0.2, 1.5])
-    betag_range2: list[float] = field(default_factory=lambda: [0.5, 4.0])
-    betap_range2: list[float] = field(default_factory=lambda: [1.0, 2.0])
-    final_sinc_prob: float = 0.8
+    dataroot_gt: Optional[Str] = None
+    meta_info_file: Optional[Str] = None
+    meta_info: Optional[Str] = None  # Real-ESRGAN's name for meta_info_file
+    gt_size: Optional[Int] = None  # the model crops after degrading (top-level gt_size); kept for recipes
+    crop_pad_size: Int = 400
+    use_hflip: Bool = True
+    use_rot: Bool = False
+    blur_kernel_size: Int = 21
+    kernel_list: list[Str] = list(KERNEL_KINDS)
+    kernel_prob: list[Float] = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+    sinc_prob: Float = 0.1
+    blur_sigma: list[Float] = [0.2, 3.0]
+    betag_range: list[Float] = [0.5, 4.0]
+    betap_range: list[Float] = [1.0, 2.0]
+    blur_kernel_size2: Int = 21
+    kernel_list2: list[Str] = list(KERNEL_KINDS)
+    kernel_prob2: list[Float] = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+    sinc_prob2: Float = 0.1
+    blur_sigma2: list[Float] = [0.2, 1.5]
+    betag_range2: list[Float] = [0.5, 4.0]
+    betap_range2: list[Float] = [1.0, 2.0]
+    final_sinc_prob: Float = 0.8
 
-    def validate(self, path):
-        super().validate(path)
+    def check(self, path):
+        super().check(path)
         if self.phase != 'train':
             raise OptionError(f'{path}.type: RealESRGANDataset makes training batches (GT + kernels); validate '
                               'with PairedImageDataset or SingleHRDataset')

@@ -12,7 +12,6 @@ folder with one sub-folder per class, or an LMDB with a ``labels.txt`` of
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Literal, Optional
 
 import cv2
@@ -21,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError, OptionError
-from ..options import DatasetOptions, check_path
+from ..config import Bool, DatasetOptions, Int, Str, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .datasets import SRDataset, _split_index
@@ -37,18 +36,17 @@ def resize_square(img: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out.reshape(size, size, -1), 0, 1)
 
 
-@dataclass
 class AlignedOptions(DatasetOptions):
-    dataroot_ab: Optional[str] = None  # A|B side-by-side files (the reference's format)
-    dataroot_a: Optional[str] = None   # or two folders/LMDBs matched by key
-    dataroot_b: Optional[str] = None
+    dataroot_ab: Optional[Str] = None  # A|B side-by-side files (the reference's format)
+    dataroot_a: Optional[Str] = None   # or two folders/LMDBs matched by key
+    dataroot_b: Optional[Str] = None
     direction: Literal['AtoB', 'BtoA'] = 'AtoB'
-    load_size: Optional[int] = None    # resize to load_size x load_size first (reference: 286)
-    crop_size: Optional[int] = None    # then a random crop (reference: 256); centred outside training
-    use_hflip: bool = True
+    load_size: Optional[Int] = None    # resize to load_size x load_size first (reference: 286)
+    crop_size: Optional[Int] = None    # then a random crop (reference: 256); centred outside training
+    use_hflip: Bool = True
 
-    def validate(self, path):
-        super().validate(path)
+    def check(self, path):
+        super().check(path)
         if (self.dataroot_ab is None) == (self.dataroot_a is None and self.dataroot_b is None):
             raise OptionError(f'{path}: give dataroot_ab (A|B files) or dataroot_a and dataroot_b, not both')
         if self.dataroot_ab is not None:
@@ -118,15 +116,14 @@ class AlignedImageDataset(SRDataset):
                 'key': key}
 
 
-@dataclass
 class LabelledOptions(DatasetOptions):
-    dataroot: Optional[str] = None     # class sub-folders, or an .lmdb
-    labels_file: Optional[str] = None  # LMDB only: `key class` lines (default: <lmdb>/labels.txt)
-    img_size: Optional[int] = None     # resize to img_size x img_size (default: as stored)
+    dataroot: Optional[Str] = None     # class sub-folders, or an .lmdb
+    labels_file: Optional[Str] = None  # LMDB only: `key class` lines (default: <lmdb>/labels.txt)
+    img_size: Optional[Int] = None     # resize to img_size x img_size (default: as stored)
     channels: Literal[1, 3] = 1
 
-    def validate(self, path):
-        super().validate(path)
+    def check(self, path):
+        super().check(path)
         self.dataroot = check_path(self.dataroot, f'{path}.dataroot')
         self.labels_file = check_path(self.labels_file, f'{path}.labels_file', required=False)
         if self.img_size is not None and self.img_size < 1:

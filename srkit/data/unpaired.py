@@ -9,13 +9,12 @@ own noise and compression statistics.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from ..errors import OptionError
-from ..options import DatasetOptions, check_path
+from ..config import Bool, DatasetOptions, Int, Str, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .datasets import SRDataset, _split_index
@@ -24,18 +23,17 @@ from .transforms import augment, joint_crop
 from .translation import resize_square
 
 
-@dataclass
 class UnpairedOptions(DatasetOptions):
-    dataroot_a: Optional[str] = None   # domain A (DSGAN: the source images)
-    dataroot_b: Optional[str] = None   # domain B (DSGAN: real LR images); none: same-domain mode
-    crop_a: Optional[int] = None       # training crop of A (DSGAN: 512)
-    crop_b: Optional[int] = None       # training crop of B (DSGAN: 128)
-    load_size: Optional[int] = None    # resize both domains to load_size x load_size first (CycleGAN: 286)
-    use_hflip: bool = True
-    use_rot: bool = False
+    dataroot_a: Optional[Str] = None   # domain A (DSGAN: the source images)
+    dataroot_b: Optional[Str] = None   # domain B (DSGAN: real LR images); none: same-domain mode
+    crop_a: Optional[Int] = None       # training crop of A (DSGAN: 512)
+    crop_b: Optional[Int] = None       # training crop of B (DSGAN: 128)
+    load_size: Optional[Int] = None    # resize both domains to load_size x load_size first (CycleGAN: 286)
+    use_hflip: Bool = True
+    use_rot: Bool = False
 
-    def validate(self, path):
-        super().validate(path)
+    def check(self, path):
+        super().check(path)
         self.dataroot_a = check_path(self.dataroot_a, f'{path}.dataroot_a')
         self.dataroot_b = check_path(self.dataroot_b, f'{path}.dataroot_b', required=False)
         if self.phase == 'train':

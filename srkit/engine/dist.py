@@ -47,10 +47,11 @@ class DistContext:
         return bool(t.item() > 0)
 
 
-def init_distributed(backend: str | None = None) -> DistContext:
+def init_distributed(backend: str | None = None, port: int = 29500) -> DistContext:
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world <= 1:
         return DistContext()
+    os.environ.setdefault('MASTER_PORT', str(port))  # launchers other than torchrun (BasicSR's slurm)
     rank = int(os.environ['RANK'])
     local_rank = int(os.environ.get('LOCAL_RANK', '0'))
     if not dist.is_initialized():

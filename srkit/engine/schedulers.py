@@ -7,7 +7,7 @@ from collections import Counter
 from torch.optim.lr_scheduler import LRScheduler
 
 from ..errors import OptionError
-from ..registry import SCHEDULER_REGISTRY, check_kwargs
+from ..registry import SCHEDULER_REGISTRY
 
 
 @SCHEDULER_REGISTRY.register(name='MultiStepLR')
@@ -77,8 +77,6 @@ class LinearDecayLR(LRScheduler):
         return [base * f for base in self.base_lrs]
 
 
-def build_scheduler(optimizer, cfg: dict, where: str = 'train.scheduler'):
-    cfg = dict(cfg)
-    cls = SCHEDULER_REGISTRY.get(cfg.pop('type'), f'{where}.type')
-    check_kwargs(cls.__init__, {'optimizer': optimizer, **cfg}, where)
-    return cls(optimizer, **cfg)
+def build_scheduler(optimizer, cfg, where: str = 'train.scheduler'):
+    """``cfg`` (a spec or ``{type, **kwargs}``) stepping ``optimizer``."""
+    return SCHEDULER_REGISTRY.build(cfg, where, optimizer)

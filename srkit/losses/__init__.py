@@ -1,7 +1,8 @@
-"""Losses.  ``build_loss(cfg)`` reads the ``type`` key."""
-from ..registry import LOSS_REGISTRY, build_from_config
-from . import gan, perceptual, pixel  # noqa: F401  (registers)
+"""Losses, one file per kind; each module here registers itself.  ``build_loss(cfg)`` reads the ``type`` key."""
+from ..registry import LOSS_REGISTRY, import_all
+
+import_all(__name__, __path__)
 
 
-def build_loss(cfg: dict, where: str = 'train.loss'):
-    return build_from_config(LOSS_REGISTRY, cfg, where)
+def build_loss(cfg, where: str = 'train.loss'):
+    return LOSS_REGISTRY.build(cfg, where)

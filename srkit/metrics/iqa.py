@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 
-from ..losses.perceptual import WeightsMissing, missing_weights, offline
+from ..pretrained import WeightsMissing, missing_weights, offline
 
 NIQE_MIN_SIDE = 96  # one 96-pixel block (pyiqa fails on less)
 LOWER_IS_BETTER = {'psnr': False, 'ssim': False, 'lpips': True, 'niqe': True, 'fid': True}
@@ -85,7 +85,7 @@ def load(name: str, crop_border: int = 0, device: str | torch.device = 'cpu') ->
     from ..compat import quiet_stdout
     device = torch.device(device)
     if name == 'lpips':
-        from ..losses.perceptual import load_lpips_net
+        from ..pretrained import load_lpips_net
         net = load_lpips_net().to(device)
 
         @torch.no_grad()

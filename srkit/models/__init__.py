@@ -1,6 +1,8 @@
-"""Model families.  ``build_model(opt, ctx)`` reads ``model_type``."""
-from ..registry import MODEL_REGISTRY
-from . import dsgan, realesrgan, sr, srgan, translation  # noqa: F401  (registers)
+"""Model families, one file each; each module here registers itself.  ``build_model(opt, ctx)``
+reads ``model_type``."""
+from ..registry import MODEL_REGISTRY, import_all
+
+import_all(__name__, __path__)
 
 
 def build_model(opt, ctx):

@@ -3,7 +3,7 @@
 A model owns its networks, optimizers and losses and writes its training
 step top to bottom in ``train_step``.  Everything else (devices, AMP, DDP,
 channels_last, torch.compile, EMA, schedulers, checkpoint state) is done here
-or by the :class:`~srkit.engine.trainer.Trainer`, so each family's file only
+or by the :class:`~srkit.trainer.Trainer`, so each family's file only
 says what is particular to it.
 """
 from __future__ import annotations
@@ -12,26 +12,40 @@ import contextlib
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 from torch import nn
 
 from ..archs import build_network
-from ..engine.dist import DistContext
+from ..config import TrainOptions
+from ..engine.context import EngineContext  # noqa: F401  (models are built with one)
 from ..engine.ema import EMA
+from ..engine.optim import build_optimizer
 from ..engine.schedulers import build_scheduler
 from ..errors import OptionError
-from ..losses import build_loss
-from ..options import Options
+from ..inference import run_generator
+from ..registry import LOSS_REGISTRY, LossSpec
 from ..utils.checkpoint import load_network, network_meta
+
+if TYPE_CHECKING:
+    from ..options import Options
 
 
 @dataclass
-class EngineContext:
-    device: torch.device
-    dist: DistContext
-    log: callable = print
+class LossTerm:
+    """One loss of a family: its spec, where it came from (``train.pixel_opt``,
+    ``train.losses[2]``), what it compares (``target``) and its log name.  The
+    adversarial loss (a GANLoss) has no target."""
+
+    where: str
+    spec: LossSpec
+    target: Optional[str]
+    name: str
+
+    @property
+    def adversarial(self) -> bool:
+        return self.spec.type == 'GANLoss'
 
 
 _AMP = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -43,7 +57,89 @@ class BaseModel:
     Networks are registered by name (``'g'``, ``'d'``, ``'g_a'`` ...): the
     name picks ``network_<name>``, ``optim_<name>``, ``pretrain_network_<name>``
     in the options and the file name ``net_<name>_<iter>.pth``.
+
+    A family declares its options schema with class attributes: the networks and
+    optimizers it reads, its BasicSR loss keys, its own top-level keys
+    (``Options``), its ``train`` section, and (``loss_targets``) what its
+    generator's output can be compared with.
     """
+
+    network_names: tuple = ('g',)
+    optimizer_names: tuple = ('g',)
+    named_losses: tuple = ()  # BasicSR's train.<key> loss keys the family reads (pixel_opt ...)
+    Options: Optional[type] = None  # a config.Schema of the family's own top-level keys
+    TrainOptions: type = TrainOptions
+    needs_gan = False  # a GANLoss (gan_opt, or one entry of train.losses) is required
+
+    # ---------------------------------------------------------------- losses
+    @classmethod
+    def loss_targets(cls, opt) -> dict[str, str]:
+        """``{target: what it compares}`` for the generator's losses; empty: none."""
+        return {}
+
+    @classmethod
+    def named_loss_targets(cls, opt) -> dict[str, tuple[str, str]]:
+        """``{BasicSR key: (target, log name)}`` for the family's named loss keys."""
+        return {}
+
+    @classmethod
+    def default_losses(cls, opt) -> list[dict]:
+        """The losses used when ``train.losses`` is absent (from the family's own weights)."""
+        return []
+
+    @classmethod
+    def resolve_losses(cls, opt) -> list[LossTerm]:
+        """Every loss term from the BasicSR keys, then ``train.losses`` (or the family's
+        defaults), each with a target the family offers and a unique log name."""
+        train, targets = opt.train, cls.loss_targets(opt)
+        entries = []
+        for key, (target, name) in cls.named_loss_targets(opt).items():
+            spec = getattr(train, key, None)
+            if spec is not None:
+                entries.append((f'train.{key}', spec, target, name))
+        if key_gan := getattr(train, 'gan_opt', None):
+            entries.append(('train.gan_opt', key_gan, None, 'l_g_gan'))
+        if train.losses is None:
+            for i, d in enumerate(cls.default_losses(opt)):
+                entries.append((f'train.losses (default {i})', LOSS_REGISTRY.parse(d, 'train.losses'), None, None))
+        else:
+            entries += [(f'train.losses[{i}]', spec, None, None) for i, spec in enumerate(train.losses)]
+        terms, names = [], set()
+        offered = ', '.join(targets) or 'none'
+        for where, spec, target, name in entries:
+            target = spec.target or target
+            name = spec.name or name
+            if spec.type == 'GANLoss':
+                if spec.target is not None:
+                    raise OptionError(f'{where}.target: the adversarial loss compares with no target; leave it out')
+                if any(t.adversarial for t in terms):
+                    raise OptionError(f'{where}: a second GANLoss ({terms[0].where} or another is the first); '
+                                      f'one adversarial loss per family')
+                if not cls.needs_gan:
+                    raise OptionError(f'{where}: model_type {opt.model_type} has no discriminator for a GANLoss')
+                name = name or 'l_g_gan'
+            else:
+                if not targets:
+                    raise OptionError(f'{where}: model_type {opt.model_type} takes no {spec.type} '
+                                      '(its generator has no target to compare with)')
+                if target is None:
+                    if len(targets) > 1:
+                        raise OptionError(f'{where}.target: required (model_type {opt.model_type} offers '
+                                          f'{offered})')
+                    target = next(iter(targets))
+                if target not in targets:
+                    raise OptionError(f'{where}.target: model_type {opt.model_type} offers no target {target!r} '
+                                      f'(offered: {offered})')
+                name = name or f'l_g_{spec.type.removesuffix("Loss").lower()}_{target}'
+            base, k = name, 2
+            while name in names:
+                name, k = f'{base}_{k}', k + 1
+            names.add(name)
+            terms.append(LossTerm(where, spec, target, name))
+        if cls.needs_gan and not any(t.adversarial for t in terms):
+            raise OptionError(f'train.gan_opt: required by model_type {opt.model_type} '
+                              '(or a GANLoss entry in train.losses)')
+        return terms
 
     def __init__(self, opt: Options, ctx: EngineContext):
         self.opt = opt
@@ -55,6 +151,7 @@ class BaseModel:
         self.schedulers: dict[str, object] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.emas: dict[str, EMA] = {}
+        self._ddp: list = []  # the DDP wrappers, for no_sync while gradients accumulate
         self.current_iter = 0  # set by the trainer before each train_step
         amp = opt.train.amp if opt.train else 'none'
         self.amp_dtype = _AMP.get(amp)
@@ -87,48 +184,69 @@ class BaseModel:
                 runner = net_sync
             runner = DDP(runner, device_ids=[self.device.index] if self.device.type == 'cuda' else None,
                          find_unused_parameters=self.opt.find_unused_parameters)
+            self._ddp.append(runner)
             if self.opt.use_static_graph:
                 runner._set_static_graph()
         if self.train_opt and self.train_opt.compile:
             runner = torch.compile(runner)
         return runner
 
-    def build_gan(self) -> bool:
-        """The usual pair: ``self.net_g``, and for training ``self.net_d`` with ``optim_g`` and
-        ``optim_d``.  Returns whether the options train (else only G is built)."""
-        self.net_g = self.build_net('g')
-        if self.opt.train is None:
-            return False
-        self.net_d = self.build_net('d')
-        self.build_optimizer('g', self.nets['g'].parameters())
-        self.build_optimizer('d', self.nets['d'].parameters())
-        return True
-
     def build_optimizer(self, name: str, params) -> torch.optim.Optimizer:
         cfg = self.train_opt.optimizers.get(name)
         if cfg is None:
             raise OptionError(f'train.optim_{name}: required by model_type {self.opt.model_type}')
         params = [p for p in params if p.requires_grad]
-        if cfg.type == 'Adam':
-            o = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps)
-        elif cfg.type == 'AdamW':
-            o = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps)
-        else:
-            o = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        o = build_optimizer(params, cfg, f'train.optim_{name}')
         self.optimizers[name] = o
         self.scalers[name] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        if self.train_opt.scheduler:
+        if self.train_opt.scheduler is not None:
             self.schedulers[name] = build_scheduler(o, self.train_opt.scheduler)
         return o
 
-    def build_loss(self, key: str, required: bool = True) -> Optional[nn.Module]:
-        """The loss configured as ``train.<key>`` (e.g. ``pixel_opt``), on the device."""
-        cfg = self.train_opt.losses.get(key)
-        if cfg is None:
-            if required:
-                raise OptionError(f'train.{key}: required by model_type {self.opt.model_type}')
-            return None
-        return build_loss(cfg, f'train.{key}').to(self.device)
+    def build_losses(self) -> None:
+        """The family's losses on the device: ``self.cri_gan`` (the adversarial one, or None)
+        and ``self.g_losses``, ``[(log name, target, module)]`` for :meth:`generator_losses`.
+        A perceptual loss whose weights are missing and that is ``optional`` is left out
+        with a warning."""
+        self.cri_gan, self.g_losses = None, []
+        for term in self.train_opt.loss_terms:
+            module = LOSS_REGISTRY.build(term.spec, term.where).to(self.device)
+            if term.adversarial:
+                self.cri_gan = module
+                continue
+            if hasattr(module, 'describe'):
+                self.ctx.log(f'{term.where} ({term.name}): {module.describe()}')
+            if not getattr(module, 'enabled', True):
+                self.ctx.log(f'warning: {term.where}: {module.missing_message}')
+                continue
+            self.g_losses.append((term.name, term.target, module))
+        if not self.g_losses and self.loss_targets(self.opt) and not self.needs_gan:
+            raise OptionError(f'train: model_type {self.opt.model_type} needs a loss '
+                              f'({", ".join(self.named_losses)} or train.losses)')
+
+    def loss_module(self, name: str) -> nn.Module:
+        """The generator loss logged as ``name``."""
+        return next(fn for n, _, fn in self.g_losses if n == name)
+
+    def generator_losses(self, pairs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Each configured loss on its target: ``pairs[target]`` is ``(output, reference)``
+        or a callable giving them (called once, only when a loss uses that target).  A
+        loss returning ``(perceptual, style)`` logs both (``..._percep`` and ``..._style``)."""
+        made, out = {}, {}
+        for name, target, fn in self.g_losses:
+            if target not in made:
+                pair = pairs[target]
+                made[target] = pair() if callable(pair) else pair
+            value = fn(*made[target])
+            if isinstance(value, tuple):
+                percep, style = value
+                if percep is not None:
+                    out[name] = percep
+                if style is not None:
+                    out[name.replace('percep', 'style') if 'percep' in name else f'{name}_style'] = style
+            elif value is not None:
+                out[name] = value
+        return out
 
     def build_ema(self, name: str) -> Optional[EMA]:
         decay = self.train_opt.ema_decay if self.train_opt else 0.0
@@ -143,17 +261,42 @@ class BaseModel:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    # Gradient accumulation: the trainer runs ``train_step`` on ``accum_iter`` batches per
+    # iteration and sets ``micro = (k, accum_iter)``; gradients are zeroed before the first,
+    # each loss is divided by accum_iter, and the optimizers step after the last.
+    micro: tuple[int, int] = (0, 1)
+
+    def accumulating(self):
+        """Around a ``train_step`` that is not the last of its iteration: DDP keeps the
+        gradients local (``no_sync``); the last batch's backward all-reduces their sum."""
+        stack = contextlib.ExitStack()
+        if self.micro[0] != self.micro[1] - 1:
+            for ddp in self._ddp:
+                stack.enter_context(ddp.no_sync())
+        return stack
+
     def zero_grad(self, name: str) -> None:
-        self.optimizers[name].zero_grad(set_to_none=True)
+        if self.micro[0] == 0:
+            self.optimizers[name].zero_grad(set_to_none=True)
 
     def backward(self, name: str, loss: torch.Tensor) -> None:
         """Backward through ``loss`` (loss-scaled under fp16) for ``optim_<name>``."""
-        self.scalers[name].scale(loss).backward()
+        n = self.micro[1]
+        self.scalers[name].scale(loss / n if n > 1 else loss).backward()
 
     def apply(self, name: str) -> None:
-        """Optimizer step for ``optim_<name>`` (unscaling and skipping inf steps under fp16)."""
-        self.scalers[name].step(self.optimizers[name])
-        self.scalers[name].update()
+        """Optimizer step for ``optim_<name>`` after the last accumulated batch: gradients
+        unscaled, clipped to ``train.grad_clip`` (global L2 norm), inf steps skipped under fp16."""
+        if self.micro[0] != self.micro[1] - 1:
+            return
+        opt, scaler = self.optimizers[name], self.scalers[name]
+        clip = self.train_opt.grad_clip
+        if clip is not None:
+            scaler.unscale_(opt)
+            params = [p for g in opt.param_groups for p in g['params'] if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        scaler.step(opt)
+        scaler.update()
 
     def step(self, name: str, *losses: torch.Tensor) -> None:
         """zero_grad, backward each loss in turn (each frees its graph), then one step."""
@@ -177,11 +320,6 @@ class BaseModel:
                     v = v.contiguous(memory_format=torch.channels_last)
             out[k] = v
         return out
-
-    def targets(self, batch: dict):
-        """``(pixel target, perceptual target, D's real images)``: the GT for all
-        three, unless a family trains against something else (Real-ESRGAN's USM GT)."""
-        return batch['gt'], batch['gt'], batch['gt']
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One iteration on a prepared batch; returns detached scalar losses."""
@@ -222,9 +360,10 @@ class BaseModel:
         net = self.inference_net('g')
         was = net.training
         net.eval()
-        out = net(lq)
-        net.train(was)
-        return out
+        try:  # as the tools run it: padded to the network's size multiple, in its value range
+            return run_generator(net, lq)
+        finally:
+            net.train(was)
 
     def snapshots(self) -> dict[str, torch.Tensor]:
         """Images to save at each validation, ``{name: (3,H,W) RGB [0,1]}`` (e.g. CGAN's
@@ -283,3 +422,24 @@ class BaseModel:
 
     def load_rank_state(self, state: dict) -> None:
         pass
+
+
+class GANModel(BaseModel):
+    """A family with a generator and a discriminator: ``network_g``/``network_d``,
+    ``optim_g``/``optim_d`` and an adversarial loss (``gan_opt`` or a GANLoss entry)."""
+
+    network_names = ('g', 'd')
+    optimizer_names = ('g', 'd')
+    named_losses = ('gan_opt',)
+    needs_gan = True
+
+    def build_gan(self) -> bool:
+        """The usual pair: ``self.net_g``, and for training ``self.net_d`` with ``optim_g`` and
+        ``optim_d``.  Returns whether the options train (else only G is built)."""
+        self.net_g = self.build_net('g')
+        if self.opt.train is None:
+            return False
+        self.net_d = self.build_net('d')
+        self.build_optimizer('g', self.nets['g'].parameters())
+        self.build_optimizer('d', self.nets['d'].parameters())
+        return True

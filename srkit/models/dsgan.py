@@ -13,50 +13,52 @@ of the source itself: the paper's "same domain" setting).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from degradations import imresize_torch
 
 from ..archs.dsgan import FilterLow
+from ..config import Bool, Int, Schema
 from ..errors import DataError, OptionError
 from ..losses.gan import gradient_penalty
 from ..registry import MODEL_REGISTRY
-from .base import BaseModel
+from .base import GANModel
 
 
-@dataclass
-class DSGANOptions:
+class DSGANOptions(Schema):
     """DSGAN's top-level keys."""
 
-    filter_size: int = 5           # the colour loss's box low-pass (D's high-pass is network_d.filter_size)
-    gaussian_filter: bool = False  # a Gaussian (sigma = size/6) instead of the box
-    relativistic: bool = False     # RaGAN instead of gan_opt's plain loss
+    filter_size: Int = 5           # the colour loss's box low-pass (D's high-pass is network_d.filter_size)
+    gaussian_filter: Bool = False  # a Gaussian (sigma = size/6) instead of the box
+    relativistic: Bool = False     # RaGAN instead of gan_opt's plain loss
 
-    def validate(self, path):
+    def check(self, path):
         if self.filter_size < 1 or self.filter_size % 2 == 0:
             raise OptionError(f'filter_size: must be a positive odd number, got {self.filter_size}')
 
 
 @MODEL_REGISTRY.register()
-class DSGANModel(BaseModel):
+class DSGANModel(GANModel):
     """``network_g`` (DSGANGenerator) and ``network_d`` (DSGANDiscriminator); D step, then G step."""
 
     Options = DSGANOptions
+    named_losses = ('color_opt', 'perceptual_opt', 'gan_opt')
+
+    @classmethod
+    def loss_targets(cls, opt):
+        return {'input_lowpass': "the low-pass of G's input, the bicubic LR (the output low-passed too)",
+                'input': "G's input, the bicubic LR"}
+
+    @classmethod
+    def named_loss_targets(cls, opt):
+        return {'color_opt': ('input_lowpass', 'l_g_color'), 'perceptual_opt': ('input', 'l_g_percep')}
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
         if not self.build_gan():
             return
         self.low = FilterLow(opt.model.filter_size, opt.model.gaussian_filter).to(self.device)
-        self.cri_color = self.build_loss('color_opt')
-        self.cri_perceptual = self.build_loss('perceptual_opt', required=False)
-        if self.cri_perceptual is not None:
-            ctx.log(f'DSGAN perceptual loss: {self.cri_perceptual.describe()}')
-            if not self.cri_perceptual.enabled:
-                self.cri_perceptual = None
-        self.cri_gan = self.build_loss('gan_opt')
+        self.build_losses()
         if self.cri_gan.use_gp and opt.model.relativistic:
             raise OptionError('relativistic: RaGAN and wgan-gp do not combine; pick one')
         self.build_ema('g')
@@ -98,9 +100,8 @@ class DSGANModel(BaseModel):
         # generator step, D frozen; D(G(x)) is computed anew, after D's update (the
         # authors' code reused the pre-update output, which current PyTorch refuses)
         self.requires_grad(self.nets['d'], False)
-        losses = {'l_g_color': self.cri_color(self.low(fake), self.low(x))}
-        if self.cri_perceptual is not None:
-            losses['l_g_percep'] = self.cri_perceptual(fake, x)
+        losses = self.generator_losses({'input_lowpass': lambda: (self.low(fake), self.low(x)),
+                                        'input': (fake, x)})
         with self.autocast():
             fake_g = self.net_d(fake).float()
         if relativistic:

@@ -13,34 +13,36 @@ training state, so resume is exact.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from degradations.realesrgan import Degrader, SecondOrderConfig
 from degradations.torch_ops import usm_sharp_pt
 
+from ..config import Bool, Int, Schema, signature_model
 from ..errors import DataError, OptionError
 from ..registry import MODEL_REGISTRY
 from .sr import SRModel
 from .srgan import SRGANModel
 
 
-@dataclass
-class RealESRGANOptions(SecondOrderConfig):
+# the degradation's keys are SecondOrderConfig's fields, with its defaults (train_realesrgan_x4plus.yml)
+_SecondOrderKeys = signature_model('SecondOrderKeys', SecondOrderConfig, base=Schema)
+
+
+class RealESRGANOptions(_SecondOrderKeys):
     """Real-ESRGAN's top-level recipe keys: the degradation's (``SecondOrderConfig``,
     defaults = train_realesrgan_x4plus.yml) and these."""
 
-    gt_size: int = 256
-    queue_size: int = 180
-    l1_gt_usm: bool = True
-    percep_gt_usm: bool = True
-    gan_gt_usm: bool = False
+    gt_size: Int = 256
+    queue_size: Int = 180
+    l1_gt_usm: Bool = True
+    percep_gt_usm: Bool = True
+    gan_gt_usm: Bool = False
     # false: train on paired data (the batch brings its LQ); the GT is still sharpened
-    high_order_degradation: bool = True
+    high_order_degradation: Bool = True
 
-    def validate(self, path):
+    def check(self, path):
         for name in ('resize_prob', 'resize_prob2'):
             v = getattr(self, name)
             if len(v) != 3 or min(v) < 0 or sum(v) <= 0:
@@ -65,7 +67,7 @@ class RealESRGANOptions(SecondOrderConfig):
             raise OptionError(f'queue_size: must be >= 0 (0 disables the pool), got {self.queue_size}')
 
     def degradation(self) -> SecondOrderConfig:
-        return SecondOrderConfig.from_dict(self.__dict__)
+        return SecondOrderConfig.from_dict(dict(self))
 
 
 class SecondOrderData:
@@ -114,11 +116,21 @@ class SecondOrderData:
         if self.degrader is not None and 'degrader' in state:
             self.degrader.load_state_dict(state['degrader'])
 
+    @classmethod
+    def loss_targets(cls, opt):
+        return {'gt': 'the ground truth', 'gt_usm': 'the USM-sharpened ground truth'}
 
-    def targets(self, batch):
-        m = self.opt.model
-        pick = (lambda usm: batch['gt_usm'] if usm else batch['gt'])
-        return pick(m.l1_gt_usm), pick(m.percep_gt_usm), pick(m.gan_gt_usm)
+    @classmethod
+    def named_loss_targets(cls, opt):
+        pix = 'l_pix' if 'gan_opt' not in cls.named_losses else 'l_g_pix'
+        return {'pixel_opt': ('gt_usm' if opt.l1_gt_usm else 'gt', pix),
+                'perceptual_opt': ('gt_usm' if opt.percep_gt_usm else 'gt', pix.replace('pix', 'percep'))}
+
+    def loss_pairs(self, sr, batch) -> dict:
+        return {'gt': (sr, batch['gt']), 'gt_usm': (sr, batch['gt_usm'])}
+
+    def d_real(self, batch):
+        return batch['gt_usm'] if self.opt.gan_gt_usm else batch['gt']
 
 
 @MODEL_REGISTRY.register()

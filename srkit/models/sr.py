@@ -1,4 +1,4 @@
-"""SRModel: a single generator trained with a pixel loss (SRResNet, RRDB-PSNR, EDSR...)."""
+"""SRModel: a single generator trained with pixel (and any other) losses (SRResNet, RRDB-PSNR, EDSR...)."""
 from __future__ import annotations
 
 from ..registry import MODEL_REGISTRY
@@ -7,23 +7,37 @@ from .base import BaseModel
 
 @MODEL_REGISTRY.register()
 class SRModel(BaseModel):
-    """``network_g`` + ``train.pixel_opt`` (L1/MSE/Charbonnier) + ``optim_g``.
+    """``network_g`` + ``optim_g`` + its losses: ``train.pixel_opt`` (L1/MSE/Charbonnier, logged
+    as ``l_pix``) and/or ``train.losses``, each compared with the GT.
 
     Batches hold ``lq (B,3,h,w)`` and ``gt (B,3,h*s,w*s)``, RGB float in [0,1].
     """
+
+    named_losses = ('pixel_opt', 'perceptual_opt')
+
+    @classmethod
+    def loss_targets(cls, opt):
+        return {'gt': 'the ground truth'}
+
+    @classmethod
+    def named_loss_targets(cls, opt):
+        return {'pixel_opt': ('gt', 'l_pix'), 'perceptual_opt': ('gt', 'l_percep')}
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
         self.net_g = self.build_net('g')
         if opt.train is not None:
             self.opt_g = self.build_optimizer('g', self.nets['g'].parameters())
-            self.cri_pix = self.build_loss('pixel_opt')
+            self.build_losses()
             self.build_ema('g')
 
+    def loss_pairs(self, sr, batch) -> dict:
+        """``{target: (output, reference)}`` for :meth:`generator_losses`."""
+        return {'gt': (sr, batch['gt'])}
+
     def train_step(self, batch):
-        lq, (gt, _, _) = batch['lq'], self.targets(batch)
         with self.autocast():
-            sr = self.net_g(lq)
-        l_pix = self.cri_pix(sr.float(), gt)
-        self.step('g', l_pix)
-        return {'l_pix': l_pix.detach()}
+            sr = self.net_g(batch['lq'])
+        losses = self.generator_losses(self.loss_pairs(sr.float(), batch))
+        self.step('g', sum(losses.values()))
+        return {k: v.detach() for k, v in losses.items()}

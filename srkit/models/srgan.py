@@ -1,37 +1,36 @@
 """SRGAN and ESRGAN: a generator and a discriminator, G step then D step.
 
 Both read ``network_g``/``network_d``, ``optim_g``/``optim_d`` and the losses
-``pixel_opt``, ``perceptual_opt`` and ``gan_opt`` (each optional but GAN).
-``net_d_iters`` updates G every N iterations; ``net_d_init_iters`` trains D
-alone for the first N.  Batches hold ``lq (B,3,h,w)`` and ``gt (B,3,H,W)``; the
-pixel, perceptual and D-real targets come from ``targets(batch)`` (all ``gt`` here).
+``pixel_opt``, ``perceptual_opt`` (optional) and ``gan_opt``, or the same as
+``train.losses`` entries with targets ``gt`` (and ``lowpass`` under frequency
+separation).  ``net_d_iters`` updates G every N iterations; ``net_d_init_iters``
+trains D alone for the first N.  Batches hold ``lq (B,3,h,w)`` and ``gt (B,3,H,W)``;
+D's real images come from ``d_real(batch)`` (``gt`` here).
 """
 from __future__ import annotations
 
-import torch
-
-from dataclasses import dataclass
 from typing import Optional
 
+import torch
 from torch import nn
 
 from ..archs.dsgan import FilterHigh, FilterLow
+from ..config import Bool, GANTrainOptions, Int, Schema
 from ..errors import OptionError
 from ..losses.gan import gradient_penalty
 from ..registry import MODEL_REGISTRY
-from .base import BaseModel
+from .base import GANModel
 
 
-@dataclass
-class SRGANOptions:
+class SRGANOptions(Schema):
     """Frequency separation (ESRGAN-FS, Fritsche et al. 2019): with ``fs_filter_size``
     (the paper: 9) the pixel loss compares low-passes of SR and GT and D sees
     high-passes only; ``fs_gaussian`` swaps the box for a Gaussian."""
 
-    fs_filter_size: Optional[int] = None
-    fs_gaussian: bool = False
+    fs_filter_size: Optional[Int] = None
+    fs_gaussian: Bool = False
 
-    def validate(self, path):
+    def check(self, path):
         if self.fs_filter_size is not None and (self.fs_filter_size < 1 or self.fs_filter_size % 2 == 0):
             raise OptionError(f'fs_filter_size: must be a positive odd number, got {self.fs_filter_size}')
 
@@ -48,10 +47,24 @@ class _HighPassInput(nn.Module):
 
 
 @MODEL_REGISTRY.register()
-class SRGANModel(BaseModel):
+class SRGANModel(GANModel):
     """Standard GAN loss on D's raw output (vanilla, lsgan, wgan-gp, hinge)."""
 
     Options = SRGANOptions
+    TrainOptions = GANTrainOptions
+    named_losses = ('pixel_opt', 'perceptual_opt', 'gan_opt')
+
+    @classmethod
+    def loss_targets(cls, opt):
+        out = {'gt': 'the ground truth'}
+        if getattr(opt, 'fs_filter_size', None):
+            out['lowpass'] = 'the low-pass of the ground truth (the output low-passed too)'
+        return out
+
+    @classmethod
+    def named_loss_targets(cls, opt):
+        fs = getattr(opt, 'fs_filter_size', None)
+        return {'pixel_opt': ('lowpass' if fs else 'gt', 'l_g_pix'), 'perceptual_opt': ('gt', 'l_g_percep')}
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
@@ -64,12 +77,7 @@ class SRGANModel(BaseModel):
             self.net_d = _HighPassInput(self.net_d, FilterHigh(fs, opt.model.fs_gaussian).to(self.device))
             ctx.log(f'frequency separation (ESRGAN-FS): pixel loss on the low-pass, D on the high-pass, size {fs}')
         self._check_d_input(opt)
-        self.cri_pix = self.build_loss('pixel_opt', required=False)
-        self.cri_perceptual = self.build_loss('perceptual_opt', required=False)
-        if self.cri_perceptual is not None and not self.cri_perceptual.enabled:
-            ctx.log(f'warning: {self.cri_perceptual.missing_message}')
-            self.cri_perceptual = None
-        self.cri_gan = self.build_loss('gan_opt')
+        self.build_losses()
         self.build_ema('g')
 
     def _check_d_input(self, opt):
@@ -88,25 +96,17 @@ class SRGANModel(BaseModel):
         t = self.train_opt
         return self.current_iter % t.net_d_iters == 0 and self.current_iter > t.net_d_init_iters
 
-    def content_losses(self, sr, gt_pix, gt_percep) -> dict[str, torch.Tensor]:
-        """Pixel, perceptual and style terms for the generator (those configured)."""
-        out = {}
-        if self.cri_pix is not None:
-            if self.fs_low is not None:
-                sr_pix, gt_pix = self.fs_low(sr), self.fs_low(gt_pix)
-            else:
-                sr_pix = sr
-            out['l_g_pix'] = self.cri_pix(sr_pix, gt_pix)
-        if self.cri_perceptual is not None:
-            percep, style = self.cri_perceptual(sr, gt_percep)
-            if percep is not None:
-                out['l_g_percep'] = percep
-            if style is not None:
-                out['l_g_style'] = style
-        return out
+    def loss_pairs(self, sr, batch) -> dict:
+        """``{target: (output, reference)}`` for :meth:`generator_losses`."""
+        gt = batch['gt']
+        return {'gt': (sr, gt), 'lowpass': lambda: (self.fs_low(sr), self.fs_low(gt))}
+
+    def d_real(self, batch) -> torch.Tensor:
+        """The real images D learns from."""
+        return batch['gt']
 
     def train_step(self, batch):
-        lq, (gt_pix, gt_percep, gt) = batch['lq'], self.targets(batch)
+        lq, gt = batch['lq'], self.d_real(batch)
         logs = {}
         with self.autocast():
             sr = self.net_g(lq)
@@ -115,7 +115,7 @@ class SRGANModel(BaseModel):
         # generator step, D frozen
         if self.g_turn():
             self.requires_grad(self.nets['d'], False)
-            losses = self.content_losses(sr, gt_pix, gt_percep)
+            losses = self.generator_losses(self.loss_pairs(sr, batch))
             with self.autocast():
                 fake_g = self.net_d(sr)
             losses['l_g_gan'] = self.cri_gan(fake_g.float(), True, is_disc=False)
@@ -151,7 +151,7 @@ class ESRGANModel(SRGANModel):
     """
 
     def train_step(self, batch):
-        lq, (gt_pix, gt_percep, gt) = batch['lq'], self.targets(batch)
+        lq, gt = batch['lq'], self.d_real(batch)
         d = self.nets['d']
         fused = not self.ctx.dist.enabled
         logs = {}
@@ -167,7 +167,7 @@ class ESRGANModel(SRGANModel):
         fake_ref = None
         if self.g_turn():
             self.requires_grad(d, False)
-            losses = self.content_losses(sr, gt_pix, gt_percep)
+            losses = self.generator_losses(self.loss_pairs(sr, batch))
             with self.autocast():
                 if fused:
                     real_g = real_d.detach()

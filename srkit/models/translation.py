@@ -10,14 +10,14 @@ reference's ``test.py`` without ``--eval`` (dropout on, batch statistics).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
+from ..config import Float, Int, Schema
 from ..errors import DataError, OptionError
 from ..registry import MODEL_REGISTRY
-from .base import BaseModel
+from .base import GANModel
 
 
 def to_net(x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,7 @@ class ImagePool:
         self.gen.set_state(state['generator'])
 
 
-class _Translation(BaseModel):
+class _Translation(GANModel):
     """Shared by pix2pix and CycleGAN: [0,1] <-> [-1,1] at the boundaries, test mode."""
 
     def _inference(self, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -96,14 +96,13 @@ class _Translation(BaseModel):
             raise DataError(f'datasets.train: {self.opt.model_type} needs {"/".join(keys)} (type: {dataset})')
 
 
-@dataclass
-class Pix2PixOptions:
+class Pix2PixOptions(Schema):
     """pix2pix's top-level keys (the reference's flags)."""
 
-    lambda_l1: float = 100.0
+    lambda_l1: Float = 100.0  # the L1 term's weight, when train.losses does not list the losses
     inference_mode: Literal['eval', 'train'] = 'eval'
 
-    def validate(self, path):
+    def check(self, path):
         if self.lambda_l1 < 0:
             raise OptionError(f'lambda_l1: must be >= 0, got {self.lambda_l1}')
 
@@ -118,11 +117,27 @@ class Pix2PixModel(_Translation):
 
     Options = Pix2PixOptions
 
+    @classmethod
+    def loss_targets(cls, opt):
+        return {'gt': 'the true B (both in the networks\' [-1, 1])'}
+
+    @classmethod
+    def default_losses(cls, opt):
+        if opt.lambda_l1 <= 0:
+            return []
+        return [{'type': 'L1Loss', 'loss_weight': opt.lambda_l1, 'target': 'gt', 'name': 'l_g_l1'}]
+
+    @classmethod
+    def resolve_losses(cls, opt):
+        if opt.train.losses is not None and 'lambda_l1' in opt.model_fields_set:
+            raise OptionError('lambda_l1: give it or an L1Loss entry in train.losses, not both')
+        return super().resolve_losses(opt)
+
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
         if not self.build_gan():
             return
-        self.cri_gan = self.build_loss('gan_opt')
+        self.build_losses()
         self.build_ema('g')
 
     def train_step(self, batch):
@@ -149,10 +164,10 @@ class Pix2PixModel(_Translation):
         self.requires_grad(self.nets['d'], False)
         with self.autocast():
             pred = self.net_d(torch.cat([real_a, fake_b], 1)).float()
-        l_g_gan = self.cri_gan(pred, True, is_disc=False)
-        l_g_l1 = self.opt.model.lambda_l1 * torch.nn.functional.l1_loss(fake_b, real_b)
-        self.step('g', l_g_gan + l_g_l1)
-        logs = dict(l_d_real=l_d_real, l_d_fake=l_d_fake, l_g_gan=l_g_gan, l_g_l1=l_g_l1,
+        losses = {'l_g_gan': self.cri_gan(pred, True, is_disc=False)}
+        losses.update(self.generator_losses({'gt': (fake_b, real_b)}))
+        self.step('g', sum(losses.values()))
+        logs = dict(l_d_real=l_d_real, l_d_fake=l_d_fake, **losses,
                     out_d_real=pred_real.mean(), out_d_fake=pred_fake.mean())
         return {k: v.detach() for k, v in logs.items()}
 
@@ -162,17 +177,17 @@ class Pix2PixModel(_Translation):
         return self._inference('g', lq)
 
 
-@dataclass
-class CycleGANOptions:
-    """CycleGAN's top-level keys (the reference's flags)."""
+class CycleGANOptions(Schema):
+    """CycleGAN's top-level keys (the reference's flags); the lambdas weigh the L1 terms when
+    train.losses does not list the losses."""
 
-    lambda_a: float = 10.0          # cycle loss A -> B -> A
-    lambda_b: float = 10.0          # cycle loss B -> A -> B
-    lambda_identity: float = 0.5    # identity loss, as a fraction of lambda_a / lambda_b
-    pool_size: int = 50
+    lambda_a: Float = 10.0          # cycle loss A -> B -> A
+    lambda_b: Float = 10.0          # cycle loss B -> A -> B
+    lambda_identity: Float = 0.5    # identity loss, as a fraction of lambda_a / lambda_b
+    pool_size: Int = 50
     inference_mode: Literal['eval', 'train'] = 'eval'
 
-    def validate(self, path):
+    def check(self, path):
         for k in ('lambda_a', 'lambda_b', 'lambda_identity', 'pool_size'):
             if getattr(self, k) < 0:
                 raise OptionError(f'{k}: must be >= 0, got {getattr(self, k)}')
@@ -188,6 +203,30 @@ class CycleGANModel(_Translation):
     """
 
     Options = CycleGANOptions
+    network_names = ('g_a', 'g_b', 'd_a', 'd_b')
+
+    @classmethod
+    def loss_targets(cls, opt):
+        return {'cycle_a': 'A against G_B(G_A(A))', 'cycle_b': 'B against G_A(G_B(B))',
+                'identity_a': 'B against G_A(B)', 'identity_b': 'A against G_B(A)'}
+
+    @classmethod
+    def default_losses(cls, opt):
+        out = []
+        if opt.lambda_identity > 0:
+            out += [{'type': 'L1Loss', 'loss_weight': opt.lambda_b * opt.lambda_identity, 'target': 'identity_a',
+                     'name': 'l_idt_a'},
+                    {'type': 'L1Loss', 'loss_weight': opt.lambda_a * opt.lambda_identity, 'target': 'identity_b',
+                     'name': 'l_idt_b'}]
+        return out + [{'type': 'L1Loss', 'loss_weight': opt.lambda_a, 'target': 'cycle_a', 'name': 'l_cycle_a'},
+                      {'type': 'L1Loss', 'loss_weight': opt.lambda_b, 'target': 'cycle_b', 'name': 'l_cycle_b'}]
+
+    @classmethod
+    def resolve_losses(cls, opt):
+        given = {'lambda_a', 'lambda_b', 'lambda_identity'} & opt.model_fields_set
+        if opt.train.losses is not None and given:
+            raise OptionError(f'{sorted(given)[0]}: give the lambdas or the L1 entries in train.losses, not both')
+        return super().resolve_losses(opt)
 
     def __init__(self, opt, ctx):
         super().__init__(opt, ctx)
@@ -199,7 +238,7 @@ class CycleGANModel(_Translation):
         self.net_d_b = self.build_net('d_b')
         self.build_optimizer('g', [*self.nets['g_a'].parameters(), *self.nets['g_b'].parameters()])
         self.build_optimizer('d', [*self.nets['d_a'].parameters(), *self.nets['d_b'].parameters()])
-        self.cri_gan = self.build_loss('gan_opt')
+        self.build_losses()
         seed = opt.manual_seed * 1000 + ctx.dist.rank
         self.pool_a = ImagePool(opt.model.pool_size, seed)       # generated A images (for D_B)
         self.pool_b = ImagePool(opt.model.pool_size, seed + 500)  # generated B images (for D_A)
@@ -208,12 +247,10 @@ class CycleGANModel(_Translation):
 
     def train_step(self, batch):
         self._check_keys(batch, ('a', 'b'), 'UnpairedImageDataset')
-        m = self.opt.model
         real_a, real_b = to_net(batch['a']), to_net(batch['b'])
         d_a, d_b = self.nets['d_a'], self.nets['d_b']
-        l1 = torch.nn.functional.l1_loss
 
-        # generator step, both Ds frozen: adversarial, cycle and identity losses
+        # generator step, both Ds frozen: adversarial, then the cycle and identity losses
         self.requires_grad(d_a, False)
         self.requires_grad(d_b, False)
         with self.autocast():
@@ -223,11 +260,16 @@ class CycleGANModel(_Translation):
             rec_b = self.net_g_a(fake_a).float()
             losses = {'l_g_a': self.cri_gan(self.net_d_a(fake_b).float(), True),
                       'l_g_b': self.cri_gan(self.net_d_b(fake_a).float(), True)}
-            if m.lambda_identity > 0:
-                losses['l_idt_a'] = l1(self.net_g_a(real_b).float(), real_b) * m.lambda_b * m.lambda_identity
-                losses['l_idt_b'] = l1(self.net_g_b(real_a).float(), real_a) * m.lambda_a * m.lambda_identity
-        losses['l_cycle_a'] = l1(rec_a, real_a) * m.lambda_a
-        losses['l_cycle_b'] = l1(rec_b, real_b) * m.lambda_b
+
+        def identity(g, x):  # the identity terms cost a forward each: made only when a loss uses them
+            def pair():
+                with self.autocast():
+                    return g(x).float(), x
+            return pair
+
+        losses.update(self.generator_losses({
+            'cycle_a': (rec_a, real_a), 'cycle_b': (rec_b, real_b),
+            'identity_a': identity(self.net_g_a, real_b), 'identity_b': identity(self.net_g_b, real_a)}))
         self.step('g', sum(losses.values()))
 
         # discriminator steps, each 0.5 (real + fake), fakes drawn through the image pools
@@ -261,19 +303,18 @@ class CycleGANModel(_Translation):
             self.pool_b.load_state_dict(state['pool_b'], self.device)
 
 
-@dataclass
-class CGANOptions:
+class CGANOptions(Schema):
     """CGAN's top-level keys."""
 
-    samples_per_label: int = 8  # columns of the fixed-noise grid saved at each validation
+    samples_per_label: Int = 8  # columns of the fixed-noise grid saved at each validation
 
-    def validate(self, path):
+    def check(self, path):
         if self.samples_per_label < 1:
             raise OptionError(f'samples_per_label: must be >= 1, got {self.samples_per_label}')
 
 
 @MODEL_REGISTRY.register()
-class CGANModel(BaseModel):
+class CGANModel(GANModel):
     """Conditional GAN: ``network_g (z, labels) -> images``, ``network_d (images, labels)``.
 
     Batches (``LabelledImageDataset``): ``img (B,C,S,S)`` in [0,1] and ``label (B,)``.
@@ -299,7 +340,7 @@ class CGANModel(BaseModel):
         if self.nets['d'].n_classes != self.n_classes:
             raise OptionError(f'network_d.n_classes: {self.nets["d"].n_classes} differs from network_g\'s '
                               f'{self.n_classes}')
-        self.cri_gan = self.build_loss('gan_opt')
+        self.build_losses()
         self.build_ema('g')
 
     def prepare_batch(self, batch: dict) -> dict:
@@ -352,9 +393,9 @@ class CGANModel(BaseModel):
 
     def snapshots(self) -> dict[str, torch.Tensor]:
         """The fixed-noise grid: one row per label, ``samples_per_label`` columns."""
-        from ..utils.grid import make_grid
+        from torchvision.utils import make_grid
         imgs = self.sample(self.fixed_z, self.fixed_labels)
-        return {'samples': make_grid(imgs, self.opt.model.samples_per_label)}
+        return {'samples': make_grid(imgs, nrow=self.opt.model.samples_per_label, padding=2, pad_value=1.0)}
 
     def rank_state(self) -> dict:
         return {'generator': self.gen.get_state()}

@@ -60,13 +60,12 @@ def extract_state_dict(ckpt, param_key: Optional[str] = 'params_ema', path: str 
     """
     if not isinstance(ckpt, dict):
         raise UserError(f'{path}: not a network checkpoint (a {type(ckpt).__name__})')
-    from ..archs.rrdbnet import to_basicsr_keys  # old ESRGAN / BSRGAN layouts -> BasicSR's
     order = ([param_key] if param_key else []) + [k for k in PARAM_KEYS if k != param_key]
     for k in order:
         if k in ckpt and isinstance(ckpt[k], dict):
-            return to_basicsr_keys(strip_prefix(ckpt[k])), k
+            return strip_prefix(ckpt[k]), k
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        return to_basicsr_keys(strip_prefix(ckpt)), 'raw'
+        return strip_prefix(ckpt), 'raw'
     raise UserError(f'{path}: no network weights found (keys: {", ".join(list(ckpt)[:6])})')
 
 
@@ -88,9 +87,12 @@ def check_compatible(net: nn.Module, sd: dict, path: str, strict: bool = True) -
 
 
 def load_network(net: nn.Module, path: str, param_key: Optional[str] = 'params', strict: bool = True) -> str:
-    """Load weights into ``net``; returns the key used.  Mismatches are errors, never silent."""
+    """Load weights into ``net``, in its own keys (the architecture's ``convert_keys`` reads
+    other projects' layouts of it); returns the key used.  Mismatches are errors, never silent."""
     ckpt = load_checkpoint(path)
     sd, key = extract_state_dict(ckpt, param_key, path)
+    if hasattr(net, 'convert_keys'):
+        sd = net.adapt_state_dict(type(net).convert_keys(sd))
     check_compatible(net, sd, path, strict)
     net.load_state_dict(sd, strict=strict)
     return key

@@ -18,7 +18,7 @@ import shutil
 
 import numpy as np
 
-from .fileio import atomic_write_bytes, atomic_write_text
+from .utils.fileio import atomic_write_bytes, atomic_write_text
 
 LABEL_H = 18  # pixels of caption strip above each crop panel
 
@@ -107,7 +107,7 @@ class CropWriter:
         return self.paths
 
     def __call__(self, key: str, gt: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
-        from .imgio import read_image
+        from .utils.imgio import read_image
         # outputs may differ by a pixel or two (a GT that was not mod-cropped): the common part
         h = min(o.shape[0] for o in outputs.values())
         w = min(o.shape[1] for o in outputs.values())
@@ -205,7 +205,7 @@ def write_tables(results: dict, out_dir: str) -> None:
 
 def _means_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     cols = _columns(results)
-    from ..metrics.iqa import LOWER_IS_BETTER
+    from .metrics.iqa import LOWER_IS_BETTER
     head = ['method'] + [f'{c.upper()} {"↓" if LOWER_IS_BETTER.get(c) else "↑"}' for c in cols]
     rows = [[label] + [_fmt(m['mean'].get(c)) for c in cols] for label, m in results['models'].items()]
     return head, rows

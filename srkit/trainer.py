@@ -23,18 +23,18 @@ from typing import Optional
 
 import torch
 
-from .. import __version__
-from ..data import build_dataset, build_train_loader, build_val_loader
-from ..errors import OptionError
-from ..metrics import METRICS, convention, quantize
-from ..models import build_model
-from ..models.base import EngineContext
-from ..options import Options
-from ..utils.checkpoint import load_checkpoint, save_checkpoint
-from ..utils.imgio import tensor2img, write_image
-from .dist import DistContext, init_distributed, pick_device
-from .logger import TrainLogger
-from .rng import get_rng_state, seed_everything, set_rng_state
+from . import __version__
+from .data import build_dataset, build_train_loader, build_val_loader
+from .engine.context import EngineContext
+from .engine.dist import DistContext, init_distributed, pick_device
+from .engine.logger import TrainLogger
+from .engine.rng import get_rng_state, seed_everything, set_rng_state
+from .errors import OptionError
+from .metrics import METRICS, convention, quantize
+from .models import build_model
+from .options import Options
+from .utils.checkpoint import load_checkpoint, save_checkpoint
+from .utils.imgio import tensor2img, write_image
 
 
 def experiment_dir(opt: Options) -> str:
@@ -56,7 +56,7 @@ class Trainer:
         if 'train' not in opt.datasets:
             raise OptionError('datasets.train: required for srkit-train')
         self.opt = opt
-        self.dist: DistContext = init_distributed(opt.dist_params.backend)
+        self.dist: DistContext = init_distributed(opt.dist_params.backend, opt.dist_params.port)
         self.device = pick_device(opt.device, opt.num_gpu, self.dist)
         self.exp_dir = experiment_dir(opt)
         resume_path = opt.path.resume_state
@@ -78,13 +78,16 @@ class Trainer:
         self.train_set = build_dataset(tr)
         self.loader, self.sampler = build_train_loader(tr, self.train_set, opt.manual_seed,
                                                        self.dist.rank, self.dist.world, self.device)
-        self.iters_per_epoch = self.sampler.per_replica // tr.batch_size_per_gpu
-        if self.iters_per_epoch < 1:
+        # an iteration is one optimizer step over accum_iter batches
+        self.accum = opt.train.accum_iter
+        self.batches_per_epoch = self.sampler.per_replica // tr.batch_size_per_gpu
+        if self.batches_per_epoch < 1:
             raise OptionError(f'datasets.train.batch_size_per_gpu: {tr.batch_size_per_gpu} exceeds the '
                               f'{self.sampler.per_replica} images per process (raise dataset_enlarge_ratio)')
         self.val_sets = {k: build_dataset(v) for k, v in opt.val_datasets.items()}
 
         self.start_iter = 0
+        self.best: dict[str, tuple[float, int]] = {}  # 'valset/metric' -> (best value, iteration)
         state = None
         if resume_path:
             state = load_checkpoint(resume_path)
@@ -97,7 +100,7 @@ class Trainer:
             self._load_state(state, resume_path)
         self.logger.info(f'srkit {__version__} | {opt.model_type} | device {self.device} | '
                          f'world {self.dist.world} | {len(self.train_set)} training images, '
-                         f'{self.iters_per_epoch} it/epoch | amp {opt.train.amp}')
+                         f'{self.batches_per_epoch / self.accum:g} it/epoch | amp {opt.train.amp}')
         self._stop_signal = None
 
     # ----------------------------------------------------------------- resume
@@ -109,6 +112,7 @@ class Trainer:
             files[f'net_{name}'] = load_checkpoint(p)
         self.model.load_network_files(files)
         self.model.load_state_dict(state['model'])
+        self.best = {k: tuple(v) for k, v in state.get('best', {}).items()}
         rngs = state['rng']
         set_rng_state(rngs[self.dist.rank] if self.dist.rank < len(rngs) else rngs[0])
         ranks = state.get('rank_model', [])
@@ -124,11 +128,13 @@ class Trainer:
         models_dir = os.path.join(self.exp_dir, 'models')
         for stem, content in self.model.network_files(it).items():
             save_checkpoint(content, os.path.join(models_dir, f'{stem}_{it}.pth'))
+        epoch, batch = divmod(it * self.accum, self.batches_per_epoch)
         state = {
             'iter': it,
-            'epoch': it // self.iters_per_epoch,
-            'sampler': {'seed': self.opt.manual_seed, 'epoch': it // self.iters_per_epoch,
-                        'position': (it % self.iters_per_epoch) * self.opt.datasets['train'].batch_size_per_gpu},
+            'epoch': epoch,
+            'sampler': {'seed': self.opt.manual_seed, 'epoch': epoch,
+                        'position': batch * self.opt.datasets['train'].batch_size_per_gpu},
+            'best': self.best,
             'model': self.model.state_dict(),
             'rng': rngs,
             'rank_model': rank_model,
@@ -146,7 +152,7 @@ class Trainer:
     def _batches(self, start_iter: int):
         """Yield batches forever, starting exactly where iteration ``start_iter`` left off."""
         bs = self.opt.datasets['train'].batch_size_per_gpu
-        epoch, pos = divmod(start_iter, self.iters_per_epoch)
+        epoch, pos = divmod(start_iter * self.accum, self.batches_per_epoch)
         pos *= bs
         while True:
             self.sampler.set_epoch(epoch, pos)
@@ -170,15 +176,19 @@ class Trainer:
         it = self.start_iter
         try:
             for it in range(self.start_iter + 1, topt.total_iter + 1):
-                batch = self.model.prepare_batch(next(batches))
-                self.model.update_learning_rate(it)
-                self.model.current_iter = it
-                losses = self.model.train_step(batch)
+                for k in range(self.accum):
+                    batch = self.model.prepare_batch(next(batches))
+                    if k == 0:
+                        self.model.update_learning_rate(it)
+                        self.model.current_iter = it
+                    self.model.micro = (k, self.accum)
+                    with self.model.accumulating():
+                        losses = self.model.train_step(batch)
+                    # summed on the device; no host sync until we print
+                    for name, v in losses.items():
+                        loss_sums[name] = loss_sums[name] + v if name in loss_sums else v.clone()
+                    n_logged += 1
                 self.model.after_step(it)
-                # accumulate on the device; no host sync until we print
-                for k, v in losses.items():
-                    loss_sums[k] = loss_sums[k] + v if k in loss_sums else v.clone()
-                n_logged += 1
                 if it % opt.logger.print_freq == 0 or it == topt.total_iter:
                     self._log(it, loss_sums, n_logged, t0, it0)
                     loss_sums, n_logged, t0, it0 = {}, 0, time.time(), it
@@ -250,6 +260,9 @@ class Trainer:
             loader = build_val_loader(self.opt.datasets[name], ds, self.dist.rank, self.dist.world)
             sums = torch.zeros(len(vopt.metrics) + 1, dtype=torch.float64)
             shown = 0
+            if vopt.pbar and self.dist.is_main:
+                from tqdm import tqdm
+                loader = tqdm(loader, desc=f'val {name}', unit='img', leave=False, dynamic_ncols=True)
             for batch in loader:
                 lq = batch['lq'].to(self.device)
                 gt = batch['gt'].to(self.device)
@@ -275,7 +288,13 @@ class Trainer:
             crops = '/'.join(sorted({str(m.crop_border) for m in vopt.metrics.values()}))
             txt = ' '.join(f'{k} {v:.4f}' for k, v in res.items())
             how = convention(conv, crops, ssim=any(m.kind == 'ssim' for m in vopt.metrics.values()))
-            self.logger.info(f'[val {name} @ {it}] {txt} ({int(count)} images; {how})')
+            best = []
+            for mname, v in res.items():  # the best value so far, each metric's way (`better`)
+                key, sign = f'{name}/{mname}', 1 if vopt.metrics[mname].better == 'higher' else -1
+                if key not in self.best or sign * v > sign * self.best[key][0]:
+                    self.best[key] = (v, it)
+                best.append(f'{mname} {self.best[key][0]:.4f} @ {self.best[key][1]}')
+            self.logger.info(f'[val {name} @ {it}] {txt} ({int(count)} images; {how}); best: {", ".join(best)}')
             self.logger.scalars(res, it, f'val_{name}/')
         torch.set_rng_state(cpu_rng)
         self.model.set_train(True)

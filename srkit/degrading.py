@@ -1,0 +1,279 @@
+"""Degrade a folder of HR images into an LR set: the work behind ``srkit-degrade`` (and
+``srkit-eval --degrade``).  See :mod:`srkit.cli.degrade` for the behaviour: per-image seeds,
+manifests, shards, resume, LMDB staging and packing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from multiprocessing import get_context
+
+import numpy as np
+from tqdm import tqdm
+
+from .config import check_degradation
+from .errors import DataError, UserError
+
+
+def image_seed(seed: int, key: str) -> int:
+    """A 63-bit seed from the run seed and the image name (stable across runs and machines)."""
+    return int.from_bytes(hashlib.sha256(f'{seed}:{key}'.encode()).digest()[:8], 'little') >> 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if text is None:
+        rank, world = int(os.environ.get('RANK', '0')), int(os.environ.get('WORLD_SIZE', '1'))
+        return rank, world
+    try:
+        i, n = (int(x) for x in text.split('/'))
+    except ValueError:
+        raise UserError(f'--shard {text}: expected i/n, e.g. 0/4') from None
+    if not 0 <= i < n:
+        raise UserError(f'--shard {text}: need 0 <= i < n')
+    return i, n
+
+
+def shard_keys(keys: list[str], i: int, n: int) -> list[str]:
+    """Every n-th key from i: the shards are disjoint and together cover all keys."""
+    return sorted(keys)[i::n]
+
+
+_GENERATORS: dict = {}  # checkpoint path -> generator, loaded once per process (forked workers share it)
+
+
+def load_dsgan_generator(path: str):
+    """A DSGAN generator for inference from any srkit or authors' checkpoint (CPU, eval mode)."""
+    if path not in _GENERATORS:
+        from .inference import load_generator
+        net, cfg, _ = load_generator(path)
+        if cfg['type'] != 'DSGANGenerator':
+            raise UserError(f'--model {path}: a {cfg["type"]}, not a DSGAN generator (DSGANGenerator)')
+        for p in net.parameters():
+            p.requires_grad_(False)
+        _GENERATORS[path] = net
+    return _GENERATORS[path]
+
+
+def _degrade_one(job):
+    key, root, backend, method, scale, seed, kwargs, out_dir = job
+    from degradations import build_pipeline
+    from .data.storage import open_storage
+    from .utils.imgio import write_image
+    kwargs = dict(kwargs)
+    hr_dir = kwargs.pop('hr_output', None)
+    model = kwargs.pop('model', None)
+    if model:  # a path in the job, the network from this process's cache
+        kwargs['generator'] = load_dsgan_generator(model)
+    try:
+        st = _STORAGE.get(root)
+        if st is None:  # one storage handle per worker process
+            st = _STORAGE[root] = open_storage(root, backend)
+        hr = st.read(key)
+        h, w = hr.shape[:2]
+        hr = hr[: h - h % scale, : w - w % scale]
+        if min(hr.shape[:2]) < scale:
+            raise DataError(f'{st.describe(key)}: image {h}x{w} is smaller than the scale {scale}')
+        s = image_seed(seed, key)
+        try:
+            lr, hr_out, params = build_pipeline(method, **kwargs)(hr, scale, np.random.default_rng(s))
+        except ValueError as e:  # an image the pipeline cannot take (too small for its crop, ...)
+            raise DataError(f'{st.describe(key)}: {e}') from None
+        if model:
+            params.update(model=os.path.abspath(model), tile=kwargs['tile'])
+        if hr_dir:  # the HR the LR pairs with (DSGAN's TDSR cleans it up), written first
+            write_image(os.path.join(hr_dir, f'{key}.png'), np.clip(hr_out, 0, 1))
+        write_image(os.path.join(out_dir, f'{key}.png'), np.clip(lr, 0, 1))
+        return {'name': f'{key}.png', 'key': key, 'seed': s, 'hr_size': [int(hr.shape[0]), int(hr.shape[1])],
+                'params': params}
+    except DataError as e:
+        return {'key': key, 'error': str(e)}
+
+
+_STORAGE: dict = {}
+
+
+def _init_worker():
+    # the processes are the parallelism; one torch thread each keeps them off each other's cores
+    import torch
+    torch.set_num_threads(1)
+
+
+def replay(line: dict, hr: np.ndarray, method: str | None = None, kwargs: dict | None = None) -> np.ndarray:
+    """Rebuild one LR image from its manifest line and its HR ``(H,W,3) RGB float32``."""
+    from degradations import build_pipeline
+    p = line['params']
+    method = method or p['method']
+    kwargs = dict(kwargs or {})
+    if method == 'dsgan' and 'generator' not in kwargs:  # the manifest names the generator file
+        kwargs.update(generator=load_dsgan_generator(p['model']), mode=p['mode'], tile=p['tile'])
+    h, w = line['hr_size']
+    lr, _, _ = build_pipeline(method, **kwargs)(hr[:h, :w], p['scale'], np.random.default_rng(line['seed']))
+    return np.clip(lr, 0, 1)
+
+
+def _read_manifest(path: str) -> dict[str, dict]:
+    from .utils.fileio import read_jsonl
+    return {d['key']: d for d in read_jsonl(path)}  # an image whose line a kill tore is redone
+
+
+
+
+
+def _run_settings(method, scale, seed, kwargs) -> dict:
+    opts = {k: v for k, v in kwargs.items() if k not in ('hr_output', 'model')}
+    out = {'method': method, 'scale': scale, 'seed': seed, 'options': json.loads(json.dumps(opts, sort_keys=True))}
+    if kwargs.get('model'):  # the generator's bytes, not its path: a retrained file is another run
+        with open(kwargs['model'], 'rb') as f:
+            out['model_sha256'] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def _check_run_settings(out_dir: str, method, scale, seed, kwargs, record: bool = True) -> None:
+    """A resumed run must be the same run: the settings are kept in ``run.json``, and other
+    settings are refused rather than mixed into the images already there."""
+    from .utils.fileio import atomic_write_bytes
+    path = os.path.join(out_dir, 'run.json')
+    now = _run_settings(method, scale, seed, kwargs)
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        for k in ('method', 'scale', 'seed', 'options', 'model_sha256'):
+            if before.get(k) != now.get(k):
+                what = 'the --model file' if k == 'model_sha256' else f'{k} {before.get(k)!r} (now {now.get(k)!r})'
+                raise UserError(f'{out_dir}: holds images made with another {what}; '
+                                'use another --output or delete that one')
+    elif record:
+        atomic_write_bytes(path, json.dumps(now, indent=1, sort_keys=True).encode())
+
+
+def _read_manifests(folder: str) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    for f in sorted(os.listdir(folder)):
+        if f.startswith('manifest') and f.endswith('.jsonl'):
+            done.update(_read_manifest(os.path.join(folder, f)))
+    return done
+
+
+def _lmdb_complete(path: str, keys) -> bool:
+    from .data.storage import INCOMPLETE_MARKER
+    if not os.path.exists(os.path.join(path, 'meta_info.txt')) or os.path.exists(os.path.join(path, INCOMPLETE_MARKER)):
+        return False
+    m = os.path.join(path, 'manifest.jsonl')
+    return os.path.exists(m) and set(keys) <= set(_read_manifest(m))
+
+
+def _pack_lmdb(staging: str, lmdb_path: str) -> None:
+    """Pack the staged LR images into a BasicSR-layout LMDB (resumable), put the
+    manifest beside its meta_info.txt, then drop the staging folder."""
+    import shutil
+    from .data.lmdb_writer import make_lmdb
+    from .utils.fileio import atomic_write_text
+    stats = make_lmdb(staging, lmdb_path)
+    lines = sorted(_read_manifests(staging).values(), key=lambda d: d['key'])
+    atomic_write_text(os.path.join(lmdb_path, 'manifest.jsonl'), ''.join(json.dumps(d) + '\n' for d in lines))
+    if os.path.exists(os.path.join(staging, 'run.json')):
+        shutil.copyfile(os.path.join(staging, 'run.json'), os.path.join(lmdb_path, 'run.json'))
+    shutil.rmtree(staging)
+    print(f'{lmdb_path}: {stats["total"]} LR images packed (BasicSR LMDB layout, manifest.jsonl inside)')
+
+
+def degrade_folder(input: str, output: str, method: str | None = None, scale: int = 4, seed: int = 0,
+                   workers: int = 1, preset: str | None = None, shard: str | None = None, model: str | None = None,
+                   mode: str | None = None, tile: int = 512, hr_output: str | None = None) -> int:
+    """Degrade every HR image of ``input`` (a folder or an .lmdb) into ``output`` (a folder, or
+    Y.lmdb); the arguments are srkit-degrade's options.  Returns the exit status: 0, or 1 when
+    an input image could not be read (the others are written)."""
+    lmdb_out = output.rstrip('/') if output.rstrip('/').endswith('.lmdb') else None
+    from degradations import PIPELINES, check_options, load_preset
+    from .data.storage import open_storage
+    kwargs = {}
+    if preset:
+        try:
+            kwargs = load_preset(preset)
+        except ValueError as e:
+            raise UserError(f'--preset {e}') from None
+        preset_method = kwargs.pop('type')
+        if method not in (None, preset_method):
+            raise UserError(f'--method {method}: the preset {preset} is for {preset_method}')
+        method = preset_method
+    if method is None:
+        raise UserError('--method or --preset is required')
+    if method not in PIPELINES:
+        raise UserError(f'--method {method}: unknown (known: {", ".join(sorted(PIPELINES))})')
+    if method == 'dsgan':
+        if not model:
+            raise UserError('--method dsgan: --model G.pth (a trained DSGAN generator) is required')
+        if (mode or 'sdsr') == 'tdsr' and not hr_output:
+            raise UserError('--mode tdsr: the HR images change (bicubic x1/2), so give --hr-output DIR for them')
+        load_dsgan_generator(model)  # a bad file fails here, once, before any work
+        kwargs.update(mode=mode or 'sdsr', tile=tile)
+    elif model or mode:
+        raise UserError(f'--model/--mode: only for --method dsgan, not {method}')
+    try:
+        check_options(method, kwargs)
+    except KeyError as e:
+        raise UserError(f'--preset {e.args[0]}') from None
+    try:
+        check_degradation(method, kwargs, '')
+    except UserError as e:
+        raise UserError(f'--preset {preset}: {e}' if preset else f'--method {method}: {e}') from None
+    if method == 'dsgan':
+        kwargs['model'] = model
+    if hr_output:
+        os.makedirs(hr_output, exist_ok=True)
+        kwargs['hr_output'] = hr_output
+    if scale < 1:
+        raise UserError('--scale: must be >= 1')
+    i, n = parse_shard(shard)
+    backend = 'lmdb' if input.rstrip('/').endswith('.lmdb') else 'disk'
+    try:
+        st = open_storage(input, backend)
+    except DataError as e:
+        raise UserError(str(e)) from None
+    if lmdb_out and _lmdb_complete(lmdb_out, st.keys):
+        _check_run_settings(lmdb_out, method, scale, seed, kwargs, record=False)
+        print(f'{lmdb_out}: already complete ({len(st.keys)} LR images)')
+        return 0
+    out_dir = lmdb_out + '.parts' if lmdb_out else output  # LMDB output: stage images, then pack
+    os.makedirs(out_dir, exist_ok=True)
+    mine = shard_keys(st.keys, i, n)
+    # temp files of this shard's writes that a kill interrupted (other shards may be writing theirs)
+    prefixes = tuple(f'.{k}.png.' for k in mine)
+    for f in os.listdir(out_dir):
+        if f.endswith('.tmp') and f.startswith(prefixes):
+            os.unlink(os.path.join(out_dir, f))
+    _check_run_settings(out_dir, method, scale, seed, kwargs)
+    manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
+    # seeds do not depend on the shard, so an unsharded run counts what shards already made
+    done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
+    done = {k: v for k, v in done.items() if k in set(mine)}
+    keys = [k for k in mine if k not in done]
+    jobs = [(k, input, backend, method, scale, seed, kwargs, out_dir) for k in keys]
+    failed = []
+    pool = get_context('fork').Pool(workers, initializer=_init_worker) if workers > 1 else None
+    results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
+    try:
+        with open(manifest, 'a') as mf:
+            for r in tqdm(results, total=len(jobs), desc=f'degrade {method}', unit='img', disable=None):
+                if 'error' in r:
+                    failed.append(r['error'])
+                    continue
+                mf.write(json.dumps(r) + '\n')
+                mf.flush()
+    finally:
+        if pool:
+            pool.terminate()
+    which = f' (shard {i}/{n})' if n > 1 else ''
+    print(f'{len(jobs) - len(failed)} LR image(s) written to {out_dir}{which}, '
+          f'{len(done)} already done' + (f', {len(failed)} failed:' if failed else ''))
+    for f in failed:
+        print(f'  {f}', file=sys.stderr)
+    if lmdb_out and not failed:
+        if n > 1:
+            print(f'shard {i}/{n} staged in {out_dir}; when every shard has finished, run the same command '
+                  f'without --shard to pack {lmdb_out}')
+        else:
+            _pack_lmdb(out_dir, lmdb_out)
+    return 1 if failed else 0

@@ -1,0 +1,113 @@
+"""The library behind srkit-infer, srkit-eval and validation: load a generator from any
+checkpoint srkit reads, and run it on decoded images.
+
+``load_generator`` rebuilds the network from srkit's metadata, else from the keys (the
+architectures' own ``detect``/``convert_keys``).  ``run_generator`` maps the network's
+value range, pads to its size multiple and tiles large images.  ``read_input`` and
+``upscale_image`` are the one path from an image file to an upscaled image (EXIF
+orientation, alpha, 16-bit), shared by the tools.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .archs import build_network
+from .archs.detect import identify
+from .errors import UserError
+from .utils.checkpoint import check_compatible, extract_state_dict, load_checkpoint
+from .utils.imgio import Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes, tensor2img
+from .utils.tiling import tiled_forward
+
+
+def load_generator(path: str, param_key: Optional[str] = None, device='cpu', channels_last: bool = False):
+    """Load a generator checkpoint for inference: ``(net in eval mode, cfg, scale)``.
+    ``channels_last``: convolution weights in NHWC order, which oneDNN (CPU) and cuDNN
+    (tensor cores) run faster; results differ from NCHW only by float rounding."""
+    ckpt = load_checkpoint(path)
+    sd, _key = extract_state_dict(ckpt, param_key or 'params_ema', path)
+    meta = ckpt.get('srkit') if isinstance(ckpt, dict) else None
+    if meta and 'arch' in meta:
+        cfg = dict(meta['arch'])
+    else:
+        cfg, sd = identify(sd, path)
+    try:
+        net = build_network(cfg, f'{path}: arch')
+    except (TypeError, ValueError) as e:  # a bad metadata entry
+        raise UserError(f'{path}: cannot build {cfg.get("type")} from its metadata ({e})') from None
+    sd = net.adapt_state_dict(type(net).convert_keys(sd))
+    check_compatible(net, sd, path, strict=True)
+    net.load_state_dict(sd)
+    scale = int(meta['scale']) if meta and 'scale' in meta else int(net.scale)
+    net = net.to(device).eval()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return net, cfg, scale
+
+
+def size_multiple(net) -> int:
+    """The input-size multiple the network declares (U-Net, ResNet, pixel-unshuffle RRDBNet), else 1."""
+    return int(getattr(net, 'size_multiple', 1) or 1)
+
+
+def run_generator(net, x, tile: int = 0, overlap: int = 32, dtype=None, progress=None):
+    """``(B,C,H,W)`` in [0,1] through an image-to-image generator: the network's own value
+    range (``value_range``, [-1,1] for the translation nets) on the way in and out, and
+    padding to its size multiple, cropped off afterwards.
+
+    With ``tile > 0`` the image stays where it is (the CPU) and tiles of ``tile`` pixels,
+    overlapping by ``overlap`` and blended (:func:`srkit.utils.tiling.tiled_forward`), go to
+    the network's device one at a time.  ``dtype``: the precision the network runs in.
+    Returns float32 on ``x``'s device.
+    """
+    lo, hi = getattr(net, 'value_range', (0.0, 1.0))
+    mult = size_multiple(net)
+    device = next(net.parameters()).device
+    h, w = x.shape[-2:]
+    ph, pw = -h % mult, -w % mult
+    if ph or pw:
+        mode = 'reflect' if ph < h and pw < w else 'replicate'
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    mapped = (lo, hi) != (0.0, 1.0)
+
+    def fn(t):
+        y = net(t * (hi - lo) + lo) if mapped else net(t)
+        return (y - lo) / (hi - lo) if mapped else y
+    if tile > 0:
+        y = tiled_forward(fn, x.cpu(), tile, overlap, device, dtype, mult, progress).to(x.device)
+    else:
+        y = fn(x.to(device=device, dtype=dtype)).float()
+    s = y.shape[-1] // x.shape[-1]
+    return y[..., : h * s, : w * s]
+
+
+def read_input(path: str) -> Decoded:
+    """An image file as viewers show it: decoded (alpha and bit depth kept), EXIF orientation
+    applied (OpenCV reads the stored pixels)."""
+    data = read_bytes(path)
+    img = decode(data, path)
+    o = exif_orientation(data)
+    if o != 1:
+        img = Decoded(apply_orientation(img.rgb, o), None if img.alpha is None else apply_orientation(img.alpha, o),
+                      img.bit_depth, img.channels)
+    return img
+
+
+def upscale_image(net, img: Decoded, scale: int, device=None, tile: int = 0, overlap: int = 32, dtype=None,
+                  progress: Optional[Callable] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """``(RGB (H*s,W*s,3) float32 in [0,1], alpha or None)`` for a decoded image: the network
+    (``net``; None: MATLAB bicubic) on the RGB, bicubic on the alpha."""
+    from degradations import imresize
+    if net is None:
+        out = np.clip(imresize(img.rgb, scale), 0, 1)
+    else:
+        with torch.no_grad():
+            x = img2tensor(img.rgb).unsqueeze(0)
+            if not tile:
+                x = x.to(device if device is not None else next(net.parameters()).device)
+            out = tensor2img(run_generator(net, x, tile, overlap, dtype, progress))
+    alpha = None if img.alpha is None else np.clip(imresize(img.alpha, scale), 0, 1)
+    return out, alpha
