@@ -18,6 +18,7 @@ setup(
     install_requires=[
         'torch>=2.1', 'torchvision', 'numpy', 'scipy', 'opencv-python-headless', 'lmdb',
         'albumentations', 'pyiqa', 'pyyaml', 'pydantic>=2', 'tqdm', 'tensorboard',
+        'safetensors', 'onnx', 'onnxruntime', 'spandrel',
     ],
     entry_points={
         'console_scripts': [
@@ -28,6 +29,7 @@ setup(
             'srkit-interp=srkit.cli.interp:main',
             'srkit-degrade=srkit.cli.degrade:main',
             'srkit-sample=srkit.cli.sample:main',
+            'srkit-export=srkit.cli.export:main',
         ],
     },
 )

@@ -493,6 +493,9 @@ class LoggerOptions(Schema):
     save_checkpoint_freq: Int = 5000
     use_tb_logger: Bool = True
     keep_checkpoints: Int = 0  # 0 keeps all; N keeps the newest N training states
+    # network files: BasicSR's .pth (params and params_ema), or .safetensors (one flat state
+    # dict, the EMA when there is one; the raw weights then go into the training state)
+    save_format: Literal['pth', 'safetensors'] = 'pth'
     wandb: WandbOptions = WandbOptions()
 
     def check(self, path):

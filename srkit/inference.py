@@ -18,22 +18,40 @@ import torch.nn.functional as F
 from .archs import build_network
 from .archs.detect import identify
 from .errors import UserError
-from .utils.checkpoint import check_compatible, extract_state_dict, load_checkpoint
+from .utils.checkpoint import check_compatible, extract_state_dict, interpolate, load_checkpoint
 from .utils.imgio import Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes, tensor2img
 from .utils.tiling import tiled_forward
 
 
-def load_generator(path: str, param_key: Optional[str] = None, device='cpu', channels_last: bool = False):
+def load_generator(path: str, param_key: Optional[str] = None, device='cpu', channels_last: bool = False,
+                   dni: Optional[tuple[str, float]] = None):
     """Load a generator checkpoint for inference: ``(net in eval mode, cfg, scale)``.
     ``channels_last``: convolution weights in NHWC order, which oneDNN (CPU) and cuDNN
-    (tensor cores) run faster; results differ from NCHW only by float rounding."""
+    (tensor cores) run faster; results differ from NCHW only by float rounding.
+    ``dni = (path_b, alpha)``: the weights ``(1 - alpha) * path + alpha * path_b`` (network
+    interpolation; Real-ESRGAN's denoise strength between its wdn and plain models)."""
     ckpt = load_checkpoint(path)
     sd, _key = extract_state_dict(ckpt, param_key or 'params_ema', path)
     meta = ckpt.get('srkit') if isinstance(ckpt, dict) else None
     if meta and 'arch' in meta:
         cfg = dict(meta['arch'])
     else:
-        cfg, sd = identify(sd, path)
+        try:
+            cfg, sd = identify(sd, path)
+        except UserError as e:  # not one of srkit's architectures: any spandrel knows
+            if dni is not None:
+                raise UserError(f'{path}: --dni needs one of srkit\'s own architectures') from None
+            net = SpandrelNet.load(sd, path, e)
+            net = net.to(device).eval()
+            if channels_last:
+                net = net.to(memory_format=torch.channels_last)
+            return net, net.config, net.scale
+    if dni is not None:
+        path_b, alpha = dni
+        sd_b, _ = extract_state_dict(load_checkpoint(path_b), param_key or 'params_ema', path_b)
+        if not (meta and 'arch' in meta):
+            sd_b = identify(sd_b, path_b)[1]
+        sd = interpolate(sd, sd_b, alpha, path, path_b)
     try:
         net = build_network(cfg, f'{path}: arch')
     except (TypeError, ValueError) as e:  # a bad metadata entry
@@ -46,6 +64,61 @@ def load_generator(path: str, param_key: Optional[str] = None, device='cpu', cha
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     return net, cfg, scale
+
+
+class SpandrelNet(torch.nn.Module):
+    """An architecture srkit does not have, loaded by spandrel (SwinIR, HAT, SPAN, OmniSR,
+    DAT, RealPLKSR ...), with the metadata srkit's tools read: ``scale``, ``size_multiple``,
+    ``min_size``, ``square``, ``value_range`` [0, 1], and whether it runs in fp16/bf16."""
+
+    value_range = (0.0, 1.0)
+
+    def __init__(self, descriptor):
+        super().__init__()
+        self.model = descriptor.model
+        self.scale = int(descriptor.scale)
+        req = descriptor.size_requirements
+        self.size_multiple, self.min_size, self.square = int(req.multiple_of), int(req.minimum), bool(req.square)
+        self.supports_half, self.supports_bfloat16 = descriptor.supports_half, descriptor.supports_bfloat16
+        arch = descriptor.architecture
+        self.config = {'type': f'spandrel:{arch.id}', 'input_channels': descriptor.input_channels,
+                       'output_channels': descriptor.output_channels, 'tags': list(descriptor.tags)}
+
+    @classmethod
+    def load(cls, sd: dict, path: str, not_ours: Exception) -> 'SpandrelNet':
+        """spandrel's detection on ``sd``; ``not_ours`` (srkit's own verdict) when it fails too."""
+        try:
+            from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+        except ImportError:
+            raise not_ours from None
+        try:
+            descriptor = ModelLoader().load_from_state_dict(sd)
+        except UnsupportedModelError:
+            raise UserError(f'{not_ours}; spandrel does not know it either') from None
+        except Exception as e:  # a known architecture whose weights do not fit it
+            raise UserError(f'{path}: spandrel could not load it ({type(e).__name__}: {e})') from None
+        if not isinstance(descriptor, ImageModelDescriptor) or descriptor.purpose not in ('SR', 'Restoration'):
+            raise UserError(f'{path}: a {descriptor.architecture.name} ({descriptor.purpose}) is not an '
+                            'image-to-image network srkit runs')
+        return cls(descriptor)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def check_precision(net, dtype) -> None:
+    """A network that declares it cannot run in fp16/bf16 (spandrel's) is refused in one line."""
+    name = net.config['type'] if hasattr(net, 'config') else type(net).__name__
+    if dtype == torch.float16 and not getattr(net, 'supports_half', True):
+        raise UserError(f'--precision fp16: {name} does not support fp16 (use bf16 or fp32)')
+    if dtype == torch.bfloat16 and not getattr(net, 'supports_bfloat16', True):
+        raise UserError(f'--precision bf16: {name} does not support bf16 (use fp32)')
+
+
+def describe(cfg: dict, scale: int) -> str:
+    """``RRDBNet x4 (num_feat 64, num_block 23, ...)``: what was built, for the log."""
+    args = ', '.join(f'{k} {v}' for k, v in cfg.items() if k != 'type')
+    return f'{cfg.get("type")} x{scale}' + (f' ({args})' if args else '')
 
 
 def size_multiple(net) -> int:
@@ -67,7 +140,12 @@ def run_generator(net, x, tile: int = 0, overlap: int = 32, dtype=None, progress
     mult = size_multiple(net)
     device = next(net.parameters()).device
     h, w = x.shape[-2:]
-    ph, pw = -h % mult, -w % mult
+    # pad to what the network needs: a multiple of its size multiple, its minimum, a square
+    least = getattr(net, 'min_size', 0)
+    th, tw = max(h, least), max(w, least)
+    if getattr(net, 'square', False):
+        th = tw = max(th, tw)
+    ph, pw = -th % mult + th - h, -tw % mult + tw - w
     if ph or pw:
         mode = 'reflect' if ph < h and pw < w else 'replicate'
         x = F.pad(x, (0, pw, 0, ph), mode=mode)

@@ -107,9 +107,16 @@ class Trainer:
     def _load_state(self, state: dict, path: str) -> None:
         it = int(state['iter'])
         files = {}
+        models = os.path.join(os.path.dirname(os.path.dirname(path)), 'models')
+        raw = state.get('raw_params', {})  # safetensors files hold the EMA; the raw weights are here
         for name in self.model.nets:
-            p = os.path.join(os.path.dirname(os.path.dirname(path)), 'models', f'net_{name}_{it}.pth')
-            files[f'net_{name}'] = load_checkpoint(p)
+            p = os.path.join(models, f'net_{name}_{it}.pth')
+            if not os.path.exists(p):
+                p = os.path.join(models, f'net_{name}_{it}.safetensors')
+            f = load_checkpoint(p)
+            if name in raw:
+                f = {'params': raw[name], 'params_ema': f.get('params_ema', f.get('params'))}
+            files[f'net_{name}'] = f
         self.model.load_network_files(files)
         self.model.load_state_dict(state['model'])
         self.best = {k: tuple(v) for k, v in state.get('best', {}).items()}
@@ -126,8 +133,12 @@ class Trainer:
         if not self.dist.is_main:
             return
         models_dir = os.path.join(self.exp_dir, 'models')
+        fmt = self.opt.logger.save_format
+        raw_params = {}
         for stem, content in self.model.network_files(it).items():
-            save_checkpoint(content, os.path.join(models_dir, f'{stem}_{it}.pth'))
+            save_checkpoint(content, os.path.join(models_dir, f'{stem}_{it}.{fmt}'))
+            if fmt == 'safetensors' and 'params_ema' in content:  # one flat dict per file: the EMA
+                raw_params[stem[len('net_'):]] = content['params']
         epoch, batch = divmod(it * self.accum, self.batches_per_epoch)
         state = {
             'iter': it,
@@ -135,6 +146,7 @@ class Trainer:
             'sampler': {'seed': self.opt.manual_seed, 'epoch': epoch,
                         'position': batch * self.opt.datasets['train'].batch_size_per_gpu},
             'best': self.best,
+            'raw_params': raw_params,
             'model': self.model.state_dict(),
             'rng': rngs,
             'rank_model': rank_model,

@@ -67,6 +67,29 @@ def pick_network_file(model: str, net: str | None) -> str:
     return sibling
 
 
+def _dni(a, model: str):
+    """``(B, alpha)`` from --dni-model/--dni or --denoise-strength, or None."""
+    if a.denoise_strength is not None:
+        if a.dni_model or a.dni is not None:
+            raise UserError('--denoise-strength: give it or --dni-model/--dni, not both')
+        if not 0 <= a.denoise_strength <= 1:
+            raise UserError(f'--denoise-strength: must be in [0, 1], got {a.denoise_strength}')
+        name = os.path.basename(model)
+        if 'realesr-general-x4v3' not in name:
+            raise UserError(f'--denoise-strength: {model} is not realesr-general-x4v3 (use --dni-model/--dni)')
+        wdn = os.path.join(os.path.dirname(model), name.replace('realesr-general-x4v3', 'realesr-general-wdn-x4v3'))
+        if not os.path.exists(wdn):
+            raise UserError(f'--denoise-strength: put realesr-general-wdn-x4v3 beside the model, at {wdn}')
+        return wdn, 1.0 - a.denoise_strength
+    if (a.dni_model is None) != (a.dni is None):
+        raise UserError('--dni-model and --dni go together')
+    if a.dni_model is None:
+        return None
+    if not 0 <= a.dni <= 1:
+        print(f'srkit-infer: warning: --dni {a.dni} is outside [0, 1]: extrapolating', file=sys.stderr)
+    return a.dni_model, a.dni
+
+
 @cli_entry('srkit-infer')
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='srkit-infer', description=__doc__.split('\n')[0])
@@ -83,12 +106,18 @@ def main(argv=None):
     ap.add_argument('--net', default=None,
                     help='which network of an experiment (g, g_a, g_b): with a folder as --model, or to switch '
                          'a net_<name>_<iter>.pth file to its sibling')
+    ap.add_argument('--dni-model', default=None, metavar='B.pth',
+                    help='network interpolation: run (1 - DNI) * MODEL + DNI * B (same architecture)')
+    ap.add_argument('--dni', type=float, default=None, help='the weight of --dni-model, in [0, 1]')
+    ap.add_argument('--denoise-strength', type=float, default=None,
+                    help="Real-ESRGAN's realesr-general-x4v3 denoise strength in [0, 1]: interpolates with the "
+                         'realesr-general-wdn-x4v3 file beside --model (1: the model alone, 0: the wdn model)')
     ap.add_argument('--inference-mode', choices=('eval', 'train'), default='eval',
                     help='eval (default): dropout off, BatchNorm running stats; train: the pix2pix/CycleGAN '
                          "reference's test.py behaviour without --eval")
     a = ap.parse_args(argv)
     import torch
-    from ..inference import load_generator, read_input, upscale_image
+    from ..inference import check_precision, describe, load_generator, read_input, upscale_image
     from ..utils.imgio import write_image
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if a.tile < 0 or a.tile_overlap < 0:
@@ -103,10 +132,14 @@ def main(argv=None):
             raise UserError('--scale is required with --model bicubic')
         net, scale = None, a.scale
     else:
-        net, cfg, scale = load_generator(pick_network_file(a.model, a.net), a.param_key, device,
-                                           channels_last=True)
+        model = pick_network_file(a.model, a.net)
+        net, cfg, scale = load_generator(model, a.param_key, device, channels_last=True,
+                                         dni=_dni(a, model))
         if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
             raise UserError(f'{a.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
+        print(f'{model}: {describe(cfg, scale)}' + (f', interpolated with {_dni(a, model)[0]}' if _dni(a, model)
+                                                    else ''))
+        check_precision(net, dtype)
         net.train(a.inference_mode == 'train')
         net.to(dtype)
     files = _inputs(a.input)

@@ -36,29 +36,8 @@ def _weights(ckpt, path) -> dict[str, dict]:
     return {k: own_keys(extract_state_dict(ckpt, k, path)[0]) for k in found}
 
 
-def interpolate(a: dict, b: dict, alpha: float, name_a='A', name_b='B') -> dict:
-    """Interpolate two state dicts with identical keys and shapes."""
-    keys_a, keys_b = list(a), set(b)
-    for k in keys_a:
-        if k not in keys_b:
-            raise UserError(f'{name_b} has no key {k!r} (present in {name_a})')
-    for k in b:
-        if k not in a:
-            raise UserError(f'{name_a} has no key {k!r} (present in {name_b})')
-    out = {}
-    for k in keys_a:
-        va, vb = a[k], b[k]
-        if va.shape != vb.shape:
-            raise UserError(f'shape mismatch at {k!r}: {name_a} {tuple(va.shape)}, {name_b} {tuple(vb.shape)}')
-        if va.dtype.is_floating_point:
-            out[k] = ((1 - alpha) * va.double() + alpha * vb.double()).to(va.dtype)
-        else:
-            out[k] = va.clone()
-    return out
-
-
 def interpolate_files(path_a: str, path_b: str, alphas: list[float]) -> list[dict]:
-    from ..utils.checkpoint import load_checkpoint
+    from ..utils.checkpoint import interpolate, load_checkpoint
     ca, cb = load_checkpoint(path_a), load_checkpoint(path_b)
     wa, wb = _weights(ca, path_a), _weights(cb, path_b)
     keys = [k for k in PARAM_KEYS if k in wa and k in wb]
@@ -103,9 +82,11 @@ def main(argv=None):
         if not 0.0 <= al <= 1.0:
             print(f'srkit-interp: warning: alpha {al} is outside [0, 1]: extrapolating', file=sys.stderr)
     outs = interpolate_files(a.a, a.b, alphas)
-    stem = os.path.splitext(os.path.basename(a.b))[0]
+    stem, ext = os.path.splitext(os.path.basename(a.b))
+    ext = ext if ext.lower() in ('.pth', '.safetensors') else '.pth'
     for al, out in zip(alphas, outs):
-        path = a.out if a.alpha is not None else os.path.join(a.out_dir, f'{stem}_alpha{al:g}.pth')
+        # the format follows the file name: --out x.safetensors writes safetensors
+        path = a.out if a.alpha is not None else os.path.join(a.out_dir, f'{stem}_alpha{al:g}{ext}')
         save_checkpoint(out, path)
         print(f'alpha {al:g}: {path}')
     return 0

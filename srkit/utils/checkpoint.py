@@ -4,9 +4,15 @@ Network files hold ``{'params': sd, 'params_ema': sd?, 'srkit': meta}``
 where ``meta = {'arch': {type, **kwargs}, 'scale': int, 'iter': int}`` lets
 tools rebuild the network without the YAML.  Everything loads with
 ``torch.load(weights_only=True)``: a pickle that would run code is refused.
+
+``.safetensors`` files (read by the safetensors package, nothing unpickled) hold one
+flat state dict, as chaiNNer, traiNNer-redux and spandrel expect; srkit writes the EMA
+weights when there are any, and puts ``srkit`` (JSON) and ``param_key`` (which weights
+these are) in the header.
 """
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from typing import Optional
@@ -20,14 +26,62 @@ from .fileio import atomic_path
 PARAM_KEYS = ('params_ema', 'params')
 
 
+def is_safetensors(path: str) -> bool:
+    return str(path).lower().endswith('.safetensors')
+
+
 def save_checkpoint(obj, path: str) -> None:
-    """``torch.save`` to a temporary file, then rename over ``path``."""
+    """``torch.save`` to a temporary file, then rename over ``path`` (a network file to a
+    ``.safetensors`` path is written as safetensors)."""
+    if is_safetensors(path):
+        return save_safetensors(obj, path)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
+def save_safetensors(content: dict, path: str) -> None:
+    """A network file ``{'params', 'params_ema'?, 'srkit'?}`` (or a bare state dict) as one flat
+    safetensors state dict: the EMA weights if there are any, else ``params``."""
+    from safetensors.torch import save_file
+    key = next((k for k in PARAM_KEYS if isinstance(content.get(k), dict)), None)
+    sd = content[key] if key else content
+    meta = {'format': 'pt', 'param_key': key or 'params'}
+    if isinstance(content.get('srkit'), dict):
+        meta['srkit'] = json.dumps(content['srkit'], sort_keys=True)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=meta)
+
+
+def _load_safetensors(path: str) -> dict:
+    """``{param_key: state dict, 'srkit': meta?}`` from a safetensors file, never unpickling."""
+    from safetensors import safe_open
+    try:
+        with safe_open(path, framework='pt', device='cpu') as f:
+            meta = f.metadata() or {}
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except FileNotFoundError:
+        raise UserError(f'{path}: no such checkpoint file') from None
+    except IsADirectoryError:
+        raise UserError(f'{path}: is a directory, not a checkpoint') from None
+    except Exception as e:  # SafetensorError, a truncated header, a bad dtype ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f'{path}: not a readable safetensors file ({first})') from None
+    key = meta.get('param_key') if meta.get('param_key') in PARAM_KEYS else 'params'
+    out: dict = {key: sd}
+    if 'srkit' in meta:
+        try:
+            out['srkit'] = json.loads(meta['srkit'])
+        except ValueError:
+            raise UserError(f'{path}: its srkit metadata is not JSON') from None
+    return out
+
+
 def load_checkpoint(path: str, map_location='cpu'):
-    """Load with ``weights_only=True``; user-facing errors for unsafe or broken files."""
+    """Load with ``weights_only=True`` (safetensors: the safetensors package); user-facing
+    errors for unsafe or broken files."""
+    if is_safetensors(path):
+        return _load_safetensors(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -104,3 +158,25 @@ def network_meta(net: nn.Module, scale: int, it: int) -> dict:
     if cfg is not None:
         meta['arch'] = cfg
     return meta
+
+
+def interpolate(a: dict, b: dict, alpha: float, name_a='A', name_b='B') -> dict:
+    """``(1 - alpha) * a + alpha * b`` for two state dicts with identical keys and shapes (ESRGAN's
+    network interpolation, Real-ESRGAN's ``dni``), in float64; integer tensors come from ``a``."""
+    keys_a, keys_b = list(a), set(b)
+    for k in keys_a:
+        if k not in keys_b:
+            raise UserError(f'{name_b} has no key {k!r} (present in {name_a})')
+    for k in b:
+        if k not in a:
+            raise UserError(f'{name_a} has no key {k!r} (present in {name_b})')
+    out = {}
+    for k in keys_a:
+        va, vb = a[k], b[k]
+        if va.shape != vb.shape:
+            raise UserError(f'shape mismatch at {k!r}: {name_a} {tuple(va.shape)}, {name_b} {tuple(vb.shape)}')
+        if va.dtype.is_floating_point:
+            out[k] = ((1 - alpha) * va.double() + alpha * vb.double()).to(va.dtype)
+        else:
+            out[k] = va.clone()
+    return out
