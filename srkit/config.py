@@ -455,14 +455,24 @@ class GANTrainOptions(TrainOptions):
 
 
 class MetricOptions(Schema):
-    type: Literal['calculate_psnr', 'calculate_ssim', 'psnr', 'ssim']
+    """A validation metric: BasicSR's function names (``calculate_psnr``, ``calculate_ssim``,
+    ``calculate_niqe``) or pyiqa's (``psnr``, ``ssim``, ``niqe``, ``lpips``).  NIQE is on Y
+    (``test_y_channel`` does not apply); LPIPS on RGB, its weights from the torch hub cache."""
+
+    type: Literal['calculate_psnr', 'calculate_ssim', 'calculate_niqe', 'psnr', 'ssim', 'niqe', 'lpips']
     crop_border: Int = 0
     test_y_channel: Bool = True
-    better: Literal['higher', 'lower'] = 'higher'  # which way the best value so far is kept
+    better: Optional[Literal['higher', 'lower']] = None  # which way the best value is kept (default: the metric's)
 
     @property
     def kind(self) -> str:
         return self.type.replace('calculate_', '')
+
+    @property
+    def higher_is_better(self) -> bool:
+        if self.better is not None:
+            return self.better == 'higher'
+        return self.kind in ('psnr', 'ssim')
 
 
 class ValOptions(Schema):

@@ -207,7 +207,9 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
             raise UserError('--method dsgan: --model G.pth (a trained DSGAN generator) is required')
         if (mode or 'sdsr') == 'tdsr' and not hr_output:
             raise UserError('--mode tdsr: the HR images change (bicubic x1/2), so give --hr-output DIR for them')
-        load_dsgan_generator(model)  # a bad file fails here, once, before any work
+        g = load_dsgan_generator(model)  # a bad file fails here, once, before any work
+        from .inference import describe
+        print(f'{model}: {describe(g.srkit_config, 1)}')
         kwargs.update(mode=mode or 'sdsr', tile=tile)
     elif model or mode:
         raise UserError(f'--model/--mode: only for --method dsgan, not {method}')

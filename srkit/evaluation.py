@@ -125,9 +125,11 @@ def run_model(ckpt: str, lq: dict[str, str], out_dir: str, device, tile: int = 0
     """A generator checkpoint (any format ``srkit-infer`` reads) on each LQ image; outputs
     written as 8-bit PNGs into ``out_dir``.  Returns ``({stem: path}, scale)``."""
     from tqdm import tqdm
-    from .inference import load_generator, read_input, upscale_image
+    from .inference import describe, load_generator, read_input, upscale_image
     from .utils.imgio import write_image
     net, cfg, scale = load_generator(ckpt, None, device, channels_last=True)
+    if progress:
+        print(f'{ckpt}: {describe(cfg, scale)}')
     os.makedirs(out_dir, exist_ok=True)
     out = {}
     for key in tqdm(sorted(lq), desc=os.path.basename(out_dir), unit='img', disable=None if progress else True):

@@ -24,12 +24,14 @@ from .utils.tiling import tiled_forward
 
 
 def load_generator(path: str, param_key: Optional[str] = None, device='cpu', channels_last: bool = False,
-                   dni: Optional[tuple[str, float]] = None):
+                   dni: Optional[tuple[str, float]] = None, arch_overrides: Optional[dict] = None):
     """Load a generator checkpoint for inference: ``(net in eval mode, cfg, scale)``.
     ``channels_last``: convolution weights in NHWC order, which oneDNN (CPU) and cuDNN
     (tensor cores) run faster; results differ from NCHW only by float rounding.
     ``dni = (path_b, alpha)``: the weights ``(1 - alpha) * path + alpha * path_b`` (network
-    interpolation; Real-ESRGAN's denoise strength between its wdn and plain models)."""
+    interpolation; Real-ESRGAN's denoise strength between its wdn and plain models).
+    ``arch_overrides``: constructor arguments the keys cannot tell (a U-Net's ``use_dropout``),
+    applied to an architecture read from the keys; one that contradicts srkit's metadata is refused."""
     ckpt = load_checkpoint(path)
     sd, _key = extract_state_dict(ckpt, param_key or 'params_ema', path)
     meta = ckpt.get('srkit') if isinstance(ckpt, dict) else None
@@ -46,6 +48,12 @@ def load_generator(path: str, param_key: Optional[str] = None, device='cpu', cha
             if channels_last:
                 net = net.to(memory_format=torch.channels_last)
             return net, net.config, net.scale
+    for key, value in (arch_overrides or {}).items():
+        if meta and 'arch' in meta and key in cfg and cfg[key] != value:
+            raise UserError(f'{path}: its metadata says {key}={cfg[key]}; it was trained that way')
+        if key == 'use_dropout' and cfg.get('type') != 'UnetGenerator':
+            continue  # a ResNet generator's keys tell (dropout shifts its layer indices)
+        cfg[key] = value
     if dni is not None:
         path_b, alpha = dni
         sd_b, _ = extract_state_dict(load_checkpoint(path_b), param_key or 'params_ema', path_b)

@@ -53,6 +53,7 @@ class RootOptions(Schema):
         super().check(path)  # the family's own keys (its Options' checks come next in the MRO)
         if self.scale < 1:
             raise OptionError(f'scale: must be >= 1, got {self.scale}')
+        self.model_class.check_options(self)
         if self.train is not None:
             self.train._loss_terms = self.model_class.resolve_losses(self)
             _check_optimizers(self.train)
@@ -172,9 +173,21 @@ def read_yaml(path: str) -> dict:
 
 
 def apply_override(data: dict, assignment: str) -> None:
-    """Apply ``a.b.c=value`` to ``data``; the value is a YAML scalar/list, never code."""
+    """Apply ``a.b.c=value`` to ``data`` (the value is a YAML scalar/list, never code), or
+    ``~a.b.c`` (delete that key, e.g. a metric or a dataset the recipe has)."""
+    if assignment.startswith('~') and '=' not in assignment:
+        parts = assignment[1:].strip().split('.')
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                raise OptionError(f'--force {assignment}: {".".join(parts[:i + 1])} is not a mapping in the options')
+        if not isinstance(node, dict) or parts[-1] not in node:
+            raise OptionError(f'--force {assignment}: no key {".".join(parts)} to delete')
+        del node[parts[-1]]
+        return
     if '=' not in assignment:
-        raise OptionError(f'--force {assignment}: expected key.path=value')
+        raise OptionError(f'--force {assignment}: expected key.path=value, or ~key.path to delete a key')
     key, raw = assignment.split('=', 1)
     try:
         value = yaml.safe_load(raw) if raw != '' else None

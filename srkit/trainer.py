@@ -29,11 +29,11 @@ from .engine.context import EngineContext
 from .engine.dist import DistContext, init_distributed, pick_device
 from .engine.logger import TrainLogger
 from .engine.rng import get_rng_state, seed_everything, set_rng_state
-from .errors import OptionError
-from .metrics import METRICS, convention, quantize
+from .errors import OptionError, UserError
+from .metrics import build_val_metrics, convention, quantize
 from .models import build_model
 from .options import Options
-from .utils.checkpoint import load_checkpoint, save_checkpoint
+from .utils.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .utils.imgio import tensor2img, write_image
 
 
@@ -85,12 +85,15 @@ class Trainer:
             raise OptionError(f'datasets.train.batch_size_per_gpu: {tr.batch_size_per_gpu} exceeds the '
                               f'{self.sampler.per_replica} images per process (raise dataset_enlarge_ratio)')
         self.val_sets = {k: build_dataset(v) for k, v in opt.val_datasets.items()}
+        self.val_metrics = build_val_metrics(opt.val.metrics, self.device) if opt.val is not None else {}
 
         self.start_iter = 0
         self.best: dict[str, tuple[float, int]] = {}  # 'valset/metric' -> (best value, iteration)
         state = None
         if resume_path:
             state = load_checkpoint(resume_path)
+            if not isinstance(state, dict) or not isinstance(state.get('iter'), int):
+                raise UserError(f'{resume_path}: not a training state (.state file with an iteration)')
             self.start_iter = int(state['iter'])
         self.logger = TrainLogger(self.exp_dir, opt.name, self.dist.is_main, opt.train.total_iter,
                                   self.start_iter, opt.logger.use_tb_logger, quiet)
@@ -113,11 +116,22 @@ class Trainer:
             p = os.path.join(models, f'net_{name}_{it}.pth')
             if not os.path.exists(p):
                 p = os.path.join(models, f'net_{name}_{it}.safetensors')
+            if not os.path.exists(p):
+                raise UserError(f'{path}: its network file models/net_{name}_{it}.pth (or .safetensors) is missing '
+                                f'from {models} ({self.opt.model_type} has networks {", ".join(self.model.nets)})')
             f = load_checkpoint(p)
             if name in raw:
                 f = {'params': raw[name], 'params_ema': f.get('params_ema', f.get('params'))}
+            for key in ('params', 'params_ema'):  # a changed network option is one line, not a traceback
+                if isinstance(f, dict) and isinstance(f.get(key), dict):
+                    check_compatible(self.model.nets[name], f[key], p)
             files[f'net_{name}'] = f
         self.model.load_network_files(files)
+        if 'model' not in state:  # BasicSR's .state: optimizers and schedulers as lists, in build order
+            self.model.load_state_dict(self._from_basicsr(state, path))
+            self.logger.info(f'resumed from BasicSR\'s {path} at iteration {it}: networks, optimizers, schedulers '
+                             'and the iteration; BasicSR keeps no RNG or data position, so these start afresh')
+            return
         self.model.load_state_dict(state['model'])
         self.best = {k: tuple(v) for k, v in state.get('best', {}).items()}
         rngs = state['rng']
@@ -126,6 +140,17 @@ class Trainer:
         if ranks:
             self.model.load_rank_state(ranks[self.dist.rank] if self.dist.rank < len(ranks) else ranks[0])
         self.logger.info(f'resumed from {path} at iteration {it}')
+
+    def _from_basicsr(self, state: dict, path: str) -> dict:
+        """BasicSR's ``{'optimizers': [...], 'schedulers': [...]}`` as this model's state."""
+        out = {'optimizers': {}, 'schedulers': {}, 'scalers': {}, 'extra': {}}
+        for kind, own in (('optimizers', self.model.optimizers), ('schedulers', self.model.schedulers)):
+            theirs = state.get(kind, [])
+            if not isinstance(theirs, list) or len(theirs) != len(own):
+                raise UserError(f'{path}: holds {len(theirs) if isinstance(theirs, list) else "no"} {kind[:-1]} '
+                                f'state(s); {self.opt.model_type} here has {len(own)} ({", ".join(own) or "none"})')
+            out[kind] = dict(zip(own, theirs))
+        return out
 
     def _save(self, it: int) -> None:
         rngs = self.dist.gather_objects(get_rng_state())
@@ -136,7 +161,9 @@ class Trainer:
         fmt = self.opt.logger.save_format
         raw_params = {}
         for stem, content in self.model.network_files(it).items():
-            save_checkpoint(content, os.path.join(models_dir, f'{stem}_{it}.{fmt}'))
+            path = os.path.join(models_dir, f'{stem}_{it}.{fmt}')
+            save_checkpoint(content, path)
+            _point_latest(path, os.path.join(models_dir, f'{stem}_latest.{fmt}'))
             if fmt == 'safetensors' and 'params_ema' in content:  # one flat dict per file: the EMA
                 raw_params[stem[len('net_'):]] = content['params']
         epoch, batch = divmod(it * self.accum, self.batches_per_epoch)
@@ -270,7 +297,9 @@ class Trainer:
         cpu_rng = torch.get_rng_state()  # validation must not move the training RNG
         for name, ds in self.val_sets.items():
             loader = build_val_loader(self.opt.datasets[name], ds, self.dist.rank, self.dist.world)
-            sums = torch.zeros(len(vopt.metrics) + 1, dtype=torch.float64)
+            # per metric: the sum of its finite values and their count (NIQE is NaN on small images)
+            sums = torch.zeros(2 * len(vopt.metrics), dtype=torch.float64)
+            n_images = 0
             shown = 0
             if vopt.pbar and self.dist.is_main:
                 from tqdm import tqdm
@@ -281,9 +310,12 @@ class Trainer:
                 if self.model.channels_last:
                     lq = lq.contiguous(memory_format=torch.channels_last)
                 sr = quantize(self.model.test(lq).float())
-                for i, (mname, m) in enumerate(vopt.metrics.items()):
-                    sums[i] += METRICS[m.kind](sr, gt, m.crop_border, m.test_y_channel).sum().cpu()
-                sums[-1] += sr.shape[0]
+                for i, fn in enumerate(self.val_metrics.values()):
+                    v = fn(sr, gt).cpu()
+                    ok = torch.isfinite(v)
+                    sums[2 * i] += v[ok].sum()
+                    sums[2 * i + 1] += ok.sum()
+                n_images += sr.shape[0]
                 key = batch['key'][0]
                 if vopt.save_img:  # each rank writes its own shard
                     suffix = vopt.suffix or str(it)
@@ -293,24 +325,42 @@ class Trainer:
                     self.logger.image(f'val_{name}/{key}', sr[0].clamp(0, 1).cpu(), it)
                     shown += 1
             sums = self.dist.all_reduce_sum(sums)
-            count = max(sums[-1].item(), 1)
-            res = {mname: sums[i].item() / count for i, mname in enumerate(vopt.metrics)}
+            count = int(self.dist.all_reduce_sum(torch.tensor([float(n_images)]))[0].item())
+            res = {mname: (sums[2 * i] / sums[2 * i + 1]).item() if sums[2 * i + 1] > 0 else float('nan')
+                   for i, mname in enumerate(vopt.metrics)}
             results[name] = res
-            conv = 'y' if all(m.test_y_channel for m in vopt.metrics.values()) else 'rgb'
+            full_ref = [m for m in vopt.metrics.values() if m.kind in ('psnr', 'ssim')]
+            conv = 'y' if all(m.test_y_channel for m in full_ref) else 'rgb'
             crops = '/'.join(sorted({str(m.crop_border) for m in vopt.metrics.values()}))
             txt = ' '.join(f'{k} {v:.4f}' for k, v in res.items())
-            how = convention(conv, crops, ssim=any(m.kind == 'ssim' for m in vopt.metrics.values()))
+            how = convention(conv, crops, ssim=any(m.kind == 'ssim' for m in full_ref))
+            if any(m.kind == 'niqe' for m in vopt.metrics.values()):
+                how += '; NIQE on Y'
+            if any(m.kind == 'lpips' for m in vopt.metrics.values()):
+                how += '; LPIPS on RGB'
             best = []
             for mname, v in res.items():  # the best value so far, each metric's way (`better`)
-                key, sign = f'{name}/{mname}', 1 if vopt.metrics[mname].better == 'higher' else -1
-                if key not in self.best or sign * v > sign * self.best[key][0]:
+                key, sign = f'{name}/{mname}', 1 if vopt.metrics[mname].higher_is_better else -1
+                if v == v and (key not in self.best or sign * v > sign * self.best[key][0]):
                     self.best[key] = (v, it)
-                best.append(f'{mname} {self.best[key][0]:.4f} @ {self.best[key][1]}')
-            self.logger.info(f'[val {name} @ {it}] {txt} ({int(count)} images; {how}); best: {", ".join(best)}')
+                if key in self.best:
+                    best.append(f'{mname} {self.best[key][0]:.4f} @ {self.best[key][1]}')
+            self.logger.info(f'[val {name} @ {it}] {txt} ({count} images; {how}); best: {", ".join(best)}')
             self.logger.scalars(res, it, f'val_{name}/')
         torch.set_rng_state(cpu_rng)
         self.model.set_train(True)
         return results
+
+
+def _point_latest(path: str, latest: str) -> None:
+    """``net_<name>_latest.<fmt>``, as BasicSR writes it, beside each save: a hard link to the
+    newest file (a copy where links are not possible), swapped in atomically."""
+    tmp = f'{latest}.{os.getpid()}.tmp'
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, latest)
 
 
 def train(opt: Options, auto_resume: bool = False, quiet: bool = False) -> int:

@@ -172,7 +172,7 @@ def test_bad_input_one_line_errors(evdata, tmp_path):
         (2, ['--sr', evdata / 'hr', '--gt', evdata / 'hr', '--metrics', 'psnr,sharpness'],
          '--metrics psnr,sharpness: unknown sharpness (known: psnr, ssim, lpips, niqe, fid)'),
         (2, ['--model', evdata / 'g0.pth', '--lq', evdata / 'lq', '--gt', evdata / 'hr', '--scale', '4'],
-         f'--model {evdata / "g0.pth"}: a x2 network, but the others are x4'),
+         f'--model {evdata / "g0.pth"}: a x2 network, but --scale is x4'),
         (2, ['--model', evdata / 'g0.pth', '--gt', evdata / 'hr', '--degrade', 'nosuch'],
          f'--degrade nosuch: neither a file nor a preset (presets: {", ".join(preset_names())}) '
          f'(methods: {", ".join(sorted(PIPELINES))})'),
@@ -211,3 +211,11 @@ def test_a_failing_fid_is_a_note_not_a_crash(evdata, monkeypatch):
     assert np.isnan(m['fid']) and m['psnr'] == 80.0  # identical images: pyiqa's 80 dB cap
     assert res['notes'] == ['FID of gtcopy: not computed (Imaginary component 3.7e+16); '
                             'a few images make a singular covariance']
+
+
+def test_checkpoints_are_checked_before_anything_is_degraded_or_written(evdata, tmp_path):
+    (tmp_path / 'broken.pth').write_bytes(b'not a checkpoint')
+    r = run_cli('eval', '--model', evdata / 'g0.pth', '--model', tmp_path / 'broken.pth', '--gt', evdata / 'hr',
+                '--degrade', 'bicubic', '--out', tmp_path / 'report')
+    assert r.returncode == 2 and 'broken.pth: not a readable checkpoint' in r.stderr
+    assert not any((tmp_path / 'report').glob('lq_*')) and not (tmp_path / 'report' / 'sr').exists()

@@ -120,7 +120,7 @@ def test_pretrained_and_training_in_safetensors_resume_bitwise(tmp_path, photos_
     o.pop('val')
     assert Trainer(parse_options(o), quiet=True).fit() == 0
     exp = tmp_path / 'exp' / 'tiny'
-    assert sorted(os.listdir(exp / 'models')) == [f'net_g_{i}.safetensors' for i in (3, 6)]
+    assert sorted(os.listdir(exp / 'models')) == [f'net_g_{i}.safetensors' for i in (3, 6, 'latest')]
     ref = load_checkpoint(str(exp / 'models' / 'net_g_6.safetensors'))
     raw = load_checkpoint(str(exp / 'training_states' / '6.state'))['raw_params']['g']
     for f in ('training_states/6.state', 'models/net_g_6.safetensors'):

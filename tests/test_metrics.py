@@ -34,3 +34,22 @@ def test_identical_images_and_batch_shape():
     assert p.shape == (3,) and (p > 70).all()
     s = metrics.ssim(x, x, 4)
     torch.testing.assert_close(s, torch.ones(3, dtype=torch.float64))
+
+
+def test_ssim_keeps_negative_correlations_as_matlab_and_basicsr():
+    """A GAN-like output whose detail is the GT's inverted (negative local correlations): SSIM in the
+    papers' convention is negative here, and equals BasicSR's calculate_ssim within 0.0025; pyiqa's
+    clamped SSIM would read far higher."""
+    from conftest import photo
+    from srkit.compat import import_basicsr
+    from srkit.metrics import _metric, ssim
+    calc = import_basicsr('basicsr.metrics.psnr_ssim').calculate_ssim
+    gt = photo('astronaut')[100:196, 200:296]
+    tex = np.random.default_rng(0).normal(0, 0.08, gt.shape[:2])[..., None].astype(np.float32)
+    hr, sr = (np.rint(np.clip(gt + s * tex, 0, 1) * 255) / 255 for s in (1, -1))
+    t = (lambda a: torch.from_numpy(a.transpose(2, 0, 1).copy())[None])
+    for y in (True, False):
+        ours = ssim(t(sr), t(hr), 4, y).item()
+        ref = calc(sr[..., ::-1] * 255, hr[..., ::-1] * 255, 4, input_order='HWC', test_y_channel=y)
+        assert ours < 0 and abs(ours - ref) < 0.0025, (y, ours, ref)
+    assert _metric('ssim', True, 4, 'cpu')(t(sr), t(hr)).item() > 0.05  # pyiqa's clamp

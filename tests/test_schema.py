@@ -30,7 +30,7 @@ def _err(opt: dict) -> str:
      'pixel_opt, scheduler, total_iter, warmup_iter)'),
     ('train.optim_q={type: Adam, lr: 1e-4}', 'srkit-train: error: train.optim_q: unknown key (known: accum_iter,'),
     ('network_g.num_blockz=3', 'srkit-train: error: network_g.num_blockz: unknown key (known: num_block, '
-                               'num_feat, num_grow_ch, num_in_ch, num_out_ch, scale, type)'),
+                               'num_feat, num_grow_ch, num_in_ch, num_out_ch, pixel_unshuffle, scale, type)'),
 ])
 def test_the_costly_typos_stop_the_run_with_one_line(force, line):
     r = run_cli('train', '-opt', os.path.join(ROOT, 'options', 'demo_esrgan_x4.yml'), '--force', force)

@@ -22,7 +22,9 @@ def test_training_writes_basicsr_checkpoints_and_state(tmp_path, photos_dir):
     opt = parse_options(tiny_options(tmp_path, photos_dir))
     assert Trainer(opt, quiet=True).fit() == 0
     exp = tmp_path / 'exp' / 'tiny'
-    assert [os.path.basename(p) for p in _models(exp)] == ['net_g_12.pth', 'net_g_3.pth', 'net_g_6.pth', 'net_g_9.pth']
+    assert [os.path.basename(p) for p in _models(exp)] == ['net_g_12.pth', 'net_g_3.pth', 'net_g_6.pth', 'net_g_9.pth',
+                                                           'net_g_latest.pth']
+    assert os.path.samefile(exp / 'models' / 'net_g_latest.pth', exp / 'models' / 'net_g_12.pth')  # as BasicSR's
     ck = load_checkpoint(str(exp / 'models' / 'net_g_12.pth'))
     assert set(ck) == {'params', 'params_ema', 'srkit'}
     assert ck['srkit']['arch'] == {'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2}

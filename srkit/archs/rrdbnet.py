@@ -58,7 +58,9 @@ class RRDBNet(Arch):
 
     Scales 1 and 2 pixel-unshuffle the input by 4 and 2 first (Real-ESRGAN's
     x1/x2 models); scale 4 uses two nearest-x2 + conv stages, scale 8 three
-    (``conv_up3``, as BSRGAN's x8).
+    (``conv_up3``, as BSRGAN's x8).  ``pixel_unshuffle: false`` at scale 2 is the
+    original ESRGAN's and KAIR's (BSRGANx2's) x2 network: no unshuffle and one
+    upsampling stage (``conv_up1`` only).
 
     Args:
         num_in_ch, num_out_ch: image channels (3).
@@ -66,22 +68,25 @@ class RRDBNet(Arch):
         num_feat: trunk channels (64).
         num_block: RRDB blocks (23).
         num_grow_ch: dense growth channels (32).
+        pixel_unshuffle: scale 2 only; false for ESRGAN's and BSRGAN's x2 files.
     """
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64,
-                 num_block: int = 23, num_grow_ch: int = 32):
+                 num_block: int = 23, num_grow_ch: int = 32, pixel_unshuffle: bool = True):
         super().__init__()
         if scale not in (1, 2, 4, 8):
             raise ValueError(f'RRDBNet supports scale 1, 2, 4 or 8, got {scale}')
+        if not pixel_unshuffle and scale != 2:
+            raise ValueError(f'pixel_unshuffle: false is for scale 2 (got scale {scale})')
         self.scale = scale
-        self.unshuffle = {1: 4, 2: 2}.get(scale, 1)
+        self.unshuffle = {1: 4, 2: 2}.get(scale, 1) if pixel_unshuffle else 1
+        n_up = {1: 2, 2: 2 if pixel_unshuffle else 1, 4: 2, 8: 3}[scale]
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle ** 2, num_feat, 3, 1, 1)
         self.body = make_layer(RRDB, num_block, num_feat=num_feat, num_grow_ch=num_grow_ch)
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        if scale == 8:
-            self.conv_up3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        for i in range(1, n_up + 1):
+            setattr(self, f'conv_up{i}', nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+        self.ups = [getattr(self, f'conv_up{i}') for i in range(1, n_up + 1)]
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
@@ -97,13 +102,17 @@ class RRDBNet(Arch):
             return None
         nf, cin = sd['conv_first.weight'].shape[:2]
         cout = int(sd['conv_last.weight'].shape[0])
+        extra = {}
         if 'conv_up3.weight' in sd:
             scale = 8
+        elif 'conv_up2.weight' not in sd:  # one upsampling stage: ESRGAN's / BSRGAN's x2
+            scale, extra = 2, {'pixel_unshuffle': False}
         else:  # pixel-unshuffle multiplies the input channels by 4 (x2) or 16 (x1)
             scale = {1: 4, 4: 2, 16: 1}.get(int(cin) // cout, 4)
-        unshuffle = {1: 4, 2: 2}.get(scale, 1)
+        unshuffle = {1: 4, 2: 2}.get(scale, 1) if not extra else 1
         return {'num_in_ch': int(cin) // unshuffle ** 2, 'num_out_ch': cout, 'scale': scale, 'num_feat': int(nf),
-                'num_block': max_index(sd, 'body.'), 'num_grow_ch': int(sd['body.0.rdb1.conv1.weight'].shape[0])}
+                'num_block': max_index(sd, 'body.'), 'num_grow_ch': int(sd['body.0.rdb1.conv1.weight'].shape[0]),
+                **extra}
 
     @classmethod
     def convert_keys(cls, sd):
@@ -118,10 +127,8 @@ class RRDBNet(Arch):
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
         feat = self.conv_first(feat)
         feat = feat + self.conv_body(self.body(feat))
-        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode='nearest')))
-        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode='nearest')))
-        if self.scale == 8:
-            feat = self.lrelu(self.conv_up3(F.interpolate(feat, scale_factor=2, mode='nearest')))
+        for up in self.ups:
+            feat = self.lrelu(up(F.interpolate(feat, scale_factor=2, mode='nearest')))
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
 
 

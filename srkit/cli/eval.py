@@ -116,12 +116,19 @@ def main(argv=None):
             models.append(ev.Entry(label, 'model', path))
         # labels name the output folders: make them unique before anything is written
         ev.unique_labels(([ev.Entry('bicubic', 'bicubic', '')] if not a.no_bicubic else []) + entries + models)
+        if models and not (a.lq or a.degrade):
+            raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
         scale = a.scale
+        if models:  # every checkpoint is read, and its scale checked, before any LQ or output is written
+            from ..inference import load_generator
+            for e in models:
+                s = load_generator(e.source, None, 'cpu')[2]
+                if scale is not None and s != scale:
+                    raise UserError(f'--model {e.source}: a x{s} network, but '
+                                    f'{"--scale is" if a.scale else "the others are"} x{scale}')
+                scale = s
         lq = None
         if a.degrade:
-            if scale is None and models:
-                from ..inference import load_generator
-                scale = load_generator(models[0].source, None, 'cpu')[2]
             if scale is None:
                 raise UserError('--degrade: give --scale (or a --model to read it from)')
             lq_dir = ev.degrade_lq(a.gt, os.path.join(work, f'lq_{a.degrade}_x{scale}_seed{a.seed}'),

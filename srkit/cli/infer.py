@@ -43,25 +43,35 @@ def _inputs(path: str) -> list[str]:
 
 
 def pick_network_file(model: str, net: str | None) -> str:
-    """``model`` itself, or with ``net``: the newest ``net_<net>_<iter>.pth`` of an
-    experiment folder (or its ``models/``), or the sibling of a ``net_<x>_<iter>.pth`` file."""
+    """``model`` itself, or with ``net``: the newest ``net_<net>_<iter>.pth`` (or
+    ``.safetensors``) of an experiment folder (or its ``models/``), pytorch-CycleGAN-and-pix2pix's
+    ``latest_net_<NET>.pth`` (else the newest ``<epoch>_net_<NET>.pth``) in its checkpoint
+    folder, or the sibling of a ``net_<x>_<iter>.pth`` file."""
     import glob
     import re
     if os.path.isdir(model):
         if net is None:
             raise UserError(f'{model}: a folder; name the network with --net (g, g_a, g_b ...)')
         folder = os.path.join(model, 'models') if os.path.isdir(os.path.join(model, 'models')) else model
-        found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(folder, f'net_{net}_*.pth'))
-                 if (m := re.fullmatch(rf'net_{re.escape(net)}_(\d+)\.pth', os.path.basename(p)))]
-        if not found:
-            raise UserError(f'{folder}: no net_{net}_<iter>.pth files')
-        return max(found)[1]
+        found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(folder, f'net_{net}_*'))
+                 if (m := re.fullmatch(rf'net_{re.escape(net)}_(\d+)\.(pth|safetensors)', os.path.basename(p)))]
+        if found:
+            return max(found)[1]
+        ref = net.upper()  # the reference's names: G, G_A, D_B ...
+        latest = os.path.join(folder, f'latest_net_{ref}.pth')
+        if os.path.exists(latest):
+            return latest
+        epochs = [(int(m.group(1)), p) for p in glob.glob(os.path.join(folder, f'*_net_{ref}.pth'))
+                  if (m := re.fullmatch(rf'(\d+)_net_{re.escape(ref)}\.pth', os.path.basename(p)))]
+        if epochs:
+            return max(epochs)[1]
+        raise UserError(f'{folder}: no net_{net}_<iter>.pth, latest_net_{ref}.pth or <epoch>_net_{ref}.pth files')
     if net is None:
         return model
-    m = re.fullmatch(r'net_(\w+?)_(\d+)\.pth', os.path.basename(model))
+    m = re.fullmatch(r'net_(\w+?)_(\d+)\.(pth|safetensors)', os.path.basename(model))
     if m is None:
         raise UserError(f'{model}: --net {net} needs an experiment folder or a net_<name>_<iter>.pth file')
-    sibling = os.path.join(os.path.dirname(model), f'net_{net}_{m.group(2)}.pth')
+    sibling = os.path.join(os.path.dirname(model), f'net_{net}_{m.group(2)}.{m.group(3)}')
     if not os.path.exists(sibling):
         raise UserError(f'{sibling}: no such checkpoint (--net {net})')
     return sibling
@@ -112,6 +122,10 @@ def main(argv=None):
     ap.add_argument('--denoise-strength', type=float, default=None,
                     help="Real-ESRGAN's realesr-general-x4v3 denoise strength in [0, 1]: interpolates with the "
                          'realesr-general-wdn-x4v3 file beside --model (1: the model alone, 0: the wdn model)')
+    ap.add_argument('--use-dropout', choices=('true', 'false'), default=None,
+                    help='U-Net/ResNet translation generators read from bare keys: whether the network was trained '
+                         "with dropout (the keys cannot tell; CycleGAN's default is --no_dropout, pix2pix's dropout); "
+                         'matters with --inference-mode train')
     ap.add_argument('--inference-mode', choices=('eval', 'train'), default='eval',
                     help='eval (default): dropout off, BatchNorm running stats; train: the pix2pix/CycleGAN '
                          "reference's test.py behaviour without --eval")
@@ -133,8 +147,9 @@ def main(argv=None):
         net, scale = None, a.scale
     else:
         model = pick_network_file(a.model, a.net)
+        arch = {'use_dropout': a.use_dropout == 'true'} if a.use_dropout is not None else None
         net, cfg, scale = load_generator(model, a.param_key, device, channels_last=True,
-                                         dni=_dni(a, model))
+                                         dni=_dni(a, model), arch_overrides=arch)
         if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
             raise UserError(f'{a.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
         print(f'{model}: {describe(cfg, scale)}' + (f', interpolated with {_dni(a, model)[0]}' if _dni(a, model)

@@ -17,7 +17,8 @@ def parser():
     p.add_argument('--auto_resume', '--auto-resume', action='store_true',
                    help='continue from the newest training state of this experiment, if any')
     p.add_argument('--force', action='append', default=[], metavar='KEY.PATH=VALUE',
-                   help='override an option, e.g. --force train.total_iter=100 (repeatable)')
+                   help="override an option, e.g. --force train.total_iter=100, or delete one: "
+                        "--force '~val.metrics.niqe' (repeatable)")
     p.add_argument('--quiet', action='store_true', help='log to the file only')
     # torch<2 style launchers pass --local_rank; torchrun sets LOCAL_RANK in the environment
     p.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)

@@ -7,6 +7,7 @@ from ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import cv2
@@ -22,7 +23,7 @@ from ..errors import DataError, OptionError
 from ..config import Bool, DatasetOptions, Float, Int, Str, check_degradation, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
-from .storage import check_same_keys, open_storage
+from .storage import FolderStorage, check_same_keys, open_storage
 from .transforms import augment, check_pair, mod_crop, paired_random_crop, random_crop
 
 
@@ -42,7 +43,7 @@ class SRDataset(Dataset):
         self.opt = opt
         self.scale = opt.scale
 
-    def _open(self, root: str, meta_info_file: Optional[Str] = None):
+    def _open(self, root: str, meta_info_file: Optional[str] = None):
         return open_storage(root, self.opt.io_backend.type, meta_info_file)
 
     def __len__(self):
@@ -95,19 +96,25 @@ class PairedImageDataset(SRDataset):
 
     def __init__(self, opt: PairedOptions):
         super().__init__(opt)
-        self.gt = self._open(opt.dataroot_gt, opt.meta_info_file)
-        self.lq = self._open(opt.dataroot_lq)
-        tmpl = opt.filename_tmpl
+        self._open_pair(opt)
         self.keys = list(self.gt.keys)
-        missing = [k for k in self.keys if tmpl.format(k) not in self.lq]
+        missing = [k for k in self.keys if self.lq_key(k) not in self.lq]
         if missing:
             raise DataError(f'{opt.dataroot_lq}: no LQ image for GT {self.gt.describe(missing[0])} '
-                            f'(expected key {tmpl.format(missing[0])!r}; {len(missing)} missing in all)')
-        if tmpl == '{}' and opt.meta_info_file is None:
+                            f'(expected key {self.lq_key(missing[0])!r}; {len(missing)} missing in all)')
+        if opt.filename_tmpl == '{}' and opt.meta_info_file is None and not getattr(opt, 'meta_info', None):
             check_same_keys(self.gt, self.lq, (opt.dataroot_gt, opt.dataroot_lq))
 
+    def _open_pair(self, opt) -> None:
+        self.gt = self._open(opt.dataroot_gt, opt.meta_info_file)
+        self.lq = self._open(opt.dataroot_lq)
+
+    def lq_key(self, key: str) -> str:
+        """The LQ image of GT ``key``: BasicSR's ``filename_tmpl``."""
+        return self.opt.filename_tmpl.format(key)
+
     def load(self, key, rng):
-        lq_key = self.opt.filename_tmpl.format(key)
+        lq_key = self.lq_key(key)
         gt_name, lq_name = self.gt.describe(key), self.lq.describe(lq_key)
         gt = self.gt.read(key)
         lq = self.lq.read(lq_key)
@@ -117,6 +124,53 @@ class PairedImageDataset(SRDataset):
         else:
             gt = check_pair(gt, lq, self.scale, gt_name, lq_name)
         return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'key': key}
+
+
+class RealESRGANPairedOptions(PairedOptions):
+    """Real-ESRGAN's paired fine-tuning set: ``meta_info`` lines ``gt_relpath, lq_relpath``
+    (relative to ``dataroot_gt`` and ``dataroot_lq``); without it, the two folders matched by
+    ``filename_tmpl``; with LMDBs, both LMDBs' own keys."""
+
+    meta_info: Optional[Str] = None
+
+    def check(self, path):
+        super().check(path)
+        if self.meta_info is not None and self.io_backend.type == 'lmdb':
+            self.meta_info = None  # as Real-ESRGAN: the LMDBs' own meta_info.txt
+        self.meta_info = check_path(self.meta_info, f'{path}.meta_info', required=False)
+
+
+@DATASET_REGISTRY.register()
+class RealESRGANPairedDataset(PairedImageDataset):
+    """Real-ESRGAN's ``RealESRGANPairedDataset``: aligned GT/LQ pairs for fine-tuning with
+    ``high_order_degradation: false``; crops and flips as :class:`PairedImageDataset`."""
+
+    Options = RealESRGANPairedOptions
+
+    def _open_pair(self, opt) -> None:
+        self._pairs = None
+        if opt.meta_info is None:
+            return super()._open_pair(opt)
+        pairs = []
+        with open(opt.meta_info) as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                parts = [p.strip() for p in line.strip().split(',')]
+                if len(parts) != 2 or not all(parts):
+                    raise DataError(f'{opt.meta_info}:{i}: expected "gt_path, lq_path", got {line.strip()!r}')
+                pairs.append(parts)
+        for root, col in ((opt.dataroot_gt, 0), (opt.dataroot_lq, 1)):
+            missing = [p[col] for p in pairs if not os.path.isfile(os.path.join(root, p[col]))]
+            if missing:
+                raise DataError(f'{opt.meta_info}: lists {len(missing)} image(s) missing from {root}, e.g. '
+                                f'{os.path.join(root, missing[0])}')
+        self.gt = FolderStorage(opt.dataroot_gt, [p[0] for p in pairs])
+        self.lq = FolderStorage(opt.dataroot_lq, [p[1] for p in pairs])
+        self._pairs = dict(zip(self.gt.keys, self.lq.keys))
+
+    def lq_key(self, key: str) -> str:
+        return self._pairs[key] if self._pairs is not None else super().lq_key(key)
 
 
 class SingleHROptions(DatasetOptions):
@@ -194,7 +248,7 @@ class RealESRGANDatasetOptions(DatasetOptions):
     dataroot_gt: Optional[Str] = None
     meta_info_file: Optional[Str] = None
     meta_info: Optional[Str] = None  # Real-ESRGAN's name for meta_info_file
-    gt_size: Optional[Int] = None  # the model crops after degrading (top-level gt_size); kept for recipes
+    gt_size: Optional[Int] = None  # the model crops after degrading: must equal the top-level gt_size
     crop_pad_size: Int = 400
     use_hflip: Bool = True
     use_rot: Bool = False
@@ -222,6 +276,9 @@ class RealESRGANDatasetOptions(DatasetOptions):
         self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
         if self.meta_info and self.meta_info_file:
             raise OptionError(f'{path}.meta_info: give meta_info or meta_info_file, not both')
+        if self.io_backend.type == 'lmdb':
+            # as Real-ESRGAN: an LMDB's keys are its own meta_info.txt; a list left in the recipe is ignored
+            self.meta_info = self.meta_info_file = None
         self.meta_info_file = check_path(self.meta_info_file or self.meta_info, f'{path}.meta_info_file',
                                          required=False)
         if self.blur_kernel_size != self.blur_kernel_size2 or self.blur_kernel_size % 2 == 0 \

@@ -39,8 +39,22 @@ class Storage:
 
 
 class FolderStorage(Storage):
-    def __init__(self, root: str):
+    """Images directly in ``root``, keyed by stem; or, with ``relpaths`` (a meta_info list, as
+    Real-ESRGAN's: paths relative to ``root``, subfolders allowed), exactly those files, keyed
+    by their relative path without the extension."""
+
+    def __init__(self, root: str, relpaths: list[str] | None = None):
         self.root = root
+        if relpaths is not None:
+            self._files = {}
+            for rel in relpaths:
+                key = os.path.splitext(rel.replace(os.sep, '/'))[0]
+                if key in self._files:
+                    raise DataError(f'{root}: two images share the name {key!r} ({self._files[key]} and {rel})')
+                self._files[key] = rel
+            self.keys = list(self._files)
+            self._keyset = set(self.keys)
+            return
         names = list_images(root)
         if not names:
             raise DataError(f'{root}: no images found')
@@ -127,6 +141,17 @@ def open_storage(root: str, backend: str = 'auto', meta_info_file: str | None = 
         backend = 'lmdb' if root.rstrip('/').endswith('.lmdb') else 'disk'
     if backend == 'lmdb':
         return LmdbStorage(root, meta_info_file)
+    if meta_info_file:
+        names = [line.split(' ')[0] for _, line in read_meta_info(meta_info_file)]
+        if not names:
+            raise DataError(f'{meta_info_file}: lists no images')
+        if any('/' in n for n in names) or not list_images(root):
+            # Real-ESRGAN's meta_info: paths relative to the root, from one or several subfolders
+            missing = [n for n in names if not os.path.isfile(os.path.join(root, n))]
+            if missing:
+                raise DataError(f'{meta_info_file}: lists {len(missing)} image(s) missing from {root}, e.g. '
+                                f'{os.path.join(root, missing[0])} (meta_info paths are relative to dataroot_gt)')
+            return FolderStorage(root, names)
     st = FolderStorage(root)
     if meta_info_file:
         wanted = [k for k, _ in read_meta_info(meta_info_file)]

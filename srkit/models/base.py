@@ -24,7 +24,7 @@ from ..engine.ema import EMA
 from ..engine.optim import build_optimizer
 from ..engine.schedulers import build_scheduler
 from ..errors import OptionError
-from ..inference import run_generator
+from ..inference import describe, run_generator
 from ..registry import LOSS_REGISTRY, LossSpec
 from ..utils.checkpoint import load_network, network_meta
 
@@ -86,6 +86,10 @@ class BaseModel:
     def default_losses(cls, opt) -> list[dict]:
         """The losses used when ``train.losses`` is absent (from the family's own weights)."""
         return []
+
+    @classmethod
+    def check_options(cls, opt) -> None:
+        """Checks across sections that only the family knows (run when the options are parsed)."""
 
     @classmethod
     def resolve_losses(cls, opt) -> list[LossTerm]:
@@ -166,6 +170,9 @@ class BaseModel:
         if cfg is None:
             raise OptionError(f'network_{name}: required by model_type {self.opt.model_type}')
         net = build_network(cfg, f'network_{name}')
+        n_params = sum(p.numel() for p in net.parameters())
+        self.ctx.log(f'network_{name}: {describe(net.srkit_config, getattr(net, "scale", 1))}, '
+                     f'{n_params / 1e6:.3f}M parameters')
         pre = self.opt.path.pretrain.get(name)
         if pre is not None and pre.path:
             key = load_network(net, pre.path, pre.param_key, pre.strict)

@@ -13,6 +13,8 @@ training state, so resume is exact.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 
@@ -36,6 +38,7 @@ class RealESRGANOptions(_SecondOrderKeys):
 
     gt_size: Int = 256
     queue_size: Int = 180
+    gt_usm: Optional[Bool] = None  # RealESRNetModel's (Real-ESRGAN's name): the pixel loss against the USM GT
     l1_gt_usm: Bool = True
     percep_gt_usm: Bool = True
     gan_gt_usm: Bool = False
@@ -74,6 +77,17 @@ class SecondOrderData:
     """The data step both Real-ESR models share: degrade each batch on the device."""
 
     Options = RealESRGANOptions
+
+    @classmethod
+    def check_options(cls, opt) -> None:
+        train = opt.datasets.get('train')
+        got = getattr(train, 'gt_size', None) if getattr(train, 'type', None) == 'RealESRGANDataset' else None
+        if got is not None and got != opt.gt_size:
+            raise OptionError(f'datasets.train.gt_size: {got} differs from the top-level gt_size {opt.gt_size} '
+                              '(Real-ESR models crop after degrading, at the top-level size)')
+        if opt.gt_usm is not None and 'gan_opt' in cls.named_losses:
+            raise OptionError('gt_usm: RealESRNetModel\'s key; RealESRGANModel reads l1_gt_usm, percep_gt_usm '
+                              'and gan_gt_usm')
 
     def _build_degrader(self) -> None:
         m, scale = self.opt.model, self.opt.scale
@@ -123,7 +137,8 @@ class SecondOrderData:
     @classmethod
     def named_loss_targets(cls, opt):
         pix = 'l_pix' if 'gan_opt' not in cls.named_losses else 'l_g_pix'
-        return {'pixel_opt': ('gt_usm' if opt.l1_gt_usm else 'gt', pix),
+        usm = opt.l1_gt_usm if opt.gt_usm is None else opt.gt_usm  # Real-ESRNet's recipes say gt_usm
+        return {'pixel_opt': ('gt_usm' if usm else 'gt', pix),
                 'perceptual_opt': ('gt_usm' if opt.percep_gt_usm else 'gt', pix.replace('pix', 'percep'))}
 
     def loss_pairs(self, sr, batch) -> dict:

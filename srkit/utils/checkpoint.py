@@ -24,6 +24,9 @@ from ..errors import UserError
 from .fileio import atomic_path
 
 PARAM_KEYS = ('params_ema', 'params')
+# where other projects' training checkpoints keep the generator: DSGAN's .tar files
+# (model_g_state_dict beside models_d_state_dict and the optimizers'), the common state_dict
+OTHER_KEYS = ('model_g_state_dict', 'state_dict', 'model', 'net_g')
 
 
 def is_safetensors(path: str) -> bool:
@@ -108,15 +111,16 @@ def strip_prefix(sd: dict, prefix: str = 'module.') -> dict:
 
 
 def extract_state_dict(ckpt, param_key: Optional[str] = 'params_ema', path: str = 'checkpoint') -> tuple[dict, str]:
-    """Pick the state dict: ``param_key`` if present, else params_ema, params, or a raw dict.
+    """Pick the state dict: ``param_key`` if present, else params_ema, params, another project's
+    container (:data:`OTHER_KEYS`), or a raw dict.
 
     Returns ``(state_dict, key_used)``; ``key_used`` is ``'raw'`` for a bare state dict.
     """
     if not isinstance(ckpt, dict):
         raise UserError(f'{path}: not a network checkpoint (a {type(ckpt).__name__})')
-    order = ([param_key] if param_key else []) + [k for k in PARAM_KEYS if k != param_key]
+    order = ([param_key] if param_key else []) + [k for k in PARAM_KEYS + OTHER_KEYS if k != param_key]
     for k in order:
-        if k in ckpt and isinstance(ckpt[k], dict):
+        if k in ckpt and isinstance(ckpt[k], dict) and ckpt[k]:
             return strip_prefix(ckpt[k]), k
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         return strip_prefix(ckpt), 'raw'
