@@ -53,6 +53,14 @@ class RootOptions(Schema):
         super().check(path)  # the family's own keys (its Options' checks come next in the MRO)
         if self.scale < 1:
             raise OptionError(f'scale: must be >= 1, got {self.scale}')
+        if not 0 <= self.manual_seed < 2 ** 32:
+            raise OptionError(f'manual_seed: must be in [0, 2**32), got {self.manual_seed}')
+        if self.device is not None:
+            import torch
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise OptionError(f'device: expected cpu, cuda or cuda:N, got {self.device!r}') from None
         self.model_class.check_options(self)
         if self.train is not None:
             self.train._loss_terms = self.model_class.resolve_losses(self)

@@ -64,6 +64,10 @@ def test_the_costly_typos_stop_the_run_with_one_line(force, line):
     ({'val.val_freq': 0}, 'val.val_freq: must be >= 1, got 0'),
     ({'train.accum_iter': 0}, 'train.accum_iter: must be >= 1, got 0'),
     ({'train.grad_clip': -1}, 'train.grad_clip: must be > 0'),
+    ({'manual_seed': -1}, 'manual_seed: must be in [0, 2**32), got -1'),
+    ({'device': 'tpu'}, "device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    ({'train.scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': []}},
+     'train.scheduler: periods and restart_weights differ in length'),
 ])
 def test_every_section_is_typed(tmp_path, photos_dir, over, expect):
     msg = _err(tiny_options(tmp_path, photos_dir, **over))
