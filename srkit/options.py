@@ -61,7 +61,14 @@ class RootOptions(Schema):
                 torch.device(self.device)
             except RuntimeError:
                 raise OptionError(f'device: expected cpu, cuda or cuda:N, got {self.device!r}') from None
-        self.model_class.check_options(self)
+        cls = self.model_class
+        for net in cls.network_names if self.train is not None else cls.network_names[:1]:
+            if getattr(self, f'network_{net}') is None:
+                raise OptionError(f'network_{net}: required by model_type {self.model_type}')
+        for net in cls.optimizer_names if self.train is not None else ():
+            if getattr(self.train, f'optim_{net}') is None:
+                raise OptionError(f'train.optim_{net}: required by model_type {self.model_type}')
+        cls.check_options(self)
         if self.train is not None:
             self.train._loss_terms = self.model_class.resolve_losses(self)
             _check_optimizers(self.train)

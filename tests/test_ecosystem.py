@@ -332,7 +332,7 @@ def test_realesrnet_recipe_with_its_meta_info_trains_an_iteration(df2k_ost, tmp_
             f'datasets.train.meta_info={df2k_ost / "meta_info_DF2Kmultiscale+OST_sub.txt"}',
             'path.pretrain_network_g=~', 'num_gpu=0', 'datasets.train.batch_size_per_gpu=2',
             'datasets.train.num_worker_per_gpu=0', 'gt_size=64', 'datasets.train.gt_size=64',
-            'datasets.train.crop_pad_size=96', 'queue_size=4', 'train.total_iter=1', 'network_g.num_block=2',
+            'datasets.train.crop_pad_size=96', 'queue_size=4', 'train.total_iter=1',
             f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
     r = run_cli('train', '-opt', df2k_ost / 'train_realesrnet_x4plus.yml', *[x for o in over for x in ('--force', o)])
     assert r.returncode == 0, r.stderr[-2000:]
@@ -584,3 +584,78 @@ def test_cyclegan_checkpoint_folders_and_use_dropout(tmp_path, photos_dir):
         want = ((g_a(padded * 2 - 1) + 1) / 2).clamp(0, 1)[0, :, :96, :96].permute(1, 2, 0).numpy()
     assert np.abs(outs['flag'] - np.rint(want * 255) / 255).max() <= 1 / 255 + 1e-6
     assert np.abs(outs['no_flag'] - outs['flag']).max() > 10 / 255  # dropout the model never had
+
+
+def _realesrgan_gan_recipe(realesrnet: str, scale: int) -> str:
+    """Real-ESRGAN's train_realesrgan_x{2,4}plus.yml: the Real-ESRNet recipe's degradation and data, with
+    the GAN model's USM flags for gt_usm, the U-Net SN discriminator, the multi-layer perceptual loss
+    and GAN 0.1 (its keys, as upstream writes them)."""
+    text = realesrnet.replace('model_type: RealESRNetModel', 'model_type: RealESRGANModel')
+    text = text.replace('gt_usm: True  # USM the ground-truth', 'l1_gt_usm: True\npercep_gt_usm: True\ngan_gt_usm: False')
+    text = text.replace('scale: 4\n', f'scale: {scale}\n', 1).replace('num_gpu: 4', 'num_gpu: auto')
+    text = text.replace('  num_grow_ch: 32\n', f'  num_grow_ch: 32\n  scale: {scale}\n' if scale != 4 else '  num_grow_ch: 32\n')
+    text = text.replace("""    betas: [0.9, 0.99]
+
+  scheduler:""", """    betas: [0.9, 0.99]
+  optim_d:
+    type: Adam
+    lr: !!float 1e-4
+    weight_decay: 0
+    betas: [0.9, 0.99]
+
+  scheduler:""")
+    text = text.replace('path:\n', """network_d:
+  type: UNetDiscriminatorSN
+  num_in_ch: 3
+  num_feat: 64
+  skip_connection: True
+
+path:
+""")
+    return text.replace("""    type: L1Loss
+    loss_weight: 1.0
+    reduction: mean
+""", """    type: L1Loss
+    loss_weight: 1.0
+    reduction: mean
+  perceptual_opt:
+    type: PerceptualLoss
+    layer_weights:
+      'conv1_2': 0.1
+      'conv2_2': 0.1
+      'conv3_4': 1
+      'conv4_4': 1
+      'conv5_4': 1
+    vgg_type: vgg19
+    use_input_norm: true
+    perceptual_weight: !!float 1.0
+    style_weight: 0
+    range_norm: false
+    criterion: l1
+  gan_opt:
+    type: GANLoss
+    gan_type: vanilla
+    real_label_val: 1.0
+    fake_label_val: 0.0
+    loss_weight: !!float 1e-1
+
+  net_d_iters: 1
+  net_d_init_iters: 0
+""")
+
+
+@pytest.mark.parametrize('scale', [2, 4])
+def test_realesrgan_gan_recipes_train_an_iteration(df2k_ost, tmp_path, vgg_cache, scale):
+    (tmp_path / 'r.yml').write_text(_realesrgan_gan_recipe(REALESRNET_X4PLUS, scale))
+    over = [f'datasets.train.dataroot_gt={df2k_ost / "DF2K"}',
+            f'datasets.train.meta_info={df2k_ost / "meta_info_DF2Kmultiscale+OST_sub.txt"}',
+            'path.pretrain_network_g=~', 'num_gpu=0', 'datasets.train.batch_size_per_gpu=2',
+            'datasets.train.num_worker_per_gpu=0', 'gt_size=64', 'datasets.train.gt_size=64',
+            'datasets.train.crop_pad_size=96', 'queue_size=4', 'train.total_iter=1',
+            f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
+    r = run_cli('train', '-opt', tmp_path / 'r.yml', *[x for o in over for x in ('--force', o)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
+    assert 'l_g_percep' in log and 'l_g_gan' in log and 'l_d_real' in log
+    assert f'network_g: RRDBNet x{scale} (' in log
+
