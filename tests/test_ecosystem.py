@@ -327,6 +327,7 @@ def df2k_ost(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # full-size networks, as the recipes have them
 def test_realesrnet_recipe_with_its_meta_info_trains_an_iteration(df2k_ost, tmp_path):
     over = [f'datasets.train.dataroot_gt={df2k_ost / "DF2K"}',
             f'datasets.train.meta_info={df2k_ost / "meta_info_DF2Kmultiscale+OST_sub.txt"}',
@@ -644,6 +645,7 @@ path:
 """)
 
 
+@pytest.mark.slow  # full-size networks, as the recipes have them
 @pytest.mark.parametrize('scale', [2, 4])
 def test_realesrgan_gan_recipes_train_an_iteration(df2k_ost, tmp_path, vgg_cache, scale):
     (tmp_path / 'r.yml').write_text(_realesrgan_gan_recipe(REALESRNET_X4PLUS, scale))
@@ -659,3 +661,23 @@ def test_realesrgan_gan_recipes_train_an_iteration(df2k_ost, tmp_path, vgg_cache
     assert 'l_g_percep' in log and 'l_g_gan' in log and 'l_d_real' in log
     assert f'network_g: RRDBNet x{scale} (' in log
 
+
+
+@pytest.mark.slow  # full-size networks, as the recipes have them
+@pytest.mark.parametrize('recipe', ['train_RRDBNet_PSNR_x4', 'train_MSRGAN_x4', 'train_ESRGAN_x4'])
+def test_basicsr_recipes_train_an_iteration(div2k_like, tmp_path, vgg_cache, recipe):
+    """BasicSR's own recipe files (tests/fixtures/basicsr), full-size networks, only the data and
+    pretrain paths changed and batch, workers and iterations overridden for a CPU iteration."""
+    import os
+    from conftest import ROOT
+    over = [f'datasets.train.dataroot_gt={div2k_like / "hr"}', f'datasets.train.dataroot_lq={div2k_like / "lr"}',
+            f'datasets.val.dataroot_gt={div2k_like / "hr"}', f'datasets.val.dataroot_lq={div2k_like / "lr"}',
+            'path.pretrain_network_g=~', 'num_gpu=0', 'datasets.train.batch_size_per_gpu=2',
+            'datasets.train.num_worker_per_gpu=0', 'train.total_iter=1', 'val.val_freq=1',
+            f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
+    r = run_cli('train', '-opt', os.path.join(ROOT, 'tests', 'fixtures', 'basicsr', f'{recipe}.yml'),
+                *[x for o in over for x in ('--force', o)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
+    assert '[val val @ 1] psnr' in log
+    assert ('l_g_gan' in log and 'l_g_percep' in log) if 'GAN' in recipe else 'l_pix' in log
