@@ -170,15 +170,11 @@ def _plain(ann):
     if origin is Literal:
         return ann
     if origin is Union or origin is types.UnionType:
-        members = [_plain(a) for a in args]
-        real = [m for m in members if m is not Any]
-        if len(real) < len(members) and not any(m is type(None) for m in real) or not real:
-            # a member we cannot type (a Tensor, a module): accept what YAML gives
-            kept = [m for m in real if m is not type(None)]
-            if not kept:
-                return Any
-            real = kept + ([type(None)] if type(None) in members else [])
-        return Union[tuple(real)] if len(real) > 1 else real[0]
+        # members YAML cannot give (a Tensor, a module) drop out; nothing typed left: accept anything
+        typed = [m for m in (_plain(a) for a in args) if m is not Any]
+        if all(m is type(None) for m in typed):
+            return Any
+        return Union[tuple(typed)] if len(typed) > 1 else typed[0]
     if origin in (list, typing.Sequence, tuple) or ann in (list, tuple):
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) == 2 and all(_plain(a) is Float for a in args):

@@ -34,7 +34,10 @@ def main(argv=None):
     if a.size < 1 or a.opset < 7:
         raise UserError('--size must be >= 1 and --opset >= 7')
     from ..export import export_onnx
-    r = export_onnx(a.model, a.out, a.opset, a.fp16, a.dynamic, a.size, a.input, a.param_key, a.tolerance)
+    try:
+        r = export_onnx(a.model, a.out, a.opset, a.fp16, a.dynamic, a.size, a.input, a.param_key, a.tolerance)
+    except OSError as e:  # an output folder that cannot be made or written
+        raise UserError(f'{a.out}: cannot write ({e.strerror or e})') from None
     print(f'{a.out}: {r["arch"]["type"]} x{r["scale"]}, {r["bytes"] / 1e6:.2f} MB, opset {a.opset}'
           f'{", fp16" if a.fp16 else ""}{", dynamic axes" if a.dynamic else ""}')
     print(f'onnxruntime vs PyTorch on a {r["size"]}x{r["size"]} image: max difference {r["max_diff"]:.3g}, '

@@ -148,12 +148,12 @@ def main(argv=None):
     else:
         model = pick_network_file(a.model, a.net)
         arch = {'use_dropout': a.use_dropout == 'true'} if a.use_dropout is not None else None
-        net, cfg, scale = load_generator(model, a.param_key, device, channels_last=True,
-                                         dni=_dni(a, model), arch_overrides=arch)
+        dni = _dni(a, model)
+        net, cfg, scale = load_generator(model, a.param_key, device, channels_last=True, dni=dni,
+                                         arch_overrides=arch)
         if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
             raise UserError(f'{a.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
-        print(f'{model}: {describe(cfg, scale)}' + (f', interpolated with {_dni(a, model)[0]}' if _dni(a, model)
-                                                    else ''))
+        print(f'{model}: {describe(cfg, scale)}' + (f', interpolated with {dni[0]}' if dni else ''))
         check_precision(net, dtype)
         net.train(a.inference_mode == 'train')
         net.to(dtype)
