@@ -17,6 +17,7 @@ optimizer's or scheduler's parameters are its schema.
 from __future__ import annotations
 
 import inspect
+import re
 import types
 import typing
 from typing import Annotated, Any, Callable, Literal, Optional, Union
@@ -352,6 +353,22 @@ def validate(model, data, path: str = ''):
     return obj
 
 
+def is_safe_name(name) -> bool:
+    """Whether ``name``, joined to any folder, stays inside it: a relative path with no ``..``
+    component and no NUL, not empty (either slash counts as a separator)."""
+    if not isinstance(name, str) or not name.strip() or '\0' in name:
+        return False
+    parts = re.split(r'[\\/]', name)
+    return not (name.startswith(('/', '\\')) or re.match(r'^[A-Za-z]:', name) or '..' in parts
+                or all(p in ('', '.') for p in parts))
+
+
+def check_name(value: str, path: str) -> None:
+    """``name:`` keys name folders (experiments, validation images): they must stay inside them."""
+    if not is_safe_name(value):
+        raise OptionError(f'{path}: {value!r} is not a safe folder name (absolute, empty, or with "..")')
+
+
 def check_path(value: Optional[str], path: str, required: bool = True) -> Optional[str]:
     """``value`` with ``~`` expanded; :class:`OptionError` naming ``path`` when it does not exist."""
     import os
@@ -391,6 +408,7 @@ class DatasetOptions(Schema):
     scale: Int = 1  # the top-level `scale`, copied in
 
     def check(self, path):
+        check_name(self.name, f'{path}.name')
         if self.batch_size_per_gpu < 1:
             raise OptionError(f'{path}.batch_size_per_gpu: must be >= 1, got {self.batch_size_per_gpu}')
         if self.num_worker_per_gpu < 0:
@@ -413,6 +431,8 @@ class TrainOptions(Schema):
     compile: Bool = False
     grad_clip: Optional[Float] = None  # max global L2 norm of each optimizer's gradients
     accum_iter: Int = 1  # batches whose gradients add up before each optimizer step
+    # a non-finite loss or gradient: stop (keeping the last finite checkpoint) or skip that step
+    nonfinite: Literal['stop', 'skip_step'] = 'stop'
     # the generator's loss terms, resolved from `losses` and the BasicSR keys (srkit.options)
     _loss_terms: list = PrivateAttr(default_factory=list)
 

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from .config import check_degradation
 from .errors import DataError, UserError
+from .utils.fileio import check_apart, folder_lock, make_output_dir
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -170,7 +171,16 @@ def _pack_lmdb(staging: str, lmdb_path: str) -> None:
     import shutil
     from .data.lmdb_writer import make_lmdb
     from .utils.fileio import atomic_write_text
-    stats = make_lmdb(staging, lmdb_path)
+    from .data.storage import INCOMPLETE_MARKER, read_meta_info
+    from .utils.imgio import images_by_stem
+    meta = os.path.join(lmdb_path, 'meta_info.txt')
+    staged = set(images_by_stem(staging))
+    if (os.path.exists(meta) and not os.path.exists(os.path.join(lmdb_path, INCOMPLETE_MARKER))
+            and {k for k, _ in read_meta_info(meta)} == staged):
+        # a run killed after the pack, before the manifest: the LMDB is whole, finish the rest
+        stats = {'total': len(staged)}
+    else:
+        stats = make_lmdb(staging, lmdb_path)
     lines = sorted(_read_manifests(staging).values(), key=lambda d: d['key'])
     atomic_write_text(os.path.join(lmdb_path, 'manifest.jsonl'), ''.join(json.dumps(d) + '\n' for d in lines))
     if os.path.exists(os.path.join(staging, 'run.json')):
@@ -223,8 +233,10 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
         raise UserError(f'--preset {preset}: {e}' if preset else f'--method {method}: {e}') from None
     if method == 'dsgan':
         kwargs['model'] = model
+    check_apart(output, [input])
     if hr_output:
-        os.makedirs(hr_output, exist_ok=True)
+        check_apart(hr_output, [input], '--hr-output')
+        make_output_dir(hr_output, '--hr-output')
         kwargs['hr_output'] = hr_output
     if scale < 1:
         raise UserError('--scale: must be >= 1')
@@ -234,48 +246,54 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
         st = open_storage(input, backend)
     except DataError as e:
         raise UserError(str(e)) from None
-    if lmdb_out and _lmdb_complete(lmdb_out, st.keys):
-        _check_run_settings(lmdb_out, method, scale, seed, kwargs, record=False)
-        print(f'{lmdb_out}: already complete ({len(st.keys)} LR images)')
-        return 0
-    out_dir = lmdb_out + '.parts' if lmdb_out else output  # LMDB output: stage images, then pack
-    os.makedirs(out_dir, exist_ok=True)
-    mine = shard_keys(st.keys, i, n)
-    # temp files of this shard's writes that a kill interrupted (other shards may be writing theirs)
-    prefixes = tuple(f'.{k}.png.' for k in mine)
-    for f in os.listdir(out_dir):
-        if f.endswith('.tmp') and f.startswith(prefixes):
-            os.unlink(os.path.join(out_dir, f))
-    _check_run_settings(out_dir, method, scale, seed, kwargs)
-    manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
-    # seeds do not depend on the shard, so an unsharded run counts what shards already made
-    done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
-    done = {k: v for k, v in done.items() if k in set(mine)}
-    keys = [k for k in mine if k not in done]
-    jobs = [(k, input, backend, method, scale, seed, kwargs, out_dir) for k in keys]
-    failed = []
-    pool = get_context('fork').Pool(workers, initializer=_init_worker) if workers > 1 else None
-    results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
-    try:
-        with open(manifest, 'a') as mf:
-            for r in tqdm(results, total=len(jobs), desc=f'degrade {method}', unit='img', disable=None):
-                if 'error' in r:
-                    failed.append(r['error'])
-                    continue
-                mf.write(json.dumps(r) + '\n')
-                mf.flush()
-    finally:
-        if pool:
-            pool.terminate()
-    which = f' (shard {i}/{n})' if n > 1 else ''
-    print(f'{len(jobs) - len(failed)} LR image(s) written to {out_dir}{which}, '
-          f'{len(done)} already done' + (f', {len(failed)} failed:' if failed else ''))
-    for f in failed:
-        print(f'  {f}', file=sys.stderr)
-    if lmdb_out and not failed:
-        if n > 1:
-            print(f'shard {i}/{n} staged in {out_dir}; when every shard has finished, run the same command '
-                  f'without --shard to pack {lmdb_out}')
-        else:
-            _pack_lmdb(out_dir, lmdb_out)
-    return 1 if failed else 0
+    # one writer per output (per shard: shards of one output run side by side by design)
+    tag = f'.shard-{i}-of-{n}' if n > 1 else ''
+    with folder_lock(lmdb_out or output, 'srkit-degrade', tag):
+        if lmdb_out and _lmdb_complete(lmdb_out, st.keys):
+            _check_run_settings(lmdb_out, method, scale, seed, kwargs, record=False)
+            print(f'{lmdb_out}: already complete ({len(st.keys)} LR images)')
+            if os.path.isdir(lmdb_out + '.parts'):  # a run killed while removing its staging folder
+                import shutil
+                shutil.rmtree(lmdb_out + '.parts', ignore_errors=True)
+            return 0
+        out_dir = lmdb_out + '.parts' if lmdb_out else output  # LMDB output: stage images, then pack
+        make_output_dir(out_dir)
+        mine = shard_keys(st.keys, i, n)
+        # temp files of this shard's writes that a kill interrupted (other shards may be writing theirs)
+        prefixes = tuple(f'.{k}.png.' for k in mine)
+        for f in os.listdir(out_dir):
+            if f.endswith('.tmp') and f.startswith(prefixes):
+                os.unlink(os.path.join(out_dir, f))
+        _check_run_settings(out_dir, method, scale, seed, kwargs)
+        manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
+        # seeds do not depend on the shard, so an unsharded run counts what shards already made
+        done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
+        done = {k: v for k, v in done.items() if k in set(mine)}
+        keys = [k for k in mine if k not in done]
+        jobs = [(k, input, backend, method, scale, seed, kwargs, out_dir) for k in keys]
+        failed = []
+        pool = get_context('fork').Pool(workers, initializer=_init_worker) if workers > 1 else None
+        results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
+        try:
+            with open(manifest, 'a') as mf:
+                for r in tqdm(results, total=len(jobs), desc=f'degrade {method}', unit='img', disable=None):
+                    if 'error' in r:
+                        failed.append(r['error'])
+                        continue
+                    mf.write(json.dumps(r) + '\n')
+                    mf.flush()
+        finally:
+            if pool:
+                pool.terminate()
+        which = f' (shard {i}/{n})' if n > 1 else ''
+        print(f'{len(jobs) - len(failed)} LR image(s) written to {out_dir}{which}, '
+              f'{len(done)} already done' + (f', {len(failed)} failed:' if failed else ''))
+        for f in failed:
+            print(f'  {f}', file=sys.stderr)
+        if lmdb_out and not failed:
+            if n > 1:
+                print(f'shard {i}/{n} staged in {out_dir}; when every shard has finished, run the same command '
+                      f'without --shard to pack {lmdb_out}')
+            else:
+                _pack_lmdb(out_dir, lmdb_out)
+        return 1 if failed else 0

@@ -21,6 +21,12 @@ class DataError(UserError):
     exit_code = 1
 
 
+class TrainingDiverged(UserError):
+    """Training produced a non-finite loss or weight; stopped without saving over finite files."""
+
+    exit_code = 3
+
+
 class OptionError(UserError):
     """A bad option: unknown key, wrong type, missing file or impossible value."""
 
@@ -34,7 +40,12 @@ def _one_line(exc: BaseException) -> str:
     if 'Original Traceback' in msg:
         last = [ln for ln in msg.strip().splitlines() if ln.strip()][-1]
         msg = last.split(': ', 1)[1] if ': ' in last else last
-    return ' '.join(msg.split())
+    msg = ' '.join(msg.split())
+    # a message quoting a huge value (an expanded YAML alias, a long list) stays one short line
+    return msg if len(msg) <= MAX_MESSAGE else msg[:MAX_MESSAGE - 5] + ' ...'
+
+
+MAX_MESSAGE = 600
 
 
 def cli_entry(prog: str):

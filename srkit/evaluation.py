@@ -32,12 +32,20 @@ class Entry:
     images: dict[str, str] = field(default_factory=dict)
 
 
+def read_shown(path: str) -> np.ndarray:
+    """``(H,W,3) RGB float32 in [0,1]`` as viewers show the file: EXIF orientation applied.  GT,
+    LQ and SR are all read this way (srkit-infer writes its outputs turned the same way), so a
+    camera JPEG stored sideways compares with its upscale."""
+    from .inference import read_input
+    return read_input(path).rgb
+
+
 def index_images(folder: str, what: str) -> dict[str, str]:
     """``{stem: path}`` of the images directly in ``folder``."""
-    from .utils.imgio import list_images
+    from .utils.imgio import images_by_stem
     if not os.path.isdir(folder):
         raise UserError(f'--{what} {folder}: not a directory')
-    out = {os.path.splitext(f)[0]: os.path.join(folder, f) for f in list_images(folder)}
+    out = {stem: os.path.join(folder, f) for stem, f in images_by_stem(folder).items()}
     if not out:
         raise UserError(f'--{what} {folder}: no images found')
     return out
@@ -73,6 +81,8 @@ def split_label(text: str, what: str) -> tuple[str, str]:
         label, path = text.split('=', 1)
         if not label:
             raise UserError(f'--{what} {text}: empty label')
+        if '/' in label or '\\' in label:  # labels name folders of the report
+            raise UserError(f'--{what} {text}: the label {label!r} names a report folder; no "/" in it')
         return label, path
     base = os.path.basename(os.path.normpath(text))
     return os.path.splitext(base)[0] if os.path.isfile(text) else base, text
@@ -110,12 +120,12 @@ def run_bicubic(lq: dict[str, str], scale: int, out_dir: str, progress: bool = T
     folder holds), so every method is scored from the same kind of file."""
     from tqdm import tqdm
     from degradations import imresize
-    from .utils.imgio import read_image, write_image
+    from .utils.imgio import write_image
     os.makedirs(out_dir, exist_ok=True)
     out = {}
     for key in tqdm(sorted(lq), desc='bicubic', unit='img', disable=None if progress else True):
         path = os.path.join(out_dir, f'{key}.png')
-        write_image(path, np.clip(imresize(read_image(lq[key]), scale), 0, 1))
+        write_image(path, np.clip(imresize(read_shown(lq[key]), scale), 0, 1))
         out[key] = path
     return out
 
@@ -156,7 +166,7 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
     from tqdm import tqdm
     from . import metrics as M
     from .metrics import iqa
-    from .utils.imgio import img2tensor, read_image
+    from .utils.imgio import img2tensor
     crop = scale if crop_border is None else crop_border
     y = color_space == 'y'
     loaded, sources, unavailable = {}, {}, {}
@@ -179,10 +189,10 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
     models, notes = {}, []
     rows: dict[str, list] = {e.label: [] for e in entries}
     for key in tqdm(sorted(gt), desc='score', unit='img', disable=None if progress else True):
-        gt_img = read_image(gt[key])  # once per image, whatever the number of methods
+        gt_img = read_shown(gt[key])  # once per image, whatever the number of methods
         outputs = {}
         for e in entries:
-            outputs[e.label] = s = read_image(e.images[key])
+            outputs[e.label] = s = read_shown(e.images[key])
             g = fit_gt(gt_img, s.shape[:2], scale, gt[key], e.images[key])
             st, gtt = img2tensor(s)[None].to(device), img2tensor(g)[None].to(device)
             row = {'name': key}
@@ -217,6 +227,7 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
     conv = M.convention(color_space, crop, ssim='ssim' in per_image)
     if 'niqe' in per_image:
         conv += f'; NIQE on Y, crop_border={crop}'
-    return {'convention': conv, 'scale': scale, 'color_space': color_space, 'crop_border': crop,
+    return {'convention': conv, 'orientation': 'EXIF orientation applied to GT, LQ and SR alike (as viewers show them)',
+            'scale': scale, 'color_space': color_space, 'crop_border': crop,
             'metrics': [m for m in metrics if m not in unavailable], 'sources': sources,
             'unavailable': unavailable, 'notes': notes, 'models': models}

@@ -34,7 +34,7 @@ def load_generator(path: str, param_key: Optional[str] = None, device='cpu', cha
     applied to an architecture read from the keys; one that contradicts srkit's metadata is refused."""
     ckpt = load_checkpoint(path)
     sd, _key = extract_state_dict(ckpt, param_key or 'params_ema', path)
-    meta = ckpt.get('srkit') if isinstance(ckpt, dict) else None
+    meta = _checked_meta(ckpt.get('srkit') if isinstance(ckpt, dict) else None, path)
     if meta and 'arch' in meta:
         cfg = dict(meta['arch'])
     else:
@@ -61,9 +61,16 @@ def load_generator(path: str, param_key: Optional[str] = None, device='cpu', cha
             sd_b = identify(sd_b, path_b)[1]
         sd = interpolate(sd, sd_b, alpha, path, path_b)
     try:
+        with torch.device('meta'):  # the size first: metadata may not ask for more than the file holds
+            size = sum(v.numel() for v in build_network(cfg, f'{path}: arch').state_dict().values())
+        held = sum(v.numel() for v in sd.values() if isinstance(v, torch.Tensor))
+        if size > held * 1.01 + 10_000:
+            raise UserError(f'{path}: its metadata describes a {cfg.get("type")} of {size:,} values, but the file '
+                            f'holds {held:,}; the metadata is wrong')
         net = build_network(cfg, f'{path}: arch')
-    except (TypeError, ValueError) as e:  # a bad metadata entry
-        raise UserError(f'{path}: cannot build {cfg.get("type")} from its metadata ({e})') from None
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e:  # a bad metadata entry
+        detail = ' '.join(str(e).split())[:160]
+        raise UserError(f'{path}: cannot build {cfg.get("type")} from its metadata ({detail})') from None
     sd = net.adapt_state_dict(type(net).convert_keys(sd))
     check_compatible(net, sd, path, strict=True)
     net.load_state_dict(sd)
@@ -72,6 +79,22 @@ def load_generator(path: str, param_key: Optional[str] = None, device='cpu', cha
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     return net, cfg, scale
+
+
+def _checked_meta(meta, path: str) -> Optional[dict]:
+    """srkit's metadata block, type-checked like options: it rebuilds the network, so it is
+    untrusted input (a file could ask for a huge or impossible network)."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise UserError(f'{path}: its srkit metadata is a {type(meta).__name__}, not a mapping')
+    arch = meta.get('arch')
+    if arch is not None and not (isinstance(arch, dict) and isinstance(arch.get('type'), str)):
+        raise UserError(f'{path}: its srkit metadata "arch" must be a mapping with a "type" name')
+    scale = meta.get('scale')
+    if scale is not None and (not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= 16):
+        raise UserError(f'{path}: its srkit metadata "scale" must be an integer from 1 to 16, got {scale!r}')
+    return meta
 
 
 class SpandrelNet(torch.nn.Module):

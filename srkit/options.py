@@ -25,7 +25,7 @@ from pydantic import Field, TypeAdapter, create_model
 from . import data as _data  # noqa: F401  (registers the dataset types)
 from . import models as _models  # noqa: F401  (registers the model types and, below them, the rest)
 from .config import (Bool, DatasetOptions, DistOptions, Int, LoggerOptions, PathOptions, Schema, Str, ValOptions,
-                     tagged_union, validate)
+                     check_name, tagged_union, validate)
 from .engine import optim as _optim  # noqa: F401  (registers the optimizers)
 from .errors import OptionError
 from .registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY,
@@ -51,6 +51,7 @@ class RootOptions(Schema):
 
     def check(self, path):
         super().check(path)  # the family's own keys (its Options' checks come next in the MRO)
+        check_name(self.name, 'name')
         if self.scale < 1:
             raise OptionError(f'scale: must be >= 1, got {self.scale}')
         if not 0 <= self.manual_seed < 2 ** 32:
@@ -68,6 +69,8 @@ class RootOptions(Schema):
         for net in cls.optimizer_names if self.train is not None else ():
             if getattr(self.train, f'optim_{net}') is None:
                 raise OptionError(f'train.optim_{net}: required by model_type {self.model_type}')
+        if cls.sr_generator:
+            _check_generator_scale(self)
         cls.check_options(self)
         if self.train is not None:
             self.train._loss_terms = self.model_class.resolve_losses(self)
@@ -169,22 +172,74 @@ class _SafeLoader(yaml.SafeLoader):
     pass
 
 
+def _check_generator_scale(opt) -> None:
+    """``network_g`` of an SR family must upscale by the top-level ``scale`` (BasicSR's recipes set
+    both); otherwise the first batch would end in a size-mismatch traceback.  The network is built
+    on the meta device: no memory, no init cost."""
+    import torch
+    from .archs import build_network
+    try:
+        with torch.device('meta'):
+            s = getattr(build_network(opt.network_g), 'scale', None)
+    except Exception:  # a bad network spec is reported where the network is built
+        return
+    if isinstance(s, int) and s != opt.scale:
+        raise OptionError(f'network_g: a x{s} network (its upscale/scale key), but scale is {opt.scale}; '
+                          'make the two agree')
+
+
 def read_yaml(path: str) -> dict:
     p = Path(path)
     if not p.is_file():
         raise OptionError(f'{path}: no such options file')
+    raw = p.read_bytes()
+    if len(raw) > MAX_OPTIONS_BYTES:
+        raise OptionError(f'{path}: {len(raw)} bytes; an options file is at most {MAX_OPTIONS_BYTES} bytes')
     try:
-        data = yaml.load(p.read_text(), Loader=_SafeLoader)  # noqa: S506 - SafeLoader subclass
+        text = raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise OptionError(f'{path}: not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r}); '
+                          'save the options file as UTF-8') from None
+    try:
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - SafeLoader subclass
+    except RecursionError:
+        raise OptionError(f'{path}: nested too deeply to be an options file') from None
     except yaml.constructor.ConstructorError as e:
         tag = getattr(e, 'problem', '') or str(e)
-        raise OptionError(f'{path}: refused YAML tag ({" ".join(tag.split())}); options files may hold plain data only') from None
+        raise OptionError(f'{path}: refused YAML tag ({" ".join(tag.split())}); '
+                          'options files may hold plain data only') from None
     except yaml.YAMLError as e:
         mark = getattr(e, 'problem_mark', None)
         where = f' line {mark.line + 1}' if mark else ''
         raise OptionError(f'{path}:{where}: invalid YAML ({getattr(e, "problem", e)})') from None
     if not isinstance(data, dict):
         raise OptionError(f'{path}: expected a mapping at the top level')
+    _check_size(data, path)
     return data
+
+
+MAX_OPTIONS_BYTES = 1 << 20
+MAX_OPTION_VALUES = 100_000  # BasicSR's largest recipes hold a few hundred
+MAX_OPTION_DEPTH = 32
+
+
+def _check_size(data, path: str) -> None:
+    """Refuse a YAML graph whose anchors expand past :data:`MAX_OPTION_VALUES` values or nest past
+    :data:`MAX_OPTION_DEPTH` levels: a 1 KB alias bomb expands to 10**9 values when validated.
+    The walk stops at the budget, so it costs at most that many steps whatever the bomb."""
+    budget, stack = MAX_OPTION_VALUES, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise OptionError(f'{path}: more than {MAX_OPTION_VALUES} values once YAML anchors are expanded '
+                              '(an alias bomb?); options files hold a few hundred')
+        if depth > MAX_OPTION_DEPTH:
+            raise OptionError(f'{path}: nested more than {MAX_OPTION_DEPTH} levels deep; options files hold a few')
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def apply_override(data: dict, assignment: str) -> None:
@@ -258,6 +313,8 @@ def load_options(path: str, overrides: list[str] = ()) -> RootOptions:
     data = read_yaml(path)
     for ov in overrides or ():
         apply_override(data, ov)
+    if overrides:
+        _check_size(data, '--force')
     return parse_options(data)
 
 

@@ -3,12 +3,14 @@ where each file lives, and the one message saying which file goes where when one
 missing offline.  ``SRKIT_OFFLINE=1`` forbids any download attempt (tests, the demo)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
 from torch import nn
 
 from .errors import UserError
+from .utils.checkpoint import load_checkpoint
 
 
 class WeightsMissing(UserError):
@@ -24,6 +26,62 @@ def missing_weights(name: str, files: list[tuple[str, str]]) -> str:
     """``NAME weights are missing: put FILE (from URL) at PATH, ...`` for ``[(path, url)]``."""
     return f'{name} weights are missing: put ' + ', '.join(
         f'{os.path.basename(p)} (from {u}) at {p}' for p, u in files)
+
+
+@contextlib.contextmanager
+def weights_only_loads(what: str):
+    """Every ``torch.load`` of a file inside this block reads it as srkit does
+    (:func:`srkit.utils.checkpoint.load_checkpoint`: ``weights_only=True``, one-line errors).
+
+    torchvision's hub loader and pyiqa's ``load_pretrained_network`` unpickle their cache files
+    with ``weights_only=False``, so a poisoned file placed where srkit tells users to put the
+    weights would run code; their constructors offer no way to pass a state dict in.  A file
+    whose keys or shapes do not fit the network is one line naming it and ``what`` it should be.
+    """
+    real, files = torch.load, []
+
+    def load(f, map_location=None, *args, **kwargs):
+        if isinstance(f, (str, os.PathLike)):
+            files.append(os.fspath(f))
+            return load_checkpoint(os.fspath(f), map_location or 'cpu')
+        kwargs['weights_only'] = True
+        return real(f, map_location, *args, **kwargs)
+    torch.load = load
+    try:
+        yield files
+    except RuntimeError as e:
+        if 'state_dict' not in str(e) or not files:
+            raise
+        raise UserError(f'{files[-1]}: does not fit {what} ({state_dict_problem(e)})') from None
+    finally:
+        torch.load = real
+
+
+def state_dict_problem(e: BaseException) -> str:
+    """The first missing/unexpected key or shape mismatch of a ``load_state_dict`` error."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    detail = lines[1] if len(lines) > 1 else lines[0]
+    return detail if len(detail) <= 160 else detail[:157] + '...'
+
+
+def read_weights(path: str, what: str) -> dict:
+    """A plain state dict from a weight file in a cache, read by srkit (never unpickling code);
+    one line naming the file and ``what`` it should be when it is anything else."""
+    sd = load_checkpoint(path)
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise UserError(f'{path}: not a state dict of {what}')
+    return sd
+
+
+def check_weights(sd: dict, want: dict, path: str, what: str) -> None:
+    """One line naming ``path`` when ``sd`` lacks a tensor of ``want`` ({key: shape}) or has it in
+    another shape."""
+    for k, shape in want.items():
+        if k not in sd:
+            raise UserError(f'{path}: does not fit {what} (missing key {k!r})')
+        if tuple(sd[k].shape) != tuple(shape):
+            raise UserError(f'{path}: does not fit {what} ({k!r} has shape {tuple(sd[k].shape)}, '
+                            f'expected {tuple(shape)})')
 
 
 def lpips_weight_paths() -> list[tuple[str, str]]:
@@ -49,15 +107,26 @@ def load_lpips_net() -> nn.Module:
     if missing and offline():
         raise WeightsMissing(f'{text} (SRKIT_OFFLINE=1: no download attempted)')
     from .compat import quiet_stdout
+    (alex, _), (lin, lin_url) = paths
     try:
         from pyiqa.archs.lpips_arch import LPIPS
-        # pyiqa fixes its cache folder when first imported; the path computed here follows
-        # TORCH_HOME as it is now
-        lin = paths[1][0] if os.path.exists(paths[1][0]) else paths[1][1]
-        with quiet_stdout():
-            net = LPIPS(net='alex', version='0.1', pretrained=True, pretrained_model_path=lin)
+        from pyiqa.utils.download_util import load_file_from_url
+        # pyiqa builds torchvision's AlexNet with its weights whatever ``pretrained`` says; the
+        # linear layers srkit reads itself.  pyiqa fixes its cache folder when first imported;
+        # the path computed here follows TORCH_HOME as it is now.
+        with quiet_stdout(), weights_only_loads("torchvision's AlexNet (IMAGENET1K_V1)"):
+            net = LPIPS(net='alex', version='0.1', pretrained=False)
+            if not os.path.exists(lin):
+                lin = load_file_from_url(lin_url, model_dir=os.path.dirname(lin))
+    except UserError:
+        raise
     except Exception as e:  # offline: URLError, socket errors, ...
         raise WeightsMissing(f'{text} (download failed: {type(e).__name__})') from None
+    what = "pyiqa's LPIPS v0.1 linear layers (LPIPS_v0.1_alex-df73285e.pth)"
+    sd = {k.removeprefix('module.'): v for k, v in read_weights(lin, what).items()}
+    check_weights(sd, {k: v.shape for k, v in net.state_dict().items() if k[3:4].isdigit() and k.startswith('lin')},
+                  lin, what)  # lin0..lin4 (lins.N are the same tensors)
+    net.load_state_dict(sd, strict=False)  # the file holds the linear layers only
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()

@@ -107,7 +107,7 @@ class CropWriter:
         return self.paths
 
     def __call__(self, key: str, gt: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
-        from .utils.imgio import read_image
+        from .inference import read_input  # as srkit-eval reads it: EXIF orientation applied
         # outputs may differ by a pixel or two (a GT that was not mod-cropped): the common part
         h = min(o.shape[0] for o in outputs.values())
         w = min(o.shape[1] for o in outputs.values())
@@ -116,7 +116,7 @@ class CropWriter:
         top, left, s = pick_crop([o for _, o in outs], g, self.size)
         panels = []
         if self.lq is not None:
-            lo = read_image(self.lq[key])
+            lo = read_input(self.lq[key]).rgb
             up = np.repeat(np.repeat(lo, self.scale, axis=0), self.scale, axis=1)[:h, :w]
             panels.append(('LQ (nearest)', up))
         panels += outs + [('GT', g)]
@@ -222,6 +222,8 @@ def write_report(results: dict, out_dir: str, crops: dict[str, str], title: str 
         atomic_write_text(os.path.join(out_dir, 'pd_plot.svg'), svg)
     n = len(next(iter(results['models'].values()))['images']) if results['models'] else 0
     notes = [f'{n} images, scale {results["scale"]}. Convention: {results["convention"]}.']
+    if results.get('orientation'):
+        notes.append(f'{results["orientation"]}.')
     notes += [f'{m.upper()}: {s}' for m, s in results['sources'].items() if m not in ('psnr', 'ssim')]
     notes += [f'**{m.upper()} unavailable**: {msg}' for m, msg in results['unavailable'].items()]
     notes += results.get('notes', [])

@@ -29,17 +29,21 @@ from .engine.context import EngineContext
 from .engine.dist import DistContext, init_distributed, pick_device
 from .engine.logger import TrainLogger
 from .engine.rng import get_rng_state, seed_everything, set_rng_state
-from .errors import OptionError, UserError
+from .errors import OptionError, TrainingDiverged, UserError
 from .metrics import build_val_metrics, convention, quantize
 from .models import build_model
 from .options import Options
 from .utils.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .utils.fileio import check_free_space, folder_lock, remove_stale_temps
 from .utils.imgio import tensor2img, write_image
 
 
 def experiment_dir(opt: Options) -> str:
     root = opt.path.experiments_root or os.path.join('experiments')
     return os.path.join(root, opt.name)
+
+
+_NEVER = 2 ** 62  # _bad_at holds _NEVER - (first bad iteration): the max over steps keeps the first
 
 
 def find_latest_state(exp_dir: str) -> Optional[str]:
@@ -62,18 +66,12 @@ class Trainer:
         resume_path = opt.path.resume_state
         if auto_resume and resume_path is None:
             resume_path = find_latest_state(self.exp_dir)
-        if self.dist.is_main:
-            if resume_path is None and os.path.isdir(self.exp_dir) and not auto_resume:
-                # never overwrite a previous run: archive it as BasicSR does
-                archived = f'{self.exp_dir}_archived_{time.strftime("%Y%m%d_%H%M%S")}'
-                shutil.move(self.exp_dir, archived)
-            for sub in ('models', 'training_states', 'visualization'):
-                os.makedirs(os.path.join(self.exp_dir, sub), exist_ok=True)
-        self.dist.barrier()
 
+        # Everything that can fail on the user's input (data, networks, losses, the state to resume
+        # and whether it fits these options) runs before the experiment folder is touched: a start
+        # that fails archives nothing and leaves no empty run behind for --auto_resume to trip on.
         seed_everything(opt.manual_seed + self.dist.rank)
         torch.backends.cudnn.benchmark = self.device.type == 'cuda'
-
         tr = opt.datasets['train']
         self.train_set = build_dataset(tr)
         self.loader, self.sampler = build_train_loader(tr, self.train_set, opt.manual_seed,
@@ -95,19 +93,58 @@ class Trainer:
             if not isinstance(state, dict) or not isinstance(state.get('iter'), int):
                 raise UserError(f'{resume_path}: not a training state (.state file with an iteration)')
             self.start_iter = int(state['iter'])
-        self.logger = TrainLogger(self.exp_dir, opt.name, self.dist.is_main, opt.train.total_iter,
-                                  self.start_iter, opt.logger.use_tb_logger, quiet)
-        ctx = EngineContext(self.device, self.dist, self.logger.info)
+            self._check_setup(state.get('setup'), resume_path)
+        pending: list[str] = []  # what the model logs while being built: written once the log exists
+        ctx = EngineContext(self.device, self.dist, pending.append)
         self.model = build_model(opt, ctx)
         if state is not None:
-            self._load_state(state, resume_path)
+            self._load_state(state, resume_path, pending.append)
+
+        self._lock = None
+        if self.dist.is_main:
+            # one writer per experiment: a second srkit-train on the same name is refused
+            self._lock = folder_lock(self.exp_dir, 'srkit-train')
+            self._lock.__enter__()
+        try:
+            self._open_folder(resume_path, auto_resume, quiet, pending)
+        except BaseException:
+            self.release()
+            raise
+        ctx.log = self.logger.info
+
+    def release(self) -> None:
+        """Let go of the experiment's lock (the end of fit, or a failed start)."""
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
+
+    def _open_folder(self, resume_path, auto_resume: bool, quiet: bool, pending: list) -> None:
+        """Archive an earlier run of this name (unless resuming), clear a killed run's temporaries,
+        and open the log, replaying what was logged before it existed."""
+        opt = self.opt
+        stale = 0
+        if self.dist.is_main:
+            if resume_path is None and os.path.isdir(self.exp_dir) and not auto_resume:
+                # never overwrite a previous run: archive it as BasicSR does
+                archived = f'{self.exp_dir}_archived_{time.strftime("%Y%m%d_%H%M%S")}'
+                shutil.move(self.exp_dir, archived)
+            stale = remove_stale_temps(self.exp_dir) if os.path.isdir(self.exp_dir) else 0
+            for sub in ('models', 'training_states', 'visualization'):
+                os.makedirs(os.path.join(self.exp_dir, sub), exist_ok=True)
+        self.dist.barrier()
+        self.logger = TrainLogger(self.exp_dir, opt.name, self.dist.is_main, opt.train.total_iter,
+                                  self.start_iter, opt.logger.use_tb_logger, quiet)
+        for msg in pending:
+            self.logger.info(msg)
+        if stale:
+            self.logger.info(f'removed {stale} temporary file(s) left by an interrupted run')
         self.logger.info(f'srkit {__version__} | {opt.model_type} | device {self.device} | '
                          f'world {self.dist.world} | {len(self.train_set)} training images, '
                          f'{self.batches_per_epoch / self.accum:g} it/epoch | amp {opt.train.amp}')
         self._stop_signal = None
 
     # ----------------------------------------------------------------- resume
-    def _load_state(self, state: dict, path: str) -> None:
+    def _load_state(self, state: dict, path: str, log) -> None:
         it = int(state['iter'])
         files = {}
         models = os.path.join(os.path.dirname(os.path.dirname(path)), 'models')
@@ -129,17 +166,44 @@ class Trainer:
         self.model.load_network_files(files)
         if 'model' not in state:  # BasicSR's .state: optimizers and schedulers as lists, in build order
             self.model.load_state_dict(self._from_basicsr(state, path))
-            self.logger.info(f'resumed from BasicSR\'s {path} at iteration {it}: networks, optimizers, schedulers '
-                             'and the iteration; BasicSR keeps no RNG or data position, so these start afresh')
+            log(f'resumed from BasicSR\'s {path} at iteration {it}: networks, optimizers, schedulers '
+                'and the iteration; BasicSR keeps no RNG or data position, so these start afresh')
             return
-        self.model.load_state_dict(state['model'])
+        try:
+            self.model.load_state_dict(state['model'])
+        except (KeyError, ValueError, RuntimeError, TypeError) as e:  # a state from other options
+            detail = ' '.join(str(e).split())[:160]
+            raise UserError(f'{path}: its optimizer/scheduler states do not fit these options ({detail}); resume '
+                            'with the options the run started with, or start a new run without --auto_resume') from None
         self.best = {k: tuple(v) for k, v in state.get('best', {}).items()}
         rngs = state['rng']
         set_rng_state(rngs[self.dist.rank] if self.dist.rank < len(rngs) else rngs[0])
         ranks = state.get('rank_model', [])
         if ranks:
             self.model.load_rank_state(ranks[self.dist.rank] if self.dist.rank < len(ranks) else ranks[0])
-        self.logger.info(f'resumed from {path} at iteration {it}')
+        log(f'resumed from {path} at iteration {it}')
+
+    def _check_setup(self, saved, path: str) -> None:
+        """One line naming the first option that changed since ``saved`` (a state's ``setup``)."""
+        if not isinstance(saved, dict):
+            return  # an older srkit's or BasicSR's state: the network files are checked key by key
+        now = _flat(self._setup())
+        for key, was in _flat(saved).items():
+            if key in now and now[key] != was:
+                raise UserError(f'{key}: {was!r} in the run being resumed ({path}), {now[key]!r} now; resume '
+                                'with the options the run started with, or start a new run without --auto_resume')
+
+    def _setup(self) -> dict:
+        """What a resumed run must share with this one: each network's constructor arguments and
+        each optimizer's and the scheduler's type (learning rates may change on resume)."""
+        o = self.opt
+        nets = o.model_class.network_names
+        out = {f'network_{n}': getattr(o, f'network_{n}').model_dump(mode='json') for n in nets
+               if getattr(o, f'network_{n}', None) is not None}
+        out.update({f'train.optim_{n}.type': s.type for n, s in o.train.optimizers.items()})
+        if getattr(o.train, 'scheduler', None) is not None:
+            out['train.scheduler.type'] = o.train.scheduler.type
+        return out
 
     def _from_basicsr(self, state: dict, path: str) -> dict:
         """BasicSR's ``{'optimizers': [...], 'schedulers': [...]}`` as this model's state."""
@@ -153,6 +217,7 @@ class Trainer:
         return out
 
     def _save(self, it: int) -> None:
+        self._check_finite(it)  # never save non-finite weights over finite ones
         rngs = self.dist.gather_objects(get_rng_state())
         rank_model = self.dist.gather_objects(self.model.rank_state())
         if not self.dist.is_main:
@@ -160,7 +225,12 @@ class Trainer:
         models_dir = os.path.join(self.exp_dir, 'models')
         fmt = self.opt.logger.save_format
         raw_params = {}
-        for stem, content in self.model.network_files(it).items():
+        files, model_state = self.model.network_files(it), self.model.state_dict()
+        # the files' size is their tensors' (and the latest link costs nothing): check it all
+        # fits before writing any of it, with a margin for pickling and the log
+        needed = _tensor_bytes(files) + _tensor_bytes(model_state) * (1 + (fmt == 'safetensors'))
+        check_free_space(self.exp_dir, int(needed * 1.1) + (1 << 20), f'the checkpoint of iteration {it}')
+        for stem, content in files.items():
             path = os.path.join(models_dir, f'{stem}_{it}.{fmt}')
             save_checkpoint(content, path)
             _point_latest(path, os.path.join(models_dir, f'{stem}_latest.{fmt}'))
@@ -174,7 +244,8 @@ class Trainer:
                         'position': batch * self.opt.datasets['train'].batch_size_per_gpu},
             'best': self.best,
             'raw_params': raw_params,
-            'model': self.model.state_dict(),
+            'model': model_state,
+            'setup': self._setup(),
             'rng': rngs,
             'rank_model': rank_model,
             'srkit_version': __version__,
@@ -211,6 +282,11 @@ class Trainer:
         batches = self._batches(self.start_iter)
         loss_sums: dict[str, torch.Tensor] = {}
         n_logged = 0
+        skip = topt.nonfinite == 'skip_step'
+        # the first iteration with a non-finite loss (as _NEVER - it, max-reduced) and which losses:
+        # kept on the device, read at each log line and before each save (no per-step host sync)
+        self._bad_at = torch.zeros((), dtype=torch.long, device=self.device)
+        self._bad_losses: dict[str, torch.Tensor] = {}
         t0, it0 = time.time(), self.start_iter
         it = self.start_iter
         try:
@@ -223,12 +299,16 @@ class Trainer:
                     self.model.micro = (k, self.accum)
                     with self.model.accumulating():
                         losses = self.model.train_step(batch)
-                    # summed on the device; no host sync until we print
+                    finite = self._watch_losses(losses, it)
+                    # summed on the device; no host sync until we print.  skip_step leaves the
+                    # skipped steps' losses out of the mean
                     for name, v in losses.items():
+                        v = torch.where(finite, v.detach(), torch.zeros_like(v)) if skip else v
                         loss_sums[name] = loss_sums[name] + v if name in loss_sums else v.clone()
-                    n_logged += 1
+                    n_logged = n_logged + (finite.long() if skip else 1)
                 self.model.after_step(it)
                 if it % opt.logger.print_freq == 0 or it == topt.total_iter:
+                    self._check_finite(it)
                     self._log(it, loss_sums, n_logged, t0, it0)
                     loss_sums, n_logged, t0, it0 = {}, 0, time.time(), it
                 self.logger.advance(1)
@@ -250,6 +330,47 @@ class Trainer:
             for s, h in old.items():
                 signal.signal(s, h)
             self.logger.close()
+            self.release()
+
+    def _watch_losses(self, losses: dict, it: int) -> torch.Tensor:
+        """Device-side bookkeeping of non-finite losses; returns the step's all-finite flag."""
+        if not losses:
+            return torch.ones((), dtype=torch.bool, device=self.device)
+        flags = torch.isfinite(torch.stack([v.detach().float().reshape(()) for v in losses.values()]))
+        self._bad_at = torch.maximum(self._bad_at, (~flags.all()).long() * (_NEVER - it))
+        for (name, v), ok in zip(losses.items(), flags):
+            bad = ~ok
+            self._bad_losses[name] = self._bad_losses[name] | bad if name in self._bad_losses else bad
+        return flags.all()
+
+    def _check_finite(self, it: int) -> None:
+        """Stop (train.nonfinite: stop) on a non-finite loss since the last check, and in any mode
+        on non-finite weights: one line naming the iteration and the loss; nothing saved."""
+        topt = self.opt.train
+        if topt.nonfinite == 'skip_step':
+            skipped = sum(self.model.skipped_steps.values())
+            if skipped > getattr(self, '_skipped_logged', 0):
+                self.logger.info(f'train.nonfinite skip_step: {skipped} step(s) with non-finite gradients skipped '
+                                 f'so far ({", ".join(f"{k}: {v}" for k, v in self.model.skipped_steps.items())})')
+                self._skipped_logged = skipped
+        else:
+            first = int(self._bad_at)  # the host sync, at a log line or a save only
+            if first:
+                names = [n for n, f in self._bad_losses.items() if bool(f)]
+                self._diverged(f'non-finite loss ({", ".join(names)}) at iteration {_NEVER - first}')
+        bad = self.model.nonfinite_weights()
+        if bad:
+            self._diverged(f'non-finite weights ({bad[0]}{f" and {len(bad) - 1} more" if len(bad) > 1 else ""}) '
+                           f'by iteration {it}')
+
+    def _diverged(self, what: str) -> None:
+        last = find_latest_state(self.exp_dir)
+        keep = (f'the last finite state, iteration {os.path.basename(last).split(".")[0]}, is kept'
+                if last else 'nothing was saved')
+        msg = (f'training stopped: {what}; {keep} (lower the learning rate, set train.grad_clip, or '
+               'train.nonfinite: skip_step, then --auto_resume)')
+        self.logger.info(msg)
+        raise TrainingDiverged(msg)
 
     def _should_stop(self, it: int) -> bool:
         local = self._stop_signal is not None
@@ -260,7 +381,8 @@ class Trainer:
         return it % 10 == 0 and self.dist.any_flag(local, self.device)
 
     def _log(self, it, loss_sums, n, t0, it0):
-        vals = torch.stack([v.float() for v in loss_sums.values()]) / max(n, 1) if loss_sums else None
+        n = n.clamp(min=1) if isinstance(n, torch.Tensor) else max(n, 1)  # a tensor under skip_step
+        vals = torch.stack([v.float() for v in loss_sums.values()]) / n if loss_sums else None
         if vals is not None:
             vals = self.dist.all_reduce_sum(vals) / self.dist.world
             vals = vals.tolist()
@@ -352,10 +474,33 @@ class Trainer:
         return results
 
 
+def _tensor_bytes(obj) -> int:
+    """Bytes of every tensor in a nest of dicts and lists (what torch.save will write)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _flat(d: dict, prefix: str = '') -> dict:
+    """``{'network_g': {'num_feat': 64}}`` -> ``{'network_g.num_feat': 64}``."""
+    out = {}
+    for k, v in d.items():
+        key = f'{prefix}{k}'
+        if isinstance(v, dict):
+            out.update(_flat(v, key + '.'))
+        else:
+            out[key] = v
+    return out
+
+
 def _point_latest(path: str, latest: str) -> None:
     """``net_<name>_latest.<fmt>``, as BasicSR writes it, beside each save: a hard link to the
     newest file (a copy where links are not possible), swapped in atomically."""
-    tmp = f'{latest}.{os.getpid()}.tmp'
+    tmp = os.path.join(os.path.dirname(latest), f'.{os.path.basename(latest)}.{os.getpid()}.tmp')
     try:
         os.link(path, tmp)
     except OSError:

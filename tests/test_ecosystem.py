@@ -681,3 +681,63 @@ def test_basicsr_recipes_train_an_iteration(div2k_like, tmp_path, vgg_cache, rec
     log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
     assert '[val val @ 1] psnr' in log
     assert ('l_g_gan' in log and 'l_g_percep' in log) if 'GAN' in recipe else 'l_pix' in log
+
+
+def _realesrgan_released_weights(root) -> tuple:
+    """RealESRNet_x4plus.pth (``params_ema``) and RealESRGAN_x4plus_netD.pth (``params``) as Real-ESRGAN
+    releases them: basicsr's own RRDBNet and UNetDiscriminatorSN, saved with torch.save."""
+    import torch
+    from srkit.compat import import_basicsr
+    torch.manual_seed(0)
+    g = import_basicsr('basicsr.archs.rrdbnet_arch').RRDBNet(3, 3, num_feat=64, num_block=23, num_grow_ch=32)
+    d = import_basicsr('basicsr.archs.discriminator_arch').UNetDiscriminatorSN(3, num_feat=64, skip_connection=True)
+    d(torch.rand(1, 3, 64, 64))  # a forward pass, so the spectral-norm vectors are not their initial ones
+    paths = (root / 'RealESRNet_x4plus.pth', root / 'RealESRGAN_x4plus_netD.pth')
+    torch.save({'params_ema': g.state_dict()}, paths[0])
+    torch.save({'params': d.state_dict()}, paths[1])
+    return paths, g.state_dict(), d.state_dict()
+
+
+@pytest.mark.slow  # full-size networks, as the recipes have them
+@pytest.mark.parametrize('recipe', ['finetune_realesrgan_x4plus', 'finetune_realesrgan_x4plus_pairdata'])
+def test_realesrgan_finetune_recipes_train_an_iteration(df2k_ost, tmp_path, vgg_cache, recipe):
+    """Real-ESRGAN's two fine-tuning recipes (tests/fixtures/realesrgan), started from released-layout
+    G and D files: only data and pretrain paths changed, batch, workers and crop overridden."""
+    import os
+    import torch
+    from conftest import ROOT
+    from degradations.pipelines import bicubic
+    from srkit.utils.checkpoint import load_checkpoint
+    from srkit.utils.imgio import read_image, write_image
+    (g_path, d_path), g_sd, d_sd = _realesrgan_released_weights(tmp_path)
+    over = [f'datasets.train.dataroot_gt={df2k_ost / "DF2K"}', f'path.pretrain_network_g={g_path}',
+            f'path.pretrain_network_d={d_path}', 'num_gpu=0', 'datasets.train.batch_size_per_gpu=2',
+            'datasets.train.num_worker_per_gpu=0', 'datasets.train.gt_size=64', 'train.total_iter=1',
+            f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
+    if recipe.endswith('pairdata'):  # generate_meta_info_pairdata.py's "gt, lq" lines, both under one root
+        lines = []
+        for rel in (df2k_ost / 'meta_info_DF2Kmultiscale+OST_sub.txt').read_text().split():
+            hr, lq = read_image(str(df2k_ost / 'DF2K' / rel)), f'LR_x4/{rel}'
+            write_image(str(tmp_path / 'DF2K' / rel), hr)
+            write_image(str(tmp_path / 'DF2K' / lq), bicubic(hr, 4)[0])
+            lines.append(f'{rel}, {lq}')
+        (tmp_path / 'pairs.txt').write_text('\n'.join(lines) + '\n')
+        over[0] = f'datasets.train.dataroot_gt={tmp_path / "DF2K"}'
+        over += [f'datasets.train.dataroot_lq={tmp_path / "DF2K"}',
+                 f'datasets.train.meta_info={tmp_path / "pairs.txt"}']
+    else:
+        over += [f'datasets.train.meta_info={df2k_ost / "meta_info_DF2Kmultiscale+OST_sub.txt"}', 'gt_size=64',
+                 'datasets.train.crop_pad_size=96', 'queue_size=4']
+    r = run_cli('train', '-opt', os.path.join(ROOT, 'tests', 'fixtures', 'realesrgan', f'{recipe}.yml'),
+                *[x for o in over for x in ('--force', o)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    exp = next((tmp_path / 'exp').iterdir())
+    log = next(exp.glob('train_*.log')).read_text()
+    assert '4 training images' in log and 'l_g_percep' in log and 'l_g_gan' in log and 'l_d_real' in log
+    # one Adam step at lr 1e-4 moves no weight by much more than 1e-4: both networks started from the files
+    for name, sd in (('g', g_sd), ('d', d_sd)):
+        saved = load_checkpoint(str(exp / 'models' / f'net_{name}_latest.pth'))['params']
+        assert saved.keys() == sd.keys()
+        drift = max((saved[k].float() - sd[k].float()).abs().max().item() for k in sd if k.endswith('weight')
+                    or k.endswith('weight_orig') or k.endswith('bias'))
+        assert drift < 5e-4, (name, drift)

@@ -73,8 +73,8 @@ def test_cli_reports_bad_key_on_one_line_with_exit_2(tmp_path, photos_dir):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ['srkit-train: error: train.total_iters: unknown key '
                                              '(known: accum_iter, amp, channels_last, compile, ema_decay, grad_clip, '
-                                             'losses, optim_g, perceptual_opt, pixel_opt, scheduler, total_iter, '
-                                             'warmup_iter)']
+                                             'losses, nonfinite, optim_g, perceptual_opt, pixel_opt, scheduler, '
+                                             'total_iter, warmup_iter)']
     assert 'Traceback' not in r.stderr
 
 

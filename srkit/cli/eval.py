@@ -30,6 +30,7 @@ import shutil
 import tempfile
 
 from ..errors import UserError, cli_entry
+from ..utils.fileio import check_apart, staged_folder
 
 PARTIAL = 3  # exit status: the report lacks a metric whose weights are missing
 
@@ -96,82 +97,116 @@ def main(argv=None):
         raise UserError('--crop-size: must be >= 8')
     import torch
     from .. import evaluation as ev
-    from ..utils.imgio import read_image
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     gt = ev.index_images(a.gt, 'gt')
-    work = a.out or tempfile.mkdtemp(prefix='srkit-eval-')
-    os.makedirs(work, exist_ok=True)
-    try:
-        entries = []
-        for text in a.sr:
-            label, folder = ev.split_label(text, 'sr')
-            imgs = ev.index_images(folder, 'sr')
-            ev.check_same_names(gt, imgs, f'--sr {folder}')
-            entries.append(ev.Entry(label, 'sr', folder, folder, imgs))
-        models = []
-        for text in a.model:
-            label, path = ev.split_label(text, 'model')
-            if not os.path.isfile(path):
-                raise UserError(f'--model {path}: no such file')
-            models.append(ev.Entry(label, 'model', path))
-        # labels name the output folders: make them unique before anything is written
-        ev.unique_labels(([ev.Entry('bicubic', 'bicubic', '')] if not a.no_bicubic else []) + entries + models)
-        if models and not (a.lq or a.degrade):
-            raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
-        scale = a.scale
-        if models:  # every checkpoint is read, and its scale checked, before any LQ or output is written
-            from ..inference import load_generator
-            for e in models:
-                s = load_generator(e.source, None, 'cpu')[2]
-                if scale is not None and s != scale:
-                    raise UserError(f'--model {e.source}: a x{s} network, but '
-                                    f'{"--scale is" if a.scale else "the others are"} x{scale}')
-                scale = s
-        lq = None
-        if a.degrade:
-            if scale is None:
-                raise UserError('--degrade: give --scale (or a --model to read it from)')
-            lq_dir = ev.degrade_lq(a.gt, os.path.join(work, f'lq_{a.degrade}_x{scale}_seed{a.seed}'),
-                                   a.degrade, scale, a.seed)
-            lq = ev.index_images(lq_dir, 'lq')
-        elif a.lq:
-            lq = ev.index_images(a.lq, 'lq')
-            lq_dir = a.lq
-        if lq is not None:
-            ev.check_same_names(gt, lq, f'--lq {a.lq}' if a.lq else f'the --degrade output {lq_dir}')
-            if scale is None:
-                k = sorted(gt)[0]
-                scale = max(1, round(read_image(gt[k]).shape[0] / read_image(lq[k]).shape[0]))
-        if models and lq is None:
-            raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
-        for e in models:
-            e.folder = os.path.join(work, 'sr', e.label)
-            e.images, s = ev.run_model(e.source, lq, e.folder, device, a.tile, a.tile_overlap)
-            if scale is not None and s != scale:
-                raise UserError(f'--model {e.source}: a x{s} network, but the others are x{scale}')
-            scale = s
-            entries.append(e)
-        scale = scale or 1
-        if lq is not None and not a.no_bicubic:
-            folder = os.path.join(work, 'sr', 'bicubic')
-            entries.insert(0, ev.Entry('bicubic', 'bicubic', f'MATLAB bicubic x{scale} of {lq_dir}', folder,
-                                       ev.run_bicubic(lq, scale, folder)))
-        from .. import report
-        crops = report.CropWriter(a.out, scale, lq, a.crop_size) if a.out else None
-        res = ev.score(entries, gt, scale, metrics, a.color_space, a.crop_border, device, a.fid_mode, a.gt,
-                       on_image=crops)
-        print_table(res)
-        if a.json:
-            from ..utils.fileio import atomic_write_text
-            atomic_write_text(a.json, report.to_json(res))
-        if a.out:
-            report.write_tables(res, a.out)
-            report.write_report(res, a.out, crops.finish())
-            print(f'report: {os.path.join(a.out, "report.html")}')
-    finally:
-        if not a.out:
+    if a.out:
+        # the report folder is replaced whole: it must hold none of the inputs, nor lie in one
+        inputs = [a.gt, a.lq] + [ev.split_label(s, 'sr')[1] for s in a.sr] + \
+            [ev.split_label(m, 'model')[1] for m in a.model]
+        check_apart(a.out, [p for p in inputs if p and os.path.isdir(p)])
+        root = os.path.realpath(a.out)
+        for p in filter(None, inputs):
+            if os.path.realpath(p) == root or os.path.realpath(p).startswith(root + os.sep):
+                raise UserError(f'--out {a.out}: holds the input {p}, and the report folder is replaced whole; '
+                                'write the report elsewhere')  # built beside the old report and swapped in whole: a killed run loses nothing
+        with staged_folder(a.out, '--out', reuse=_lq_folders(a.out)) as work:
+            res = _run(a, ev, gt, metrics, device, work, a.out)
+        print(f'report: {os.path.join(a.out, "report.html")}')
+    else:
+        work = tempfile.mkdtemp(prefix='srkit-eval-')
+        try:
+            res = _run(a, ev, gt, metrics, device, work, None)
+        finally:
             shutil.rmtree(work, ignore_errors=True)
     return PARTIAL if res['unavailable'] else 0
+
+
+def _lq_folders(out: str) -> tuple[str, ...]:
+    """The degraded LQ sets of an earlier report (``lq_<method>_x<s>_seed<n>``), reused as they are."""
+    return tuple(d for d in os.listdir(out) if d.startswith('lq_')) if os.path.isdir(out) else ()
+
+
+def _relocate(obj, work: str, out: str):
+    """Paths under the staging folder, as they will read once it is swapped in as ``out``."""
+    if isinstance(obj, str):
+        return out + obj[len(work):] if obj == work or obj.startswith(work + os.sep) else obj
+    if isinstance(obj, dict):
+        return {k: _relocate(v, work, out) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relocate(v, work, out) for v in obj]
+    return obj
+
+
+def _run(a, ev, gt: dict, metrics: list, device, work: str, out: str | None) -> dict:
+    """Everything srkit-eval writes goes under ``work``; ``out``: where ``work`` ends up."""
+    entries = []
+    for text in a.sr:
+        label, folder = ev.split_label(text, 'sr')
+        imgs = ev.index_images(folder, 'sr')
+        ev.check_same_names(gt, imgs, f'--sr {folder}')
+        entries.append(ev.Entry(label, 'sr', folder, folder, imgs))
+    models = []
+    for text in a.model:
+        label, path = ev.split_label(text, 'model')
+        if not os.path.isfile(path):
+            raise UserError(f'--model {path}: no such file')
+        models.append(ev.Entry(label, 'model', path))
+    # labels name the output folders: make them unique before anything is written
+    ev.unique_labels(([ev.Entry('bicubic', 'bicubic', '')] if not a.no_bicubic else []) + entries + models)
+    if models and not (a.lq or a.degrade):
+        raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
+    scale = a.scale
+    if models:  # every checkpoint is read, and its scale checked, before any LQ or output is written
+        from ..inference import load_generator
+        for e in models:
+            s = load_generator(e.source, None, 'cpu')[2]
+            if scale is not None and s != scale:
+                raise UserError(f'--model {e.source}: a x{s} network, but '
+                                f'{"--scale is" if a.scale else "the others are"} x{scale}')
+            scale = s
+    lq = None
+    if a.degrade:
+        if scale is None:
+            raise UserError('--degrade: give --scale (or a --model to read it from)')
+        lq_dir = ev.degrade_lq(a.gt, os.path.join(work, f'lq_{a.degrade}_x{scale}_seed{a.seed}'),
+                               a.degrade, scale, a.seed)
+        lq = ev.index_images(lq_dir, 'lq')
+    elif a.lq:
+        lq = ev.index_images(a.lq, 'lq')
+        lq_dir = a.lq
+    if lq is not None:
+        ev.check_same_names(gt, lq, f'--lq {a.lq}' if a.lq else f'the --degrade output {lq_dir}')
+        if scale is None:
+            k = sorted(gt)[0]
+            scale = max(1, round(ev.read_shown(gt[k]).shape[0] / ev.read_shown(lq[k]).shape[0]))
+    if models and lq is None:
+        raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
+    for e in models:
+        e.folder = os.path.join(work, 'sr', e.label)
+        e.images, s = ev.run_model(e.source, lq, e.folder, device, a.tile, a.tile_overlap)
+        if scale is not None and s != scale:
+            raise UserError(f'--model {e.source}: a x{s} network, but the others are x{scale}')
+        scale = s
+        entries.append(e)
+    scale = scale or 1
+    if lq is not None and not a.no_bicubic:
+        folder = os.path.join(work, 'sr', 'bicubic')
+        entries.insert(0, ev.Entry('bicubic', 'bicubic', f'MATLAB bicubic x{scale} of {lq_dir}', folder,
+                                   ev.run_bicubic(lq, scale, folder)))
+    from .. import report
+    crops = report.CropWriter(work, scale, lq, a.crop_size) if out else None
+    res = ev.score(entries, gt, scale, metrics, a.color_space, a.crop_border, device, a.fid_mode, a.gt,
+                   on_image=crops)
+    print_table(res)
+    if out:
+        res = _relocate(res, os.path.abspath(work), os.path.abspath(out))
+    if a.json:
+        from ..utils.fileio import atomic_write_text
+        atomic_write_text(a.json, report.to_json(res))
+    if out:
+        report.write_tables(res, work)
+        report.write_report(res, work, crops.finish())
+    return res
 
 
 if __name__ == '__main__':

@@ -28,12 +28,20 @@ import sys
 from tqdm import tqdm
 
 from ..errors import DataError, UserError, cli_entry
+from ..utils.fileio import check_apart, make_output_dir
+
+
+def _output_path(output: str, input_file: str) -> str:
+    return os.path.join(output, os.path.splitext(os.path.basename(input_file))[0] + '.png')
 
 
 def _inputs(path: str) -> list[str]:
-    from ..utils.imgio import list_images
+    from ..utils.imgio import images_by_stem
     if os.path.isdir(path):
-        files = [os.path.join(path, f) for f in list_images(path)]
+        try:
+            files = [os.path.join(path, f) for f in images_by_stem(path).values()]
+        except DataError as e:
+            raise UserError(str(e)) from None
         if not files:
             raise UserError(f'{path}: no images found')
         return files
@@ -158,7 +166,11 @@ def main(argv=None):
         net.train(a.inference_mode == 'train')
         net.to(dtype)
     files = _inputs(a.input)
-    os.makedirs(a.output, exist_ok=True)
+    if os.path.isdir(a.input):
+        check_apart(a.output, [a.input])
+    elif os.path.realpath(_output_path(a.output, a.input)) == os.path.realpath(a.input):
+        raise UserError(f'--output {a.output}: would overwrite the input {a.input}; write to another folder')
+    make_output_dir(a.output)
     failed = []
     # with tiles, a second bar follows the current image's tiles (a large image takes minutes on a CPU)
     tiles_bar = tqdm(total=1, desc='tiles', unit='tile', leave=False, disable=None, position=1) if a.tile else None
@@ -168,12 +180,11 @@ def main(argv=None):
             tiles_bar.reset(total=total)
         tiles_bar.update(1)
     for f in tqdm(files, desc='infer', unit='img', disable=None, position=0):
-        stem = os.path.splitext(os.path.basename(f))[0]
         try:
             img = read_input(f)
             out, alpha = upscale_image(net, img, scale, device, a.tile, a.tile_overlap, dtype,
                                        tile_progress if tiles_bar is not None else None)
-            write_image(os.path.join(a.output, f'{stem}.png'), out,
+            write_image(_output_path(a.output, f), out,
                         bit_depth=16 if img.bit_depth == 16 else 8, alpha=alpha)
         except DataError as e:
             failed.append(str(e))

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from ..errors import DataError, UserError
-from ..utils.fileio import atomic_write_text, read_jsonl
-from ..utils.imgio import list_images, looks_truncated, quiet_cv2, read_bytes
+from ..utils.fileio import atomic_write_text, make_output_dir, read_jsonl, safe_name
+from ..utils.imgio import imdecode, list_images, looks_truncated, quiet_cv2, read_bytes
 from .storage import INCOMPLETE_MARKER, read_meta_info
 
 
@@ -37,7 +37,7 @@ def encode_record(args) -> Record:
     path, level = args
     quiet_cv2()
     data = read_bytes(path)
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    img = imdecode(data, path)
     if img is None:
         raise DataError(f'{path}: cannot decode image (unreadable, truncated or not an image)')
     if looks_truncated(data):
@@ -51,17 +51,41 @@ def encode_record(args) -> Record:
     return Record(os.path.splitext(name)[0], name, buf.tobytes(), (h, w, c))
 
 
+def check_key_name(name: str, folder: str) -> None:
+    """Keys are UTF-8 file stems, one per meta_info line: a name that is not valid UTF-8 (a
+    file system may hold any bytes) or holds a line break cannot be a key; refuse it by name."""
+    try:
+        name.encode('utf-8')
+    except UnicodeEncodeError:
+        shown = name.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+        raise DataError(f'{os.path.join(folder, shown)}: the file name is not valid UTF-8; '
+                        'rename it (LMDB keys and meta_info.txt are UTF-8)') from None
+    if '\n' in name or '\r' in name:
+        raise DataError(f'{os.path.join(folder, name)!r}: a line break in the file name cannot be a '
+                        'meta_info.txt line; rename it')
+
+
 def _put_growing(env, items: list[tuple[bytes, bytes]]) -> None:
-    """Commit ``items`` in one transaction, doubling the map until they fit."""
+    """Commit ``items`` in one transaction (and sync it), doubling the map until they fit.  A
+    commit the disk refuses (full: LMDB says ``Input/output error``) is one line; the keys
+    committed before stay, and a re-run resumes after them."""
     import lmdb
     while True:
         try:
             with env.begin(write=True) as txn:
                 for k, v in items:
                     txn.put(k, v)
+            env.sync(True)
             return
         except lmdb.MapFullError:
             env.set_mapsize(env.info()['map_size'] * 2)
+        except lmdb.Error as e:
+            import shutil
+            folder = env.path()
+            if shutil.disk_usage(folder).free < sum(len(v) for _, v in items) + (64 << 20):
+                raise UserError(f'no space left on {folder} (an LMDB commit failed: {e}); free some space '
+                                'and run the same command again to resume') from None
+            raise UserError(f'{folder}: an LMDB commit failed ({e})') from None
 
 
 def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int = 1,
@@ -78,6 +102,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int
         raise DataError(f'{input_dir}: no images found')
     stems = {}
     for n in names:
+        check_key_name(n, input_dir)
         s = os.path.splitext(n)[0]
         if s in stems:
             raise DataError(f'{input_dir}: two images share the key {s!r} ({stems[s]} and {n})')
@@ -96,7 +121,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int
                                 'remove it or re-run with the same input and options')
         elif os.listdir(output):
             raise UserError(f'{output}: already exists; remove it first')
-    os.makedirs(output, exist_ok=True)
+    make_output_dir(output)
     atomic_write_text(marker, json.dumps(job))
 
     # A first guess from the input size; _put_growing doubles it when needed.
@@ -104,7 +129,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int
     env = lmdb.open(output, map_size=max(64 << 20, total_bytes * 4), meminit=False, map_async=False)
     try:
         with env.begin() as txn:
-            done = {k.decode() for k, _ in txn.cursor()} if txn.stat()['entries'] else set()
+            done = {k.decode('utf-8') for k, _ in txn.cursor()} if txn.stat()['entries'] else set()
         shapes_path = os.path.join(output, '.srkit-shapes.jsonl')
         shapes = {d['key']: (d['name'], tuple(d['shape'])) for d in read_jsonl(shapes_path) if d['key'] in done}
         # a key whose shape line was lost is simply re-encoded
@@ -119,8 +144,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int
         try:
             with open(shapes_path, 'a') as shape_log:
                 def flush():
-                    _put_growing(env, [(r.key.encode('ascii'), r.png) for r in batch])
-                    env.sync(True)
+                    _put_growing(env, [(r.key.encode('utf-8'), r.png) for r in batch])
                     for r in batch:
                         shape_log.write(json.dumps({'key': r.key, 'name': r.name, 'shape': r.shape}) + '\n')
                         shapes[r.key] = (r.name, r.shape)
@@ -163,13 +187,22 @@ def verify_lmdb(path: str, progress: Optional[Callable[[int, int], None]] = None
     try:
         with env.begin() as txn:
             for i, (key, line) in enumerate(entries):
-                buf = txn.get(key.encode('ascii'))
+                try:
+                    safe_name(key, 'key')
+                except DataError as e:
+                    bad.append(str(e))
+                    continue
+                buf = txn.get(key.encode('utf-8'))
                 if progress:
                     progress(i + 1, len(entries))
                 if buf is None:
                     bad.append(f'{key}: missing record')
                     continue
-                img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
+                try:
+                    img = imdecode(bytes(buf), key)
+                except DataError as e:
+                    bad.append(str(e))
+                    continue
                 if img is None:
                     bad.append(f'{key}: record does not decode')
                     continue

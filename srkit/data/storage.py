@@ -8,10 +8,12 @@ inherited over ``fork``.
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable
 
 from ..errors import DataError
-from ..utils.imgio import decode, list_images, read_bytes
+from ..utils.fileio import safe_name
+from ..utils.imgio import decode, images_by_stem, list_images, read_bytes
 
 INCOMPLETE_MARKER = '.srkit-incomplete'
 
@@ -48,23 +50,16 @@ class FolderStorage(Storage):
         if relpaths is not None:
             self._files = {}
             for rel in relpaths:
-                key = os.path.splitext(rel.replace(os.sep, '/'))[0]
+                key = os.path.splitext(safe_name(rel.replace(os.sep, '/'), f'{root}: meta_info path'))[0]
                 if key in self._files:
                     raise DataError(f'{root}: two images share the name {key!r} ({self._files[key]} and {rel})')
                 self._files[key] = rel
             self.keys = list(self._files)
             self._keyset = set(self.keys)
             return
-        names = list_images(root)
-        if not names:
+        self._files: dict[str, str] = images_by_stem(root)
+        if not self._files:
             raise DataError(f'{root}: no images found')
-        self._files: dict[str, str] = {}
-        for n in names:
-            stem = os.path.splitext(n)[0]
-            if stem in self._files:
-                raise DataError(f'{root}: two images share the name {stem!r} '
-                                f'({self._files[stem]} and {n})')
-            self._files[stem] = n
         self.keys = list(self._files)
         self._keyset = set(self.keys)
 
@@ -80,19 +75,35 @@ class FolderStorage(Storage):
         return self.path(key) if key in self._files else f'{self.root}/{key}'
 
 
+# BasicSR's line: "name.png (h,w,c) compress_level"; the name may hold spaces (srkit's keys do),
+# so it is everything before the shape.  A line without a shape (Real-ESRGAN's lists) is the name.
+_META_LINE = re.compile(r'^(.*?\S) \((\d+),\s*(\d+),\s*(\d+)\)(?: \d+)?$')
+
+
 def read_meta_info(path: str) -> list[tuple[str, str]]:
-    """Return ``[(key, line)]`` from a BasicSR ``meta_info.txt``; the key is the stem."""
+    """Return ``[(key, line)]`` from a BasicSR ``meta_info.txt`` (UTF-8); the key is the stem."""
     out = []
-    with open(path) as f:
-        for i, line in enumerate(f):
-            line = line.strip()
-            if not line:
-                continue
-            name = line.split(' ')[0]
-            # BasicSR cuts the key at the first '.', which breaks names like a.b.png;
-            # we take the stem, which equals BasicSR's key for ordinary names.
-            out.append((os.path.splitext(name)[0], line))
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f'{path}: not UTF-8 text (byte {e.start}); a meta_info file lists names, '
+                        'one per line') from None
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        name = meta_name(line)
+        # BasicSR cuts the key at the first '.' (and the line at the first space), which breaks
+        # names like a.b.png or "my photo.png"; the stem equals BasicSR's key for ordinary names
+        out.append((os.path.splitext(name)[0], line))
     return out
+
+
+def meta_name(line: str) -> str:
+    """The file name of a meta_info line (BasicSR's or a bare path)."""
+    m = _META_LINE.match(line)
+    return m.group(1) if m else line
 
 
 class LmdbStorage(Storage):
@@ -105,7 +116,8 @@ class LmdbStorage(Storage):
         meta = meta_info_file or os.path.join(root, 'meta_info.txt')
         if not os.path.exists(meta):
             raise DataError(f'{root}: no meta_info.txt (not a finished BasicSR-layout LMDB)')
-        self.keys = [k for k, _ in read_meta_info(meta)]
+        # keys become output names (srkit-degrade, validation images): none may leave the output
+        self.keys = [safe_name(k, f'{root}: LMDB key') for k, _ in read_meta_info(meta)]
         self._keyset = set(self.keys)
         self._env = None
         self._pid = None
@@ -120,7 +132,7 @@ class LmdbStorage(Storage):
 
     def get_bytes(self, key):
         with self._open().begin(write=False) as txn:
-            buf = txn.get(key.encode('ascii'))
+            buf = txn.get(key.encode('utf-8'))
         if buf is None:
             raise DataError(f'{self.describe(key)}: key missing from the LMDB')
         return bytes(buf)
@@ -142,7 +154,7 @@ def open_storage(root: str, backend: str = 'auto', meta_info_file: str | None = 
     if backend == 'lmdb':
         return LmdbStorage(root, meta_info_file)
     if meta_info_file:
-        names = [line.split(' ')[0] for _, line in read_meta_info(meta_info_file)]
+        names = [meta_name(line) for _, line in read_meta_info(meta_info_file)]
         if not names:
             raise DataError(f'{meta_info_file}: lists no images')
         if any('/' in n for n in names) or not list_images(root):

@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import UserError
-from ..pretrained import WeightsMissing, load_lpips_net, lpips_weight_paths, missing_weights, offline  # noqa: F401
+from ..pretrained import (WeightsMissing, load_lpips_net, lpips_weight_paths, missing_weights,  # noqa: F401
+                          offline, read_weights, state_dict_problem, weights_only_loads)
 from ..registry import LOSS_REGISTRY
 
 VGG19_NAMES = [
@@ -36,21 +37,28 @@ def vgg19_cache_path() -> tuple[str, str]:
     return os.path.join(torch.hub.get_dir(), 'checkpoints', os.path.basename(url)), url
 
 
-def load_vgg19_state_dict(path: Optional[str] = None) -> dict:
-    """VGG19 ImageNet weights from ``path`` or through torchvision's loader."""
+VGG19_WHAT = "torchvision's VGG19 (IMAGENET1K_V1, vgg19-dcbb9e9d.pth)"
+
+
+def load_vgg19_state_dict(path: Optional[str] = None) -> tuple[dict, str]:
+    """``(state dict, file)``: VGG19 ImageNet weights from ``path``, or from the torch hub cache
+    (downloaded there by torchvision's loader when missing and allowed).  srkit reads the file
+    itself, with ``weights_only=True``: torchvision's loader would unpickle it."""
     if path:
-        from ..utils.checkpoint import load_checkpoint
-        return load_checkpoint(path)
+        return read_weights(path, VGG19_WHAT), path
     from torchvision.models import VGG19_Weights
     cache, url = vgg19_cache_path()
-    missing = (f'VGG19 weights for the perceptual loss are missing: put {os.path.basename(cache)} '
-               f'(from {url}) at {cache}, or set perceptual_opt.vgg_weights: PATH')
-    if not os.path.exists(cache) and offline():
-        raise WeightsMissing(missing + ' (SRKIT_OFFLINE=1: no download attempted)')
-    try:
-        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
-    except Exception as e:  # offline: URLError, socket errors, ...
-        raise WeightsMissing(f'{missing} (download failed: {type(e).__name__})') from None
+    if not os.path.exists(cache):
+        missing = (f'VGG19 weights for the perceptual loss are missing: put {os.path.basename(cache)} '
+                   f'(from {url}) at {cache}, or set perceptual_opt.vgg_weights: PATH')
+        if offline():
+            raise WeightsMissing(missing + ' (SRKIT_OFFLINE=1: no download attempted)')
+        try:
+            with weights_only_loads(VGG19_WHAT):
+                VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        except Exception as e:  # offline: URLError, socket errors, ...
+            raise WeightsMissing(f'{missing} (download failed: {type(e).__name__})') from None
+    return read_weights(cache, VGG19_WHAT), cache
 
 
 class VGGFeatureExtractor(nn.Module):
@@ -72,7 +80,11 @@ class VGGFeatureExtractor(nn.Module):
         self.use_input_norm = use_input_norm
         self.range_norm = range_norm
         net = vgg19(weights=None)
-        net.load_state_dict(load_vgg19_state_dict(vgg_weights))
+        sd, path = load_vgg19_state_dict(vgg_weights)
+        try:
+            net.load_state_dict(sd)
+        except RuntimeError as e:
+            raise UserError(f'{path}: does not fit {VGG19_WHAT} ({state_dict_problem(e)})') from None
         last = max(VGG19_NAMES.index(n) for n in layer_name_list)
         layers = OrderedDict()
         for name, layer in zip(VGG19_NAMES[: last + 1], net.features[: last + 1]):

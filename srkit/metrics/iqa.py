@@ -23,7 +23,8 @@ from typing import Callable
 
 import torch
 
-from ..pretrained import WeightsMissing, missing_weights, offline
+from ..errors import UserError
+from ..pretrained import WeightsMissing, missing_weights, offline, weights_only_loads
 
 NIQE_MIN_SIDE = 96  # one 96-pixel block (pyiqa fails on less)
 LOWER_IS_BETTER = {'psnr': False, 'ssim': False, 'lpips': True, 'niqe': True, 'fid': True}
@@ -121,8 +122,11 @@ def fid_model(device: str | torch.device = 'cpu'):
         raise MetricUnavailable(missing_weights('FID Inception', [(path, url)]) +
                                 ' (SRKIT_OFFLINE=1: no download attempted)')
     try:
-        with quiet_stdout():
+        # pyiqa unpickles the Inception file with weights_only=False: srkit reads it instead
+        with quiet_stdout(), weights_only_loads("pyiqa's FID Inception (pt_inception-2015-12-05)"):
             return pyiqa.create_metric('fid', device=torch.device(device))
+    except UserError:
+        raise
     except Exception as e:  # offline: URLError, socket errors, ...
         raise MetricUnavailable(missing_weights('FID Inception', [(path, url)]) +
                                 f' (download failed: {type(e).__name__})') from None

@@ -68,6 +68,7 @@ class BaseModel:
     optimizer_names: tuple = ('g',)
     named_losses: tuple = ()  # BasicSR's train.<key> loss keys the family reads (pixel_opt ...)
     Options: Optional[type] = None  # a config.Schema of the family's own top-level keys
+    sr_generator = False  # network_g upscales by the top-level scale (checked at parse time)
     TrainOptions: type = TrainOptions
     needs_gan = False  # a GANLoss (gan_opt, or one entry of train.losses) is required
 
@@ -155,6 +156,7 @@ class BaseModel:
         self.schedulers: dict[str, object] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.emas: dict[str, EMA] = {}
+        self.skipped_steps: dict[str, int] = {}  # train.nonfinite: skip_step, per optimizer
         self._ddp: list = []  # the DDP wrappers, for no_sync while gradients accumulate
         self.current_iter = 0  # set by the trainer before each train_step
         amp = opt.train.amp if opt.train else 'none'
@@ -297,6 +299,11 @@ class BaseModel:
         if self.micro[0] != self.micro[1] - 1:
             return
         opt, scaler = self.optimizers[name], self.scalers[name]
+        if self.train_opt.nonfinite == 'skip_step' and not scaler.is_enabled() and not self._finite_grads(opt):
+            # one host sync per step, the price of skip_step (fp16's GradScaler skips on its own)
+            opt.zero_grad(set_to_none=True)
+            self.skipped_steps[name] = self.skipped_steps.get(name, 0) + 1
+            return
         clip = self.train_opt.grad_clip
         if clip is not None:
             scaler.unscale_(opt)
@@ -304,6 +311,22 @@ class BaseModel:
             torch.nn.utils.clip_grad_norm_(params, clip)
         scaler.step(opt)
         scaler.update()
+
+    @staticmethod
+    def _finite_grads(opt: torch.optim.Optimizer) -> bool:
+        grads = [p.grad for g in opt.param_groups for p in g['params'] if p.grad is not None]
+        return not grads or bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+
+    def nonfinite_weights(self) -> list[str]:
+        """``['<net>.<param>']`` of every network tensor (EMA copies included) that holds a NaN
+        or an infinity; one host sync."""
+        nets = {**self.nets, **{f'{n}_ema': e.module for n, e in self.emas.items()}}
+        named = [(f'{n}.{k}', v) for n, net in nets.items() for k, v in net.state_dict().items()
+                 if v.is_floating_point()]
+        if not named:
+            return []
+        ok = torch.stack([torch.isfinite(v).all() for _, v in named]).tolist()
+        return [k for (k, _), good in zip(named, ok) if not good]
 
     def step(self, name: str, *losses: torch.Tensor) -> None:
         """zero_grad, backward each loss in turn (each frees its graph), then one step."""

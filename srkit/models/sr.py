@@ -13,6 +13,8 @@ class SRModel(BaseModel):
     Batches hold ``lq (B,3,h,w)`` and ``gt (B,3,h*s,w*s)``, RGB float in [0,1].
     """
 
+    sr_generator = True
+
     named_losses = ('pixel_opt', 'perceptual_opt')
 
     @classmethod

@@ -50,6 +50,8 @@ class _HighPassInput(nn.Module):
 class SRGANModel(GANModel):
     """Standard GAN loss on D's raw output (vanilla, lsgan, wgan-gp, hinge)."""
 
+    sr_generator = True
+
     Options = SRGANOptions
     TrainOptions = GANTrainOptions
     named_losses = ('pixel_opt', 'perceptual_opt', 'gan_opt')

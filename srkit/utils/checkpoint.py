@@ -29,6 +29,11 @@ PARAM_KEYS = ('params_ema', 'params')
 OTHER_KEYS = ('model_g_state_dict', 'state_dict', 'model', 'net_g')
 
 
+# torch's own loader, kept: srkit.pretrained.weights_only_loads routes torch.load through
+# load_checkpoint while a library reads its weights
+_torch_load = torch.load
+
+
 def is_safetensors(path: str) -> bool:
     return str(path).lower().endswith('.safetensors')
 
@@ -86,7 +91,7 @@ def load_checkpoint(path: str, map_location='cpu'):
     if is_safetensors(path):
         return _load_safetensors(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return _torch_load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f'{path}: no such checkpoint file') from None
     except IsADirectoryError:
@@ -121,10 +126,21 @@ def extract_state_dict(ckpt, param_key: Optional[str] = 'params_ema', path: str 
     order = ([param_key] if param_key else []) + [k for k in PARAM_KEYS + OTHER_KEYS if k != param_key]
     for k in order:
         if k in ckpt and isinstance(ckpt[k], dict) and ckpt[k]:
-            return strip_prefix(ckpt[k]), k
+            return check_finite(strip_prefix(ckpt[k]), path), k
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        return strip_prefix(ckpt), 'raw'
+        return check_finite(strip_prefix(ckpt), path), 'raw'
     raise UserError(f'{path}: no network weights found (keys: {", ".join(list(ckpt)[:6])})')
+
+
+def check_finite(sd: dict, path: str) -> dict:
+    """``sd`` unchanged, or one line naming the first tensor with a NaN or an infinity (a run that
+    diverged saved it; its outputs would be black images)."""
+    for k, v in sd.items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise UserError(f'{path}: {k!r} holds {bad} non-finite value(s) (NaN/inf): the run that saved '
+                            'it diverged; use an earlier checkpoint')
+    return sd
 
 
 def check_compatible(net: nn.Module, sd: dict, path: str, strict: bool = True) -> None:

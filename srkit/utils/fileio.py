@@ -5,13 +5,21 @@ import contextlib
 import os
 import tempfile
 
+from ..config import is_safe_name
+from ..errors import DataError, UserError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str):
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.  A write that
+    fails for want of space (or permission) is one line naming the folder; the temporary is
+    removed and whatever ``path`` held before is left as it was."""
     d = os.path.dirname(os.path.abspath(path)) or '.'
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=d)
+    try:
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=d)
+    except OSError as e:
+        raise UserError(write_failure(e, d, path) or f'{d}: cannot write there ({e.strerror})') from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -21,9 +29,224 @@ def atomic_path(path: str):
         with open(tmp, 'rb') as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        msg = write_failure(e, d, path)
+        if msg is None:
+            raise
+        raise UserError(msg) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_failure(e: BaseException, folder: str, path: str):
+    """One line for a failed write, or None when ``e`` is not about the disk: no space (ENOSPC,
+    a quota, or torch's ``unexpected pos`` when its writer hits a full disk), a file too large
+    for the file system, no permission."""
+    import errno
+    import shutil
+    no_space = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(e, RuntimeError):
+        text = str(e)
+        if not any(s in text for s in ('unexpected pos', 'file write failed', 'No space left')):
+            return None
+        with contextlib.suppress(OSError):
+            no_space = no_space or shutil.disk_usage(folder).free < (64 << 20)
+        if not no_space:
+            return f'{path}: writing failed ({text.strip().splitlines()[0][:160]})'
+    if no_space:
+        return f'no space left on {folder} (writing {os.path.basename(path)}); free some space and run again'
+    if isinstance(e, OSError) and e.errno == errno.EFBIG:
+        return f'{path}: too large for the file system of {folder}'
+    if isinstance(e, OSError) and e.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f'{folder}: a file is in the way (the output needs a folder there)'
+    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f'{folder}: cannot write there ({e.strerror})'
+    return None
+
+
+def check_free_space(folder: str, needed: int, what: str) -> None:
+    """Refuse, before writing, ``what`` of about ``needed`` bytes into ``folder`` when the file
+    system has less free (as neosr does before a checkpoint): nothing half-written, one line."""
+    import shutil
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < needed:
+        raise UserError(f'no space left on {folder}: {what} needs ~{needed / 2**20:.1f} MB, '
+                        f'{free / 2**20:.1f} MB free; free some space and run again (--auto_resume continues)')
+
+
+def safe_name(name: str, what: str) -> str:
+    """``name`` unchanged when, joined to any folder, it stays inside that folder
+    (:func:`srkit.config.is_safe_name`).  Names taken from data (LMDB keys, meta_info lines)
+    become output paths, so one such as ``../../x`` or ``/etc/x`` is refused with one line
+    naming ``what`` it is."""
+    if not is_safe_name(name):
+        raise DataError(f'{what} {name!r}: not a safe relative name (absolute, empty, or with "..": '
+                        'it would be written outside the output folder)')
+    return name
+
+
+def join_inside(root: str, name: str, what: str) -> str:
+    """``os.path.join(root, name)`` for a ``name`` that :func:`safe_name` accepts."""
+    return os.path.join(root, safe_name(name, what))
+
+
+def check_apart(output: str, inputs: list[str], what: str = '--output') -> None:
+    """Refuse an ``output`` folder that is, or lies inside, one of the ``inputs`` (folders or
+    files' folders are compared as real paths): its outputs would replace the inputs."""
+    out = os.path.realpath(output)
+    for inp in inputs:
+        if not inp:
+            continue
+        r = os.path.realpath(inp)
+        if out == r or out.startswith(r.rstrip(os.sep) + os.sep):
+            raise UserError(f'{what} {output}: is or lies inside the input {inp}, whose images it would '
+                            'overwrite; write to another folder')
+
+
+def make_output_dir(path: str, what: str = '--output') -> str:
+    """Create the output folder ``path`` (and its parents), or one line saying why not: a file is
+    in the way, or the folder cannot be written."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f'{what} {path}: exists and is not a folder')
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UserError(f'{what} {path}: cannot create the folder ({e.strerror or type(e).__name__})') from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f'{what} {path}: the folder is not writable')
+    return path
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (a stale lock or staging folder has none)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def staged_folder(out: str, what: str = '--out', reuse: tuple[str, ...] = ()):
+    """Build the folder ``out`` in ``.<name>.partial-<pid>`` beside it and swap it in whole on
+    success, so a killed or failed run leaves the previous ``out`` as it was (and a reader never
+    sees a folder whose files disagree).  Staging folders of dead runs are removed first.
+    ``reuse``: subfolders of the old ``out`` hard-linked into the new one to start from (files
+    are replaced by rename, never written in place, so the old copies stay intact)."""
+    import glob
+    import shutil
+    out = os.path.abspath(out)
+    parent, base = os.path.dirname(out), os.path.basename(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f'{what} {out}: exists and is not a folder')
+    make_output_dir(parent, what)
+    for old in glob.glob(os.path.join(parent, f'.{glob.escape(base)}.old-*')):
+        pid = old.rsplit('-', 1)[-1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            # killed mid-swap: its staging folder was complete (the old one moves only then)
+            done = os.path.join(parent, f'.{base}.partial-{pid}')
+            if not os.path.exists(out) and os.path.isdir(done):
+                os.rename(done, out)
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in glob.glob(os.path.join(parent, f'.{glob.escape(base)}.partial-*')):
+        pid = stale.rsplit('-', 1)[-1]
+        if not pid.isdigit() or not pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = os.path.join(parent, f'.{base}.partial-{os.getpid()}')
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    for sub in reuse:
+        if os.path.isdir(os.path.join(out, sub)):
+            shutil.copytree(os.path.join(out, sub), os.path.join(work, sub), copy_function=os.link)
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    old = os.path.join(parent, f'.{base}.old-{os.getpid()}')
+    if os.path.exists(out):
+        os.rename(out, old)
+    os.rename(work, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def folder_lock(path: str, what: str, tag: str = ''):
+    """Hold ``.<name>.lock`` beside the folder ``path`` while one writer (``what``: srkit-train,
+    srkit-degrade) works in it; a second writer is refused with one line naming the holder's PID
+    and host.  A lock whose process is gone (killed) on this host is stale and taken over.  The
+    lock sits beside the folder, so it also guards moving the folder aside (an archived run)."""
+    import json
+    import socket
+    import time
+    path = os.path.abspath(path.rstrip('/'))
+    lock = os.path.join(os.path.dirname(path), f'.{os.path.basename(path)}{tag}.lock')
+    make_output_dir(os.path.dirname(lock), 'output folder')
+    me = {'pid': os.getpid(), 'host': socket.gethostname(), 'started': time.strftime('%Y-%m-%d %H:%M:%S'),
+          'what': what}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is None:
+                continue  # released meanwhile
+            pid, host = holder.get('pid'), holder.get('host', me['host'])
+            # stale: its process is gone, or is this one (an earlier run in this process that failed),
+            # or the file was torn by a kill while being written
+            if host == me['host'] and (not isinstance(pid, int) or pid == me['pid'] or not pid_alive(pid)):
+                if _lock_holder(lock) == holder:  # still the stale one, not a new holder's
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(lock)
+                continue
+            raise UserError(f'{path}: {holder.get("what", "another run")} (pid {pid} on {host}, since '
+                            f'{holder.get("started", "?")}) is writing it; wait for it to finish, or stop it '
+                            f'(a lock left by a process that is gone is taken over: {lock})') from None
+        except OSError as e:
+            raise UserError(f'{path}: cannot create its lock file {lock} ({e.strerror})') from None
+        with os.fdopen(fd, 'w') as f:
+            f.write(json.dumps(me))
+        break
+    else:
+        raise UserError(f'{path}: could not take the lock {lock}; try again')
+    try:
+        yield lock
+    finally:
+        if (_lock_holder(lock) or {}).get('pid') == me['pid']:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+
+
+def _lock_holder(lock: str) -> dict | None:
+    """The lock file's JSON (``{}`` when torn or unreadable), or None when there is no file."""
+    import json
+    try:
+        with open(lock) as f:
+            holder = json.loads(f.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def remove_stale_temps(folder: str) -> int:
+    """Delete the temporaries of atomic writes (``.<name>.*.tmp``) a SIGKILL left in ``folder`` and
+    its subfolders; only for a folder this process holds the lock of.  Returns how many."""
+    n = 0
+    for root, _dirs, files in os.walk(folder):
+        for f in files:
+            if f.startswith('.') and f.endswith('.tmp'):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, f))
+                    n += 1
+    return n
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:

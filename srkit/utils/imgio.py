@@ -7,6 +7,7 @@ off (returned separately where the caller asks for it).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -48,15 +49,73 @@ def looks_truncated(data: bytes) -> bool:
     return False
 
 
+MAX_PIXELS_ENV = 'SRKIT_MAX_PIXELS'
+DEFAULT_MAX_PIXELS = 16384 * 16384  # 268 Mpx: 3 GiB as float RGB, the copy every reader makes
+
+
+def max_pixels() -> int:
+    """The largest image (width x height) any srkit reader decodes: ``SRKIT_MAX_PIXELS`` or 268 Mpx."""
+    text = os.environ.get(MAX_PIXELS_ENV, '')
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        n = int(float(text))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise DataError(f'{MAX_PIXELS_ENV}={text!r}: must be a positive number of pixels')
+    return n
+
+
+def header_size(data: bytes) -> Optional[tuple[int, int]]:
+    """``(width, height)`` from the file header alone (Pillow reads no pixels), or None when
+    Pillow does not know the format (OpenCV's own limit then applies)."""
+    import io
+    import warnings
+    from PIL import Image
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # srkit's own limit, below, with srkit's message
+    try:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as im:
+            warnings.simplefilter('ignore')
+            return im.size
+    except Exception:
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def check_pixels(data: bytes, name: str) -> None:
+    """Refuse, before decoding, an image whose header declares more than :func:`max_pixels`
+    pixels: a PNG of a few KB can declare 30000x30000 (a decompression bomb)."""
+    size = header_size(data)
+    if size and size[0] * size[1] > max_pixels():
+        w, h = size
+        raise DataError(f'{name}: {w}x{h} pixels is over the limit of {max_pixels()} (a decompression bomb?); '
+                        f'for a real image this large, set {MAX_PIXELS_ENV}')
+
+
+def imdecode(data: bytes, name: str, flags: int = cv2.IMREAD_UNCHANGED):
+    """``cv2.imdecode`` after :func:`check_pixels`; OpenCV's own size assertion as a DataError."""
+    check_pixels(data, name)
+    quiet_cv2()
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as e:
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else 'OpenCV error'
+        raise DataError(f'{name}: cannot decode image ({detail})') from None
+
+
 def decode(data: bytes, name: str) -> Decoded:
     """Decode encoded image bytes; ``name`` (a path or key) is used in errors."""
     if not data:
         raise DataError(f'{name}: empty file')
     if looks_truncated(data):
         raise DataError(f'{name}: truncated image (JPEG without end marker)')
-    quiet_cv2()
-    buf = np.frombuffer(data, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        img = imdecode(data, name)
+    except MemoryError:
+        raise DataError(f'{name}: out of memory decoding it (lower {MAX_PIXELS_ENV}, or free memory)') from None
     if img is None or img.size == 0:
         raise DataError(f'{name}: cannot decode image (unreadable, truncated or not an image)')
     if img.dtype == np.uint8:
@@ -149,7 +208,6 @@ def encode(rgb: np.ndarray, ext: str = '.png', bit_depth: int = 8,
 
 def write_image(path: str, rgb: np.ndarray, bit_depth: int = 8, alpha: Optional[np.ndarray] = None) -> None:
     """Atomically write ``(H,W,3) RGB float in [0,1]`` to ``path`` (format from the suffix)."""
-    import os
     ext = os.path.splitext(path)[1].lower() or '.png'
     atomic_write_bytes(path, encode(rgb, ext, bit_depth, alpha))
 
@@ -167,9 +225,21 @@ def tensor2img(t) -> np.ndarray:
     return t.detach().float().clamp_(0, 1).cpu().numpy().transpose(1, 2, 0)
 
 
+def images_by_stem(folder: str) -> dict[str, str]:
+    """``{stem: file name}`` of the images directly in ``folder``.  Outputs and matches go by
+    stem, so ``x.png`` beside ``x.jpg`` would lose one: refused, naming both."""
+    out: dict[str, str] = {}
+    for n in list_images(folder):
+        stem = os.path.splitext(n)[0]
+        if stem in out:
+            raise DataError(f'{folder}: two images share the name {stem!r} ({out[stem]} and {n}); '
+                            'outputs and matches go by name, so rename one')
+        out[stem] = n
+    return out
+
+
 def list_images(folder: str) -> list[str]:
     """Sorted image file names (not paths) directly in ``folder``."""
-    import os
     if not os.path.isdir(folder):
         raise DataError(f'{folder}: not a directory')
     return sorted(f for f in os.listdir(folder)
