@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import call_cli, run_cli
 
 
 class _Payload:
@@ -70,7 +70,7 @@ def test_poisoned_fid_inception_in_the_cache_is_refused(fid_cache, tmp_path):
 
 def test_srkit_eval_with_a_poisoned_lpips_file(lpips_cache, photos_dir, tmp_path):
     _poison(lpips_cache[0], tmp_path / 'ran')
-    r = run_cli('eval', '--sr', f'a={photos_dir / "hr"}', '--gt', photos_dir / 'hr', '--metrics', 'psnr,lpips',
+    r = call_cli('eval', '--sr', f'a={photos_dir / "hr"}', '--gt', photos_dir / 'hr', '--metrics', 'psnr,lpips',
                 '--out', tmp_path / 'rep', '--no-bicubic', env={'TORCH_HOME': os.environ['TORCH_HOME']})
     assert r.returncode != 0 and not (tmp_path / 'ran').exists()
     assert r.stderr.count('\n') == 1 and lpips_cache[0] in r.stderr and 'Traceback' not in r.stderr
@@ -111,13 +111,15 @@ def _hostile_lmdb(path, keys: list[str]) -> None:
 def test_lmdb_keys_that_leave_the_output_are_refused(tmp_path, key):
     root = tmp_path / 'work'
     root.mkdir()
+    if os.path.exists('/tmp/srkit_escaped_by_key.png'):  # left by a run of code without the check
+        os.unlink('/tmp/srkit_escaped_by_key.png')
     _hostile_lmdb(root / 'hr.lmdb', ['fine', key])
     out = root / 'a' / 'b'
-    r = run_cli('degrade', '--input', root / 'hr.lmdb', '--output', out, '--method', 'bicubic', '--scale', '2')
+    r = call_cli('degrade', '--input', root / 'hr.lmdb', '--output', out, '--method', 'bicubic', '--scale', '2')
     assert r.returncode != 0 and r.stderr.count('\n') == 1 and key in r.stderr and 'Traceback' not in r.stderr
     assert not (root / 'escaped_by_key.png').exists() and not os.path.exists('/tmp/srkit_escaped_by_key.png')
     assert not out.exists() or not any(out.iterdir())  # refused before anything was written
-    r = run_cli('lmdb', '--output', root / 'hr.lmdb', '--verify')
+    r = call_cli('lmdb', '--output', root / 'hr.lmdb', '--verify')
     assert r.returncode != 0 and key in r.stdout + r.stderr
 
 
@@ -146,7 +148,7 @@ def test_outputs_that_are_or_lie_inside_the_input_are_refused(photos_dir, tmp_pa
                  ['degrade', '--input', src, '--output', src / 'lr', '--method', 'bicubic'],
                  ['infer', '--model', 'bicubic', '--scale', '2', '--input', src, '--output', src],
                  ['infer', '--model', 'bicubic', '--scale', '2', '--input', src / 'coffee_2.png', '--output', src]):
-        r = run_cli(*args)
+        r = call_cli(*args)
         assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'overwrite' in r.stderr, (args, r.stderr)
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
 
@@ -157,12 +159,12 @@ def test_two_images_sharing_a_name_are_refused_by_name(photos_dir, tmp_path):
     shutil.copytree(photos_dir / 'hr', src)
     import cv2
     cv2.imwrite(str(src / 'coffee_2.jpg'), cv2.imread(str(src / 'coffee_2.png')))
-    r = run_cli('infer', '--model', 'bicubic', '--scale', '2', '--input', src, '--output', tmp_path / 'out')
+    r = call_cli('infer', '--model', 'bicubic', '--scale', '2', '--input', src, '--output', tmp_path / 'out')
     assert r.returncode == 2 and 'coffee_2.jpg' in r.stderr and 'coffee_2.png' in r.stderr
     assert not (tmp_path / 'out').exists()
-    r = run_cli('eval', '--sr', f'a={src}', '--gt', photos_dir / 'hr', '--no-bicubic', '--out', tmp_path / 'rep')
+    r = call_cli('eval', '--sr', f'a={src}', '--gt', photos_dir / 'hr', '--no-bicubic', '--out', tmp_path / 'rep')
     assert r.returncode != 0 and 'coffee_2.jpg' in r.stderr and 'coffee_2.png' in r.stderr
-    r = run_cli('eval', '--sr', f'../x={photos_dir / "hr"}', '--gt', photos_dir / 'hr', '--no-bicubic')
+    r = call_cli('eval', '--sr', f'../x={photos_dir / "hr"}', '--gt', photos_dir / 'hr', '--no-bicubic')
     assert r.returncode == 2 and "label '../x'" in r.stderr
 
 
@@ -188,7 +190,7 @@ def test_lmdb_keys_round_trip_any_utf8_name(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(open_storage(str(tmp_path / 'lr.lmdb')).keys) == sorted(names)
     write_image(str(tmp_path / 'bad' / 'a\nb.png'), np.zeros((8, 8, 3), np.float32))
-    r = run_cli('lmdb', '--input', tmp_path / 'bad', '--output', tmp_path / 'bad.lmdb')
+    r = call_cli('lmdb', '--input', tmp_path / 'bad', '--output', tmp_path / 'bad.lmdb')
     assert r.returncode != 0 and 'line break' in r.stderr and r.stderr.count('\n') == 1
 
 
@@ -198,7 +200,7 @@ def test_an_output_that_is_a_file_or_read_only_is_one_line(photos_dir, tmp_path,
     ro = small_disk(64, read_only=True)  # read-only for root too
     args = {'infer': ['--model', 'bicubic', '--scale', '2'], 'degrade': ['--method', 'bicubic']}[tool]
     for out in (tmp_path / 'file', ro / 'sub', ro):
-        r = run_cli(tool, '--input', photos_dir / 'hr', '--output', out, *args)
+        r = call_cli(tool, '--input', photos_dir / 'hr', '--output', out, *args)
         assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
         assert any(why in r.stderr for why in ('not a folder', 'cannot create', 'not writable')), r.stderr
 
@@ -218,14 +220,14 @@ def test_training_that_goes_non_finite_stops_and_keeps_the_last_finite_checkpoin
     from conftest import tiny_options, write_yaml
     yml = write_yaml(tmp_path / 'o.yml', tiny_options(tmp_path, photos_dir, **{
         'logger.print_freq': 1, 'logger.save_checkpoint_freq': 1}))
-    r = run_cli('train', '-opt', yml, '--force', 'train.optim_g.lr=1e6', '--quiet')
+    r = call_cli('train', '-opt', yml, '--force', 'train.optim_g.lr=1e6', '--quiet')
     assert r.returncode == 3 and r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr
     assert 'non-finite loss (l_pix) at iteration 2' in r.stderr and 'iteration 1, is kept' in r.stderr
     exp = tmp_path / 'exp' / 'tiny'
     assert sorted(p.name for p in (exp / 'models').iterdir()) == ['net_g_1.pth', 'net_g_latest.pth']
     assert [p.name for p in (exp / 'training_states').iterdir()] == ['1.state']
     assert _all_finite(exp / 'models' / 'net_g_1.pth')
-    r = run_cli('train', '-opt', yml, '--force', 'train.optim_g.lr=1e6', '--force', 'train.nonfinite=skip_step',
+    r = call_cli('train', '-opt', yml, '--force', 'train.optim_g.lr=1e6', '--force', 'train.nonfinite=skip_step',
                 '--auto_resume', '--quiet')
     assert r.returncode == 0, r.stderr
     log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
@@ -248,7 +250,7 @@ def test_tools_refuse_a_checkpoint_with_non_finite_weights(tmp_path, photos_dir)
                  ['eval', '--model', tmp_path / 'nan.pth', '--gt', photos_dir / 'hr', '--lq', photos_dir / 'lr_x2',
                   '--out', tmp_path / 'rep'],
                  ['interp', tmp_path / 'ok.pth', tmp_path / 'nan.pth', '--alpha', '0.5', '--out', tmp_path / 'i.pth']):
-        r = run_cli(*args)
+        r = call_cli(*args)
         assert r.returncode == 2 and r.stderr.count('\n') == 1, (args, r.stderr)
         assert "'conv_first.weight' holds 1 non-finite value(s)" in r.stderr and 'nan.pth' in r.stderr
     assert not (tmp_path / 'o').exists() and not (tmp_path / 'rep').exists() and not (tmp_path / 'i.pth').exists()
@@ -276,7 +278,7 @@ def test_killed_srkit_eval_leaves_the_previous_report_whole(tmp_path, photos_dir
     _tiny_generator(tmp_path / 'a.pth', 0)
     _tiny_generator(tmp_path / 'b.pth', 1)
     base = ['--gt', photos_dir / 'hr', '--lq', photos_dir / 'lr_x2', '--out', tmp_path / 'rep']
-    r = run_cli('eval', '--model', f'm={tmp_path / "a.pth"}', *base)
+    r = call_cli('eval', '--model', f'm={tmp_path / "a.pth"}', *base)
     assert r.returncode == 0, r.stderr
     first = (tmp_path / 'rep' / 'metrics.json').read_bytes()
 
@@ -324,7 +326,7 @@ def test_srkit_eval_reads_gt_and_sr_with_the_same_exif_orientation(tmp_path):
     exif[0x0112] = 6
     Image.fromarray(stored).save(tmp_path / 'gt' / 'a.jpg', quality=100, exif=exif)
     Image.fromarray(upright).save(tmp_path / 'sr' / 'a.png')
-    r = run_cli('eval', '--sr', f's={tmp_path / "sr"}', '--gt', tmp_path / 'gt', '--scale', '1', '--crop-border', '0',
+    r = call_cli('eval', '--sr', f's={tmp_path / "sr"}', '--gt', tmp_path / 'gt', '--scale', '1', '--crop-border', '0',
                 '--json', tmp_path / 'm.json')
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / 'm.json').read_text())
@@ -413,7 +415,7 @@ def test_hostile_options_files_are_one_short_line_fast(tmp_path, case):
     assert time.perf_counter() - t < 5  # bounded work (the bombs above would take minutes, or all memory)
     msg = str(e.value)
     assert str(tmp_path / 'o.yml') in msg and '\n' not in msg and len(msg) < 300, msg[:400]
-    r = run_cli('train', '-opt', tmp_path / 'o.yml')
+    r = call_cli('train', '-opt', tmp_path / 'o.yml')
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and len(r.stderr) < 400 and 'Traceback' not in r.stderr
 
 
@@ -459,7 +461,7 @@ def test_checkpoint_metadata_is_validated_like_options(tmp_path, photos_dir, met
     from srkit.archs import build_network
     net = build_network({'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2})
     torch.save({'params': net.state_dict(), 'srkit': meta}, tmp_path / 'g.pth')
-    r = run_cli('infer', '--model', tmp_path / 'g.pth', '--input', photos_dir / 'lr_x2', '--output', tmp_path / 'o')
+    r = call_cli('infer', '--model', tmp_path / 'g.pth', '--input', photos_dir / 'lr_x2', '--output', tmp_path / 'o')
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr, r.stderr[-600:]
     assert says in r.stderr and 'g.pth' in r.stderr
 
@@ -484,7 +486,7 @@ def test_two_writers_stale_locks_and_temporaries_of_a_killed_run(tmp_path, photo
         assert first.poll() is None and time.time() - t < 120, first.stderr.read() if first.poll() else 'slow'
         time.sleep(0.2)
     for args in ([], ['--auto_resume']):
-        r = run_cli('train', '-opt', yml, '--quiet', *args)
+        r = call_cli('train', '-opt', yml, '--quiet', *args)
         assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
         assert f'srkit-train (pid {first.pid} on ' in r.stderr and 'is writing it' in r.stderr
     assert not list((tmp_path / 'exp').glob('tiny_archived_*')) and first.poll() is None
@@ -493,7 +495,7 @@ def test_two_writers_stale_locks_and_temporaries_of_a_killed_run(tmp_path, photo
     assert (tmp_path / 'exp' / '.tiny.lock').exists()  # left by the kill
     (exp / 'models' / '.net_g_7.pth.x1y2z3.tmp').write_bytes(b'torn')
     (exp / 'training_states' / '.7.state.abcdef.tmp').write_bytes(b'torn')
-    r = run_cli('train', '-opt', yml, '--quiet', '--auto_resume', '--force', 'train.total_iter=12')
+    r = call_cli('train', '-opt', yml, '--quiet', '--auto_resume', '--force', 'train.total_iter=12')
     assert r.returncode == 0, r.stderr
     assert not list(exp.rglob('*.tmp')) and not (tmp_path / 'exp' / '.tiny.lock').exists()
     log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
@@ -507,10 +509,10 @@ def test_two_writers_stale_locks_and_temporaries_of_a_killed_run(tmp_path, photo
 def test_resume_with_changed_options_names_the_key_and_touches_nothing(tmp_path, photos_dir, change, says):
     from conftest import tiny_options, write_yaml
     yml = write_yaml(tmp_path / 'o.yml', tiny_options(tmp_path, photos_dir, **{'train.total_iter': 3, 'val': None}))
-    assert run_cli('train', '-opt', yml, '--quiet').returncode == 0
+    assert call_cli('train', '-opt', yml, '--quiet').returncode == 0
     exp = tmp_path / 'exp' / 'tiny'
     before = sorted(str(p) for p in exp.rglob('*'))
-    r = run_cli('train', '-opt', yml, '--quiet', '--auto_resume', '--force', change, '--force', 'train.total_iter=6')
+    r = call_cli('train', '-opt', yml, '--quiet', '--auto_resume', '--force', change, '--force', 'train.total_iter=6')
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and says in r.stderr, r.stderr
     assert sorted(str(p) for p in exp.rglob('*')) == before
 
@@ -520,8 +522,8 @@ def test_a_start_that_fails_after_parsing_archives_nothing(tmp_path, photos_dir)
     earlier run of that name stays where it is, so --auto_resume still finds it."""
     from conftest import tiny_options, write_yaml
     yml = write_yaml(tmp_path / 'o.yml', tiny_options(tmp_path, photos_dir, **{'train.total_iter': 3, 'val': None}))
-    assert run_cli('train', '-opt', yml, '--quiet').returncode == 0
-    r = run_cli('train', '-opt', yml, '--quiet', '--force',
+    assert call_cli('train', '-opt', yml, '--quiet').returncode == 0
+    r = call_cli('train', '-opt', yml, '--quiet', '--force',
                 'train.perceptual_opt={type: PerceptualLoss, layer_weights: {conv5_4: 1}}',
                 env={'TORCH_HOME': str(tmp_path / 'empty_torch_home'), 'SRKIT_OFFLINE': '1'})
     assert r.returncode == 2 and 'VGG19 weights' in r.stderr, r.stderr
@@ -538,14 +540,14 @@ def test_a_second_srkit_degrade_on_one_output_is_refused_until_the_holder_is_gon
         (tmp_path / '.lr.lock').write_text(_json.dumps({'pid': holder.pid, 'host': socket.gethostname(),
                                                         'started': 'then', 'what': 'srkit-degrade'}))
         args = ['degrade', '--input', photos_dir / 'hr', '--output', tmp_path / 'lr', '--method', 'bicubic']
-        r = run_cli(*args)
+        r = call_cli(*args)
         assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
         assert f'srkit-degrade (pid {holder.pid} on {socket.gethostname()}, since then) is writing it' in r.stderr
         assert not (tmp_path / 'lr').exists()
     finally:
         holder.kill()
         holder.wait()
-    r = run_cli(*args)  # the holder is gone: its lock is stale and taken over
+    r = call_cli(*args)  # the holder is gone: its lock is stale and taken over
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / 'lr').glob('*.png'))) == 6 and not (tmp_path / '.lr.lock').exists()
 
@@ -627,7 +629,7 @@ def test_training_on_a_full_disk_stops_before_writing_and_keeps_earlier_checkpoi
     yml = write_yaml(tmp_path / 'o.yml', tiny_options(tmp_path, photos_dir, **{
         'path.experiments_root': str(disk), 'train.total_iter': 400, 'logger.save_checkpoint_freq': 1,
         'logger.print_freq': 50, 'logger.keep_checkpoints': 0, 'val': None}))
-    r = run_cli('train', '-opt', yml, '--quiet')
+    r = call_cli('train', '-opt', yml, '--quiet')
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr, r.stderr[-800:]
     assert f'no space left on {disk / "tiny"}: the checkpoint of iteration' in r.stderr and 'MB free' in r.stderr
     exp = disk / 'tiny'
@@ -641,7 +643,7 @@ def test_degrade_and_lmdb_on_a_full_disk_are_one_line_and_resume(tmp_path, photo
     import shutil
     disk = small_disk(96)
     args = ['degrade', '--input', photos_dir / 'hr', '--output', disk / 'lr', '--method', 'bicubic', '--scale', '1']
-    r = run_cli(*args)
+    r = call_cli(*args)
     assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr[-800:]
     assert [ln for ln in r.stderr.splitlines() if ln.strip()] == [
         ln for ln in r.stderr.splitlines() if 'no space left on' in ln], r.stderr[-800:]
@@ -650,14 +652,14 @@ def test_degrade_and_lmdb_on_a_full_disk_are_one_line_and_resume(tmp_path, photo
     from srkit.utils.imgio import read_image
     for p in written:
         read_image(str(p))  # whole files only
-    r = run_cli('lmdb', '--input', photos_dir / 'hr', '--output', small_disk(64) / 'x.lmdb')
+    r = call_cli('lmdb', '--input', photos_dir / 'hr', '--output', small_disk(64) / 'x.lmdb')
     assert r.returncode != 0 and 'Traceback' not in r.stderr and 'no space left on' in r.stderr, r.stderr[-800:]
     assert r.stderr.strip().count('\n') == 0
     # space freed (here: the output moved to a roomier disk): the same command finishes the job
     bigger = small_disk(4096)
     shutil.copytree(disk / 'lr', bigger / 'lr')
     args[4] = bigger / 'lr'
-    r = run_cli(*args)
+    r = call_cli(*args)
     assert r.returncode == 0 and f'{len(written)} already done' in r.stdout, r.stdout + r.stderr
 
 
@@ -676,6 +678,6 @@ def test_every_tool_gives_one_line_when_a_file_is_where_its_output_goes(tmp_path
             ['export', '--model', tmp_path / 'g.pth', '--out', f / 'g.onnx'],
             ['train', '-opt', yml, '--force', f'path.experiments_root={f}', '--quiet']]
     for args in runs:
-        r = run_cli(*args)
+        r = call_cli(*args)
         assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr, (args, r.stderr)
         assert str(f) in r.stderr, (args, r.stderr)
