@@ -3,7 +3,7 @@ its metric names, and deleting a recipe's key with --force."""
 import numpy as np
 import pytest
 
-from conftest import photo, run_cli
+from conftest import call_cli, photo
 from srkit.errors import OptionError
 from srkit.options import apply_override, load_options
 
@@ -158,7 +158,7 @@ def _cpu_iteration(root, tmp_path):
 
 
 def test_basicsr_msrresnet_recipe_trains_and_validates_with_niqe(div2k_like, tmp_path):
-    r = run_cli('train', '-opt', div2k_like / 'train_MSRResNet_x4.yml', *_cpu_iteration(div2k_like, tmp_path),
+    r = call_cli('train', '-opt', div2k_like / 'train_MSRResNet_x4.yml', *_cpu_iteration(div2k_like, tmp_path),
                 '--force', 'network_g.num_feat=16', '--force', 'network_g.num_block=2')
     assert r.returncode == 0, r.stderr[-2000:]
     log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
@@ -170,7 +170,7 @@ def test_basicsr_msrresnet_recipe_trains_and_validates_with_niqe(div2k_like, tmp
 
 
 def test_force_tilde_deletes_a_key(div2k_like, tmp_path):
-    r = run_cli('train', '-opt', div2k_like / 'train_MSRResNet_x4.yml', *_cpu_iteration(div2k_like, tmp_path),
+    r = call_cli('train', '-opt', div2k_like / 'train_MSRResNet_x4.yml', *_cpu_iteration(div2k_like, tmp_path),
                 '--force', '~val.metrics.niqe', '--force', '~datasets.val_2', '--force', 'network_g.num_feat=8',
                 '--force', 'network_g.num_block=1')
     assert r.returncode == 0, r.stderr[-2000:]
@@ -335,7 +335,7 @@ def test_realesrnet_recipe_with_its_meta_info_trains_an_iteration(df2k_ost, tmp_
             'datasets.train.num_worker_per_gpu=0', 'gt_size=64', 'datasets.train.gt_size=64',
             'datasets.train.crop_pad_size=96', 'queue_size=4', 'train.total_iter=1',
             f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
-    r = run_cli('train', '-opt', df2k_ost / 'train_realesrnet_x4plus.yml', *[x for o in over for x in ('--force', o)])
+    r = call_cli('train', '-opt', df2k_ost / 'train_realesrnet_x4plus.yml', *[x for o in over for x in ('--force', o)])
     assert r.returncode == 0, r.stderr[-2000:]
     log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
     assert '4 training images' in log and 'l_pix' in log
@@ -356,7 +356,7 @@ def test_realesrgan_meta_info_errors_and_lmdb(df2k_ost, tmp_path):
                                         r'are relative to dataroot_gt\)'):
         build_dataset(load_options(str(df2k_ost / 'train_realesrnet_x4plus.yml'), over).datasets['train'])
     # an LMDB dataroot_gt: the recipe's meta_info is ignored, the LMDB's own keys are used (as Real-ESRGAN)
-    r = run_cli('lmdb', '--input', df2k_ost / 'DF2K' / 'DF2K_HR_sub', '--output', tmp_path / 'hr.lmdb')
+    r = call_cli('lmdb', '--input', df2k_ost / 'DF2K' / 'DF2K_HR_sub', '--output', tmp_path / 'hr.lmdb')
     assert r.returncode == 0, r.stderr
     opt = load_options(str(df2k_ost / 'train_realesrnet_x4plus.yml'),
                        [f'datasets.train.dataroot_gt={tmp_path / "hr.lmdb"}', 'datasets.train.io_backend.type=lmdb',
@@ -474,11 +474,11 @@ def test_dsgan_training_checkpoint_tar_as_the_authors_save_it(tmp_path, photos_d
                 'models_d_state_dict': d.state_dict(), 'optimizer_g_state_dict': opt_g.state_dict(),
                 'optimizer_d_state_dict': opt_d.state_dict(), 'scheduler_g_state_dict': sched_g.state_dict(),
                 'scheduler_d_state_dict': sched_d.state_dict()}, tmp_path / 'iteration_300.tar')
-    r = run_cli('infer', '--model', tmp_path / 'iteration_300.tar', '--input', photos_dir / 'lr_x2',
+    r = call_cli('infer', '--model', tmp_path / 'iteration_300.tar', '--input', photos_dir / 'lr_x2',
                 '--output', tmp_path / 'out')
     assert r.returncode == 0, r.stderr
     assert 'DSGANGenerator x1 (' in r.stdout and len(os.listdir(tmp_path / 'out')) == 6
-    r = run_cli('degrade', '--input', photos_dir / 'hr', '--output', tmp_path / 'lr', '--method', 'dsgan',
+    r = call_cli('degrade', '--input', photos_dir / 'hr', '--output', tmp_path / 'lr', '--method', 'dsgan',
                 '--model', tmp_path / 'iteration_300.tar', '--scale', '2')
     assert r.returncode == 0, r.stderr
     from srkit.degrading import load_dsgan_generator
@@ -574,7 +574,7 @@ def test_cyclegan_checkpoint_folders_and_use_dropout(tmp_path, photos_dir):
     f = sorted(os.listdir(photos_dir / 'hr'))[0]
     outs = {}
     for name, extra in (('no_flag', []), ('flag', ['--use-dropout', 'false'])):
-        r = run_cli('infer', '--model', ckpt, '--net', 'g_a', '--inference-mode', 'train', *extra,
+        r = call_cli('infer', '--model', ckpt, '--net', 'g_a', '--inference-mode', 'train', *extra,
                     '--input', photos_dir / 'hr', '--output', tmp_path / name)
         assert r.returncode == 0, r.stderr
         outs[name] = read_image(str(tmp_path / name / f))
@@ -655,7 +655,7 @@ def test_realesrgan_gan_recipes_train_an_iteration(df2k_ost, tmp_path, vgg_cache
             'datasets.train.num_worker_per_gpu=0', 'gt_size=64', 'datasets.train.gt_size=64',
             'datasets.train.crop_pad_size=96', 'queue_size=4', 'train.total_iter=1',
             f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
-    r = run_cli('train', '-opt', tmp_path / 'r.yml', *[x for o in over for x in ('--force', o)])
+    r = call_cli('train', '-opt', tmp_path / 'r.yml', *[x for o in over for x in ('--force', o)])
     assert r.returncode == 0, r.stderr[-2000:]
     log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
     assert 'l_g_percep' in log and 'l_g_gan' in log and 'l_d_real' in log
@@ -675,7 +675,7 @@ def test_basicsr_recipes_train_an_iteration(div2k_like, tmp_path, vgg_cache, rec
             'path.pretrain_network_g=~', 'num_gpu=0', 'datasets.train.batch_size_per_gpu=2',
             'datasets.train.num_worker_per_gpu=0', 'train.total_iter=1', 'val.val_freq=1',
             f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
-    r = run_cli('train', '-opt', os.path.join(ROOT, 'tests', 'fixtures', 'basicsr', f'{recipe}.yml'),
+    r = call_cli('train', '-opt', os.path.join(ROOT, 'tests', 'fixtures', 'basicsr', f'{recipe}.yml'),
                 *[x for o in over for x in ('--force', o)])
     assert r.returncode == 0, r.stderr[-2000:]
     log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
@@ -728,7 +728,7 @@ def test_realesrgan_finetune_recipes_train_an_iteration(df2k_ost, tmp_path, vgg_
     else:
         over += [f'datasets.train.meta_info={df2k_ost / "meta_info_DF2Kmultiscale+OST_sub.txt"}', 'gt_size=64',
                  'datasets.train.crop_pad_size=96', 'queue_size=4']
-    r = run_cli('train', '-opt', os.path.join(ROOT, 'tests', 'fixtures', 'realesrgan', f'{recipe}.yml'),
+    r = call_cli('train', '-opt', os.path.join(ROOT, 'tests', 'fixtures', 'realesrgan', f'{recipe}.yml'),
                 *[x for o in over for x in ('--force', o)])
     assert r.returncode == 0, r.stderr[-2000:]
     exp = next((tmp_path / 'exp').iterdir())

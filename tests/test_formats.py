@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import call_cli
 from srkit.archs import build_network
 from srkit.compat import import_basicsr
 from srkit.inference import load_generator, run_generator
@@ -81,30 +81,30 @@ def test_every_tool_reads_safetensors(compact_files, photos_dir):
     d, _, _ = compact_files
     lq = photos_dir / 'lr_x2'
     for ext in ('pth', 'safetensors'):
-        r = run_cli('infer', '--model', d / f'g.{ext}', '--input', lq, '--output', d / f'sr_{ext}')
+        r = call_cli('infer', '--model', d / f'g.{ext}', '--input', lq, '--output', d / f'sr_{ext}')
         assert r.returncode == 0, r.stderr
         assert 'SRVGGNetCompact x4 (' in r.stdout
     for f in sorted(os.listdir(d / 'sr_pth')):
         assert np.array_equal(read_image(str(d / 'sr_pth' / f)), read_image(str(d / 'sr_safetensors' / f)))
-    r = run_cli('interp', d / 'g.pth', d / 'g.safetensors', '--alpha', '0.5', '--out', d / 'mid.safetensors')
+    r = call_cli('interp', d / 'g.pth', d / 'g.safetensors', '--alpha', '0.5', '--out', d / 'mid.safetensors')
     assert r.returncode == 0, r.stderr
     mid = load_checkpoint(str(d / 'mid.safetensors'))
     assert mid['srkit']['arch'] == COMPACT
     x2 = build_network(dict(COMPACT, upscale=2))
     save_checkpoint({'params': x2.state_dict(), 'srkit': network_meta(x2, 2, 1)}, str(d / 'x2.safetensors'))
-    r = run_cli('eval', '--model', f'st={d / "x2.safetensors"}', '--gt', photos_dir / 'hr', '--lq', lq,
+    r = call_cli('eval', '--model', f'st={d / "x2.safetensors"}', '--gt', photos_dir / 'hr', '--lq', lq,
                 '--metrics', 'psnr', '--no-bicubic', '--out', d / 'report')
     assert r.returncode == 0, r.stderr
     assert (d / 'report' / 'metrics.json').exists()
     dsgan = build_network({'type': 'DSGANGenerator', 'num_feat': 8, 'num_block': 1})
     save_checkpoint({'params': dsgan.state_dict(), 'srkit': network_meta(dsgan, 1, 1)}, str(d / 'ds.safetensors'))
-    r = run_cli('degrade', '--input', photos_dir / 'hr', '--output', d / 'lr_ds', '--method', 'dsgan', '--model',
+    r = call_cli('degrade', '--input', photos_dir / 'hr', '--output', d / 'lr_ds', '--method', 'dsgan', '--model',
                 d / 'ds.safetensors', '--scale', '2')
     assert r.returncode == 0, r.stderr
     assert len([f for f in os.listdir(d / 'lr_ds') if f.endswith('.png')]) == 6
     cgan = build_network({'type': 'CGANGenerator', 'latent_dim': 8, 'n_classes': 3, 'img_size': 8})
     save_checkpoint({'params': cgan.state_dict(), 'srkit': network_meta(cgan, 1, 1)}, str(d / 'cg.safetensors'))
-    r = run_cli('sample', '--model', d / 'cg.safetensors', '--out', d / 'grid.png', '--per-label', '2')
+    r = call_cli('sample', '--model', d / 'cg.safetensors', '--out', d / 'grid.png', '--per-label', '2')
     assert r.returncode == 0, r.stderr
     assert read_image(str(d / 'grid.png')).shape[:2] == (3 * 10 + 2, 2 * 10 + 2)
 
@@ -143,7 +143,7 @@ def test_dni_in_interp_and_infer(tmp_path, photos_dir):
     b = build_network(COMPACT)
     save_checkpoint({'params': a.state_dict()}, str(tmp_path / 'realesr-general-x4v3.pth'))
     save_checkpoint({'params': b.state_dict()}, str(tmp_path / 'realesr-general-wdn-x4v3.pth'))
-    r = run_cli('interp', tmp_path / 'realesr-general-x4v3.pth', tmp_path / 'realesr-general-wdn-x4v3.pth',
+    r = call_cli('interp', tmp_path / 'realesr-general-x4v3.pth', tmp_path / 'realesr-general-wdn-x4v3.pth',
                 '--alpha', '0.3', '--out', tmp_path / 'mix.pth')
     assert r.returncode == 0, r.stderr
     mix = load_checkpoint(str(tmp_path / 'mix.pth'))['params']
@@ -155,7 +155,7 @@ def test_dni_in_interp_and_infer(tmp_path, photos_dir):
                     tmp_path / 'realesr-general-wdn-x4v3.pth', '--dni', '0.3'],
             'strength': ['--model', tmp_path / 'realesr-general-x4v3.pth', '--denoise-strength', '0.7']}
     for name, args in runs.items():
-        r = run_cli('infer', *args, '--input', lq, '--output', tmp_path / name)
+        r = call_cli('infer', *args, '--input', lq, '--output', tmp_path / name)
         assert r.returncode == 0, r.stderr
     for f in sorted(os.listdir(tmp_path / 'file')):
         ref = read_image(str(tmp_path / 'file' / f))
@@ -163,7 +163,7 @@ def test_dni_in_interp_and_infer(tmp_path, photos_dir):
         # 1 - 0.7 is not 0.3 in floating point: a pixel may round the other way
         assert np.abs(ref - read_image(str(tmp_path / 'strength' / f))).max() <= 1 / 255 + 1e-6
     os.unlink(tmp_path / 'realesr-general-wdn-x4v3.pth')
-    r = run_cli('infer', '--model', tmp_path / 'realesr-general-x4v3.pth', '--denoise-strength', '0.5',
+    r = call_cli('infer', '--model', tmp_path / 'realesr-general-x4v3.pth', '--denoise-strength', '0.5',
                 '--input', lq, '--output', tmp_path / 'x')
     assert r.returncode == 2 and 'put realesr-general-wdn-x4v3 beside the model' in r.stderr
 
@@ -186,7 +186,7 @@ def test_onnx_export_matches_pytorch_in_onnxruntime(tmp_path, photos_dir, cfg):
     net = build_network(cfg).eval()
     save_checkpoint({'params': net.state_dict(), 'srkit': network_meta(net, net.scale, 1)}, str(tmp_path / 'g.pth'))
     img = sorted((photos_dir / 'hr').iterdir())[0]
-    r = run_cli('export', '--model', tmp_path / 'g.pth', '--out', tmp_path / 'g.onnx', '--dynamic', '--input', img)
+    r = call_cli('export', '--model', tmp_path / 'g.pth', '--out', tmp_path / 'g.onnx', '--dynamic', '--input', img)
     assert r.returncode == 0, r.stderr
     assert 'onnxruntime vs PyTorch' in r.stdout and 'max difference' in r.stdout
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / 'g.onnx')).metadata_props}
@@ -204,10 +204,10 @@ def test_onnx_fp16_and_a_failed_check_writes_nothing(tmp_path):
     torch.manual_seed(0)
     net = build_network(COMPACT)
     save_checkpoint({'params': net.state_dict()}, str(tmp_path / 'g.pth'))
-    r = run_cli('export', '--model', tmp_path / 'g.pth', '--out', tmp_path / 'h.onnx', '--fp16')
+    r = call_cli('export', '--model', tmp_path / 'g.pth', '--out', tmp_path / 'h.onnx', '--fp16')
     assert r.returncode == 0, r.stderr
     assert 'fp16' in r.stdout and os.path.getsize(tmp_path / 'h.onnx') > 0
-    r = run_cli('export', '--model', tmp_path / 'g.pth', '--out', tmp_path / 'bad.onnx', '--fp16',
+    r = call_cli('export', '--model', tmp_path / 'g.pth', '--out', tmp_path / 'bad.onnx', '--fp16',
                 '--tolerance', '1e-12')
     assert r.returncode == 2 and 'onnxruntime differs from PyTorch' in r.stderr
     assert not (tmp_path / 'bad.onnx').exists() and not any(f.endswith('.tmp') for f in os.listdir(tmp_path))
@@ -262,7 +262,7 @@ def test_srkit_reads_what_spandrel_reads(tmp_path, photos_dir, name):
         # the tiling path too (tile + overlap within the image)
         tiled = run_generator(g, x, tile=16, overlap=4).clamp(0, 1)
     assert tiled.shape == d(x).shape
-    r = run_cli('infer', '--model', tmp_path / 'm.pth', '--input', photos_dir / 'lr_x2', '--output', tmp_path / 'sr')
+    r = call_cli('infer', '--model', tmp_path / 'm.pth', '--input', photos_dir / 'lr_x2', '--output', tmp_path / 'sr')
     assert r.returncode == 0, r.stderr
     assert f'{cfg["type"]} x2' in r.stdout
     f = sorted(os.listdir(tmp_path / 'sr'))[0]
@@ -274,7 +274,7 @@ def test_srkit_reads_what_spandrel_reads(tmp_path, photos_dir, name):
 
 def test_unknown_keys_name_srkit_and_spandrel(tmp_path):
     torch.save({'params': {'foo.weight': torch.zeros(2, 2)}}, tmp_path / 'x.pth')
-    r = run_cli('infer', '--model', tmp_path / 'x.pth', '--input', tmp_path, '--output', tmp_path / 'o')
+    r = call_cli('infer', '--model', tmp_path / 'x.pth', '--input', tmp_path, '--output', tmp_path / 'o')
     assert r.returncode == 2
     assert r.stderr.strip().endswith('first keys: foo.weight; spandrel does not know it either')
 
@@ -294,7 +294,7 @@ def test_compact_model_fine_tunes_from_a_release_file_on_cpu(tmp_path, photos_di
     from srkit.metrics import METRICS
     # realistic validation LR of the held-out photos
     hr = photos_dir / 'hr'
-    r = run_cli('degrade', '--input', hr, '--output', tmp_path / 'lr_val', '--preset', 'realesrgan', '--scale', '2',
+    r = call_cli('degrade', '--input', hr, '--output', tmp_path / 'lr_val', '--preset', 'realesrgan', '--scale', '2',
                 '--seed', '1')
     assert r.returncode == 0, r.stderr
     torch.manual_seed(0)
