@@ -22,6 +22,8 @@ DATA=$OUT/data
 EXPS=$OUT/experiments
 PY=${PYTHON:-python}
 export SRKIT_OFFLINE=1  # the demo never downloads; missing VGG19 weights are reported instead
+START=$SECONDS
+stage() { local t=$((SECONDS - START)); echo "== $* [$((t / 60))m$((t % 60))s]"; }
 
 last_ckpt() {  # newest net_g_<iter>.pth of an experiment
   ls "$EXPS/$1"/models/net_g_*.pth | sed 's/.*net_g_\([0-9]*\)\.pth/\1/' | sort -n | tail -1 \
@@ -43,62 +45,62 @@ partial_ok() {  # srkit-eval's exit 3: a report without a metric whose weights a
   [ $rc -eq 0 ] || [ $rc -eq 3 ]
 }
 
-echo "== 1. demo photos (scikit-image's bundled images)"
+stage "1. demo photos (scikit-image's bundled images)"
 [ -d "$DATA/lr_val_x4" ] || "$PY" scripts/make_demo_data.py "$DATA" --scales 2,4
 
-echo "== 2. LMDB"
+stage "2. LMDB"
 if [ -f "$DATA/hr_train.lmdb/meta_info.txt" ] && [ ! -f "$DATA/hr_train.lmdb/.srkit-incomplete" ]; then
   echo "$DATA/hr_train.lmdb exists"
 else
   srkit-lmdb --input "$DATA/hr_train" --output "$DATA/hr_train.lmdb" --workers 2 --verify
 fi
 
-echo "== 3. SRResNet x2 (CPU, a few minutes)"
-train options/demo_srresnet_x2.yml demo_srresnet_x2 1500
+stage "3. SRResNet x2 (CPU, a few minutes)"
+train options/demo_srresnet_x2.yml demo_srresnet_x2 1000
 srkit-infer --model "$(last_ckpt demo_srresnet_x2)" --input "$DATA/lr_val_x2" --output "$OUT/sr_srresnet_x2"
 srkit-eval --sr "SRResNet=$OUT/sr_srresnet_x2" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x2" --scale 2 \
   --json "$OUT/eval_srresnet_x2.json"
 
-echo "== 4a. ESRGAN story, stage 1: PSNR-oriented RRDBNet x4"
+stage "4a. ESRGAN story, stage 1: PSNR-oriented RRDBNet x4"
 train options/demo_rrdb_psnr_x4.yml demo_rrdb_psnr_x4 1000
-echo "== 4b. stage 2: the GAN stage, initialised from stage 1"
-train options/demo_esrgan_x4.yml demo_esrgan_x4 500
-echo "== 4c. network interpolation sweep: (1-a)*PSNR + a*GAN"
+stage "4b. stage 2: the GAN stage, initialised from stage 1"
+train options/demo_esrgan_x4.yml demo_esrgan_x4 300
+stage "4c. network interpolation sweep: (1-a)*PSNR + a*GAN"
 srkit-interp "$(last_ckpt demo_rrdb_psnr_x4)" "$(last_ckpt demo_esrgan_x4)" \
   --alphas 0,0.2,0.4,0.6,0.8,1 --out-dir "$OUT/interp"
-echo "== 5a. realistic LR sets from the held-out photos (srkit-degrade), and a picture of them"
+stage "5a. realistic LR sets from the held-out photos (srkit-degrade), and a picture of them"
 for p in bsrgan realesrgan; do
   srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_${p}_x4" --preset $p --scale 4 --seed 0
 done
 "$PY" scripts/degradation_panel.py --hr "$DATA/hr_val" --lr "bicubic=$DATA/lr_val_x4" \
   --lr "bsrgan=$DATA/lr_val_bsrgan_x4" --lr "realesrgan=$DATA/lr_val_realesrgan_x4" --scale 4 \
   --out "$OUT/degradations_panel.png"
-echo "== 5b. Real-ESRNet: stage 4's PSNR model on Real-ESRGAN degradations, made per batch"
+stage "5b. Real-ESRNet: stage 4's PSNR model on Real-ESRGAN degradations, made per batch"
 train options/demo_realesrnet_x4.yml demo_realesrnet_x4 400
-echo "== 5c. Real-ESRGAN: the GAN stage from 5b"
+stage "5c. Real-ESRGAN: the GAN stage from 5b"
 train options/demo_realesrgan_x4.yml demo_realesrgan_x4 200
-echo "== 5d. BSRNet: stage 4's PSNR model on BSRGAN degradations, made per sample in the workers"
+stage "5d. BSRNet: stage 4's PSNR model on BSRGAN degradations, made per sample in the workers"
 train options/demo_bsrnet_x4.yml demo_bsrnet_x4 400
 echo "realistic x4 LR, held-out photos: the bicubic-trained PSNR model against those trained on each degradation"
 srkit-eval --model "bicubic-trained=$(last_ckpt demo_rrdb_psnr_x4)" --model "Real-ESRNet=$(last_ckpt demo_realesrnet_x4)" \
   --model "Real-ESRGAN=$(last_ckpt demo_realesrgan_x4)" --lq "$DATA/lr_val_realesrgan_x4" --gt "$DATA/hr_val" \
-  --out "$OUT/eval_realesrgan_lr"
+  --metrics psnr,ssim,niqe --out "$OUT/eval_realesrgan_lr"
 srkit-eval --model "bicubic-trained=$(last_ckpt demo_rrdb_psnr_x4)" --model "BSRNet=$(last_ckpt demo_bsrnet_x4)" \
-  --lq "$DATA/lr_val_bsrgan_x4" --gt "$DATA/hr_val" --out "$OUT/eval_bsrgan_lr"
+  --lq "$DATA/lr_val_bsrgan_x4" --gt "$DATA/hr_val" --metrics psnr,ssim,niqe --out "$OUT/eval_bsrgan_lr"
 R=$OUT/eval_realesrgan_lr/sr
 "$PY" scripts/degradation_panel.py --hr "$DATA/hr_val" --lr "realesrgan=$DATA/lr_val_realesrgan_x4" \
   --sr "bicubic-trained=$R/bicubic-trained" --sr "Real-ESRNet=$R/Real-ESRNet" \
   --sr "Real-ESRGAN=$R/Real-ESRGAN" --scale 4 --crop 128 --out "$OUT/realworld_panel.png"
 
-echo "== 6a. DSGAN: a 'camera' domain (bicubic LR + sensor noise sigma 8), then learn it from unpaired photos"
+stage "6a. DSGAN: a 'camera' domain (bicubic LR + sensor noise sigma 8), then learn it from unpaired photos"
 srkit-degrade --input "$DATA/hr_train" --output "$DATA/camera_lr_x4" --preset dsgan_sensor_noise --scale 4 --seed 1
 train options/demo_dsgan_x4.yml demo_dsgan_x4 800
-echo "== 6b. a DSGAN LR set of the held-out photos (srkit-degrade --method dsgan), and what it learned"
+stage "6b. a DSGAN LR set of the held-out photos (srkit-degrade --method dsgan), and what it learned"
 srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_dsgan_x4" --method dsgan \
   --model "$(last_ckpt demo_dsgan_x4)" --scale 4
 srkit-degrade --input "$DATA/hr_val" --output "$DATA/lr_val_camera_x4" --preset dsgan_sensor_noise --scale 4 --seed 2
 "$PY" scripts/bench/dsgan.py --measure "$DATA/lr_val_x4" "$DATA/lr_val_camera_x4" "$DATA/lr_val_dsgan_x4"
-echo "== 7. image translation: pix2pix, CycleGAN and CGAN (scikit-image photos, scikit-learn digits)"
+stage "7. image translation: pix2pix, CycleGAN and CGAN (scikit-image photos, scikit-learn digits)"
 T=$OUT/translation
 [ -d "$T/digits/9" ] || "$PY" scripts/make_translation_data.py "$T"
 train options/demo_pix2pix_edges.yml demo_pix2pix_edges 1500
@@ -106,20 +108,25 @@ srkit-infer --model "$EXPS/demo_pix2pix_edges/models/net_g_1500.pth" --input "$T
   --output "$OUT/pix2pix_photos" >/dev/null
 echo "pix2pix edges -> photo on held-out pairs (RGB):"
 srkit-eval --sr "pix2pix=$OUT/pix2pix_photos" --gt "$T/edges2photo/val_photos" --scale 1 --color-space rgb \
-  --crop-border 0
-train options/demo_cyclegan_colour.yml demo_cyclegan_colour 600
+  --crop-border 0 --json "$OUT/eval_pix2pix.json"
+train options/demo_cyclegan_colour.yml demo_cyclegan_colour 2400
 srkit-infer --model "$EXPS/demo_cyclegan_colour" --net g_a --input "$T/colour/valA" --output "$OUT/cyclegan_a2b" >/dev/null
 echo "CycleGAN G_A against the true cast ('bicubic' at scale 1: A unchanged):"
 srkit-eval --sr "CycleGAN=$OUT/cyclegan_a2b" --gt "$T/colour/valB" --lq "$T/colour/valA" --scale 1 --color-space rgb \
-  --crop-border 0
+  --crop-border 0 --json "$OUT/eval_cyclegan.json"
 train options/demo_cgan_digits.yml demo_cgan_digits 1500
 srkit-sample --model "$EXPS/demo_cgan_digits/models/net_g_1500.pth" --per-label 10 --seed 0 --out "$OUT/cgan_digits.png"
-echo "== 8. the report: bicubic, the PSNR model, the interpolation sweep and the GAN model (x4, held-out photos)"
+# 100 per label for the summary, which labels them with a classifier fitted on the real digits
+srkit-sample --model "$EXPS/demo_cgan_digits/models/net_g_1500.pth" --per-label 100 --seed 1 \
+  --out "$OUT/cgan_samples/grid.png" --out-dir "$OUT/cgan_samples" >/dev/null
+stage "8. the report: bicubic, the PSNR model, the interpolation sweep and the GAN model (x4, held-out photos)"
 I=$OUT/interp
 partial_ok srkit-eval --model "RRDB-PSNR=$(ls "$I"/*_alpha0.pth)" --model "interp-0.2=$(ls "$I"/*_alpha0.2.pth)" \
   --model "interp-0.4=$(ls "$I"/*_alpha0.4.pth)" --model "interp-0.6=$(ls "$I"/*_alpha0.6.pth)" \
   --model "interp-0.8=$(ls "$I"/*_alpha0.8.pth)" --model "ESRGAN=$(ls "$I"/*_alpha1.pth)" \
   --lq "$DATA/lr_val_x4" --gt "$DATA/hr_val" --metrics psnr,ssim,lpips,niqe --out "$OUT/report"
+stage "summary: each stage's model against its baseline (held-out data)"
+"$PY" scripts/demo_summary.py "$OUT" --seconds $((SECONDS - START))
 echo "demo done: models in $EXPS/*/models, TensorBoard logs in $EXPS/*/tb_logger, results in $OUT"
 echo "           the report: $OUT/report/report.html (and report.md, metrics.csv, crops/)"
 echo "           the degradations side by side: $OUT/degradations_panel.png; the models on them: $OUT/realworld_panel.png"

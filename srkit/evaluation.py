@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import DataError, UserError
 
-ALL_METRICS = ('psnr', 'ssim', 'lpips', 'niqe', 'fid')
+ALL_METRICS = ('psnr', 'ssim', 'lpips', 'niqe', 'piqe', 'fid')
 
 
 @dataclass
@@ -173,7 +173,7 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
     for m in metrics:
         if m in ('psnr', 'ssim'):
             sources[m] = 'pyiqa'
-        elif m in ('lpips', 'niqe'):
+        elif m in ('lpips', 'niqe', 'piqe'):
             try:
                 loaded[m] = iqa.load(m, crop, device)
                 sources[m] = loaded[m].source
@@ -227,6 +227,8 @@ def score(entries: list[Entry], gt: dict[str, str], scale: int, metrics: list[st
     conv = M.convention(color_space, crop, ssim='ssim' in per_image)
     if 'niqe' in per_image:
         conv += f'; NIQE on Y, crop_border={crop}'
+    if 'piqe' in per_image:
+        conv += f'; PIQE on luminance, crop_border={crop}'
     return {'convention': conv, 'orientation': 'EXIF orientation applied to GT, LQ and SR alike (as viewers show them)',
             'scale': scale, 'color_space': color_space, 'crop_border': crop,
             'metrics': [m for m in metrics if m not in unavailable], 'sources': sources,

@@ -170,9 +170,9 @@ def pd_plot_svg(points: list[tuple[str, float, float]], x_name: str, y_name: str
 
 
 def perception_metric(results: dict) -> str | None:
-    """The plot's across axis: LPIPS when it was computed, else NIQE, else none."""
+    """The plot's across axis: LPIPS when it was computed, else NIQE, else PIQE, else none."""
     cols = _columns(results)
-    return next((m for m in ('lpips', 'niqe') if m in cols), None)
+    return next((m for m in ('lpips', 'niqe', 'piqe') if m in cols), None)
 
 
 # --------------------------------------------------------------------------- files

@@ -128,6 +128,31 @@ def test_niqe_agrees_with_basicsr_offline(monkeypatch, tmp_path):
     assert np.isnan(float(m.fn(torch.rand(1, 3, 100, 100))[0]))  # 92 px after the crop: too small
 
 
+def test_piqe_is_pyiqas_on_the_cropped_image_and_scores_noise_and_jpeg_blocks(monkeypatch, tmp_path):
+    """PIQE needs no weight file (it works offline under any TORCH_HOME); srkit's values are
+    pyiqa's PIQE of the image without its border, and noise or JPEG blocks raise it."""
+    import cv2
+    import pyiqa
+    from srkit.metrics import iqa
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'empty'))
+    monkeypatch.setenv('SRKIT_OFFLINE', '1')
+    m = iqa.load('piqe', crop_border=4)
+    assert not m.reference and 'no learned parameters' in m.source
+    ref = pyiqa.create_metric('piqe', device='cpu')
+    img = photo('chelsea')[:200, :240]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(img + rng.normal(0, 12 / 255, img.shape), 0, 1).astype(np.float32)
+    ok, buf = cv2.imencode('.jpg', np.rint(img[..., ::-1] * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 10])
+    jpeg = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)).permute(2, 0, 1)[None] for k, v in
+         (('clean', img), ('noisy', noisy), ('jpeg', jpeg))}
+    got = {k: float(m.fn(v)[0]) for k, v in t.items()}
+    for k, v in t.items():
+        assert got[k] == pytest.approx(float(ref(v[..., 4:-4, 4:-4])), abs=1e-6), k
+    assert 0 <= got['clean'] < got['noisy'] <= 100 and got['clean'] < got['jpeg'] <= 100, got
+    assert np.isnan(float(m.fn(torch.rand(1, 3, 20, 20))[0]))  # 12 px after the crop: not one 16-px block
+
+
 def test_pick_crop_finds_where_methods_differ():
     from srkit.report import pick_crop
     rng = np.random.default_rng(0)

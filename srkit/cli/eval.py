@@ -1,6 +1,6 @@
 """srkit-eval: score SR outputs against ground truth, and compare methods in one report.
 
-  srkit-eval --sr DIR --gt DIR [--scale 4] [--metrics psnr,ssim,lpips,niqe,fid]
+  srkit-eval --sr DIR --gt DIR [--scale 4] [--metrics psnr,ssim,lpips,niqe,piqe,fid]
              [--color-space y|rgb] [--crop-border N] [--out REPORT_DIR]
   srkit-eval --model A.pth [--model B.pth ...] --lq DIR --gt DIR ...
   srkit-eval --model A.pth --gt DIR --degrade bicubic|bsrgan|realesrgan|PRESET [--seed S] ...
@@ -76,7 +76,7 @@ def main(argv=None):
     ap.add_argument('--scale', type=int, default=None,
                     help="the SR scale, which also sets the default crop_border (default: the checkpoints', "
                          "else GT size / LQ size, else 1)")
-    ap.add_argument('--metrics', default='psnr,ssim', help='comma-separated: psnr,ssim,lpips,niqe,fid')
+    ap.add_argument('--metrics', default='psnr,ssim', help='comma-separated: psnr,ssim,lpips,niqe,piqe,fid')
     ap.add_argument('--color-space', choices=['y', 'rgb'], default='y')
     ap.add_argument('--crop-border', type=int, default=None, help='pixels cut from each side (default: scale)')
     ap.add_argument('--fid-mode', choices=['clean', 'legacy_pytorch', 'legacy_tensorflow'], default='clean')

@@ -1,4 +1,4 @@
-"""Perceptual and no-reference metrics through pyiqa: LPIPS, NIQE and FID.
+"""Perceptual and no-reference metrics through pyiqa: LPIPS, NIQE, PIQE and FID.
 
 Each needs pretrained files, which load through pyiqa's and torchvision's own loaders from
 the torch hub cache (``$TORCH_HOME/hub``).  When a file is missing and cannot be fetched
@@ -12,6 +12,11 @@ metric as unavailable and still give the others.
   from pyiqa's cache (``niqe_modelparameters.mat``) or, when that is absent, from the copy
   basicsr installs with itself (``basicsr/metrics/niqe_pris_params.npz``), so NIQE works
   offline.  Needs images of at least :data:`NIQE_MIN_SIDE` pixels a side after the crop.
+- ``piqe``: no-reference, lower is better, 0-100 (MATLAB's ``piqe``: the share of 16-pixel
+  blocks with blockiness or noise, weighted by how distorted they are), on pyiqa's
+  luminance with ``crop_border`` removed.  It has no learned parameters, so it always works
+  offline.  It scores what restoration from noisy, compressed LR removes (noise, JPEG
+  blocks), where NIQE can prefer an output that keeps them as detail.
 - ``fid``: two folders of images, clean-fid's ``clean`` resize by default.
 """
 from __future__ import annotations
@@ -27,7 +32,8 @@ from ..errors import UserError
 from ..pretrained import WeightsMissing, missing_weights, offline, weights_only_loads
 
 NIQE_MIN_SIDE = 96  # one 96-pixel block (pyiqa fails on less)
-LOWER_IS_BETTER = {'psnr': False, 'ssim': False, 'lpips': True, 'niqe': True, 'fid': True}
+LOWER_IS_BETTER = {'psnr': False, 'ssim': False, 'lpips': True, 'niqe': True, 'piqe': True, 'fid': True}
+PIQE_MIN_SIDE = 16  # one block
 
 
 # the loss's exception: a metric's files missing is the same user error
@@ -81,7 +87,7 @@ def _basicsr_niqe_mat() -> str:
 
 
 def load(name: str, crop_border: int = 0, device: str | torch.device = 'cpu') -> Metric:
-    """``lpips`` or ``niqe`` (``fid`` compares folders: :func:`fid`)."""
+    """``lpips``, ``niqe`` or ``piqe`` (``fid`` compares folders: :func:`fid`)."""
     import pyiqa
     from ..compat import quiet_stdout
     device = torch.device(device)
@@ -110,6 +116,18 @@ def load(name: str, crop_border: int = 0, device: str | torch.device = 'cpu') ->
                 return torch.full((sr.shape[0],), float('nan'), dtype=torch.float64)
             return m(sr.float()).double().reshape(-1)
         return Metric('niqe', niqe, source, reference=False)
+    if name == 'piqe':
+        with quiet_stdout():
+            m = pyiqa.create_metric('piqe', device=device)
+        c = int(crop_border)
+
+        @torch.no_grad()
+        def piqe(sr):
+            sr = sr[..., c:sr.shape[-2] - c, c:sr.shape[-1] - c] if c else sr
+            if min(sr.shape[-2:]) < PIQE_MIN_SIDE:
+                return torch.full((sr.shape[0],), float('nan'), dtype=torch.float64)
+            return m(sr.float()).double().reshape(-1)
+        return Metric('piqe', piqe, 'pyiqa PIQE (no learned parameters)', reference=False)
     raise ValueError(f'unknown metric {name}')
 
 
