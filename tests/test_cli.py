@@ -11,7 +11,7 @@ from srkit.cli import eval as eval_cli
 from srkit.cli import infer as infer_cli
 from srkit.utils.checkpoint import save_checkpoint
 from srkit.utils.imgio import read_image
-from conftest import photo, run_cli, write_yaml
+from conftest import call_cli, photo, write_yaml
 
 
 @pytest.fixture
@@ -64,10 +64,10 @@ def test_eval_json_and_mismatched_sets(tmp_path, photos_dir):
     # the bicubic baseline computed from --lq equals the bicubic SR we wrote
     assert res['models']['sr']['mean']['psnr'] == pytest.approx(res['models']['bicubic']['mean']['psnr'], abs=1e-6)
     os.remove(sr / 'coffee_2.png')
-    r = run_cli('eval', '--sr', sr, '--gt', photos_dir / 'hr', '--scale', 2)
+    r = call_cli('eval', '--sr', sr, '--gt', photos_dir / 'hr', '--scale', 2)
     assert r.returncode == 1
     assert r.stderr.strip() == f'srkit-eval: error: mismatched file sets: no image in --sr {sr} for 1 GT image(s): coffee_2'
-    r = run_cli('eval', '--sr', sr, '--gt', photos_dir / 'hr', '--scale', 3)
+    r = call_cli('eval', '--sr', sr, '--gt', photos_dir / 'hr', '--scale', 3)
     assert r.returncode == 2 or r.returncode == 1
     assert 'mismatched' in r.stderr or 'does not match' in r.stderr
 
@@ -79,7 +79,7 @@ def test_eval_size_mismatch_names_the_file(tmp_path, photos_dir):
     gt.mkdir()
     cv2.imwrite(str(sr / 'a.png'), np.zeros((40, 40, 3), np.uint8))
     cv2.imwrite(str(gt / 'a.png'), np.zeros((48, 40, 3), np.uint8))
-    r = run_cli('eval', '--sr', sr, '--gt', gt, '--scale', 2)
+    r = call_cli('eval', '--sr', sr, '--gt', gt, '--scale', 2)
     assert r.returncode == 1 and r.stderr.strip() == (
         f'srkit-eval: error: {gt}/a.png: size 48x40 does not match {sr}/a.png (40x40) at scale 2')
 

@@ -15,7 +15,7 @@ from srkit.data.storage import LmdbStorage, open_storage
 from srkit.errors import DataError, UserError
 from srkit.options import parse_dataclass
 from srkit.utils.imgio import decode, read_bytes, read_image, write_image
-from conftest import ROOT, kill_when, photo, run_cli
+from conftest import ROOT, call_cli, kill_when, photo
 
 
 # ------------------------------------------------------------------ image I/O
@@ -115,7 +115,7 @@ def test_lmdb_verify_reports_bad_record(photos_dir, tmp_path):
     env.close()
     bad = verify_lmdb(out)
     assert bad == ['coffee_2: record does not decode']
-    r = run_cli('lmdb', '--output', out, '--verify')
+    r = call_cli('lmdb', '--output', out, '--verify')
     assert r.returncode == 1 and 'coffee_2' in r.stderr
 
 
@@ -127,7 +127,7 @@ def test_lmdb_refuses_existing_and_bad_input(photos_dir, tmp_path):
     bad = tmp_path / 'badin'
     bad.mkdir()
     (bad / 'a.png').write_bytes(read_bytes(str(photos_dir / 'hr' / 'coffee_2.png'))[:100])
-    r = run_cli('lmdb', '--input', bad, '--output', tmp_path / 'b.lmdb')
+    r = call_cli('lmdb', '--input', bad, '--output', tmp_path / 'b.lmdb')
     assert r.returncode == 1
     assert r.stderr.strip() == f'srkit-lmdb: error: {bad}/a.png: cannot decode image (unreadable, truncated or not an image)'
     with pytest.raises(DataError, match='incomplete LMDB'):

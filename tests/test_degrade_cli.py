@@ -10,7 +10,7 @@ import pytest
 from srkit import degrading as D
 from srkit.cli import degrade as degrade_cli
 from srkit.utils.imgio import read_image, write_image
-from conftest import ROOT, kill_when, photo, run_cli
+from conftest import ROOT, call_cli, kill_when, photo
 
 
 @pytest.fixture(scope='module')
@@ -84,11 +84,11 @@ def test_bad_input_is_skipped_and_reported(tmp_path, hr_dir):
     for f in ('img0.png', 'img1.png'):
         (src / f).write_bytes((hr_dir / f).read_bytes())
     (src / 'broken.png').write_bytes((hr_dir / 'img2.png').read_bytes()[:300])
-    r = run_cli('degrade', '--input', src, '--output', tmp_path / 'o', '--method', 'bicubic', '--scale', '2')
+    r = call_cli('degrade', '--input', src, '--output', tmp_path / 'o', '--method', 'bicubic', '--scale', '2')
     assert r.returncode == 1
     assert 'broken.png: cannot decode image' in r.stderr and '2 LR image(s) written' in r.stdout
     assert sorted(os.listdir(tmp_path / 'o')) == ['img0.png', 'img1.png', 'manifest.jsonl', 'run.json']
-    r = run_cli('degrade', '--input', src, '--output', tmp_path / 'o2', '--method', 'nope')
+    r = call_cli('degrade', '--input', src, '--output', tmp_path / 'o2', '--method', 'nope')
     assert r.returncode == 2 and 'unknown' in r.stderr
 
 
@@ -159,10 +159,10 @@ def test_a_resumed_run_must_be_the_same_run(tmp_path, hr_dir):
         assert degrade_cli.main.run(base + ['--output', str(out), '--seed', '1']) == 0
         before = sorted(os.listdir(out))
         assert degrade_cli.main.run(base + ['--output', str(out), '--seed', '1']) == 0  # the same run: nothing to do
-        r = run_cli('degrade', *base, '--output', out, '--seed', '2')
+        r = call_cli('degrade', *base, '--output', out, '--seed', '2')
         assert r.returncode == 2, r.stderr
         assert r.stderr.strip().endswith(f"{out}: holds images made with another seed 1 (now 2); "
                                          "use another --output or delete that one")
-        r = run_cli('degrade', *base[:3], 'bsrgan', '--scale', '2', '--output', out, '--seed', '1')
+        r = call_cli('degrade', *base[:3], 'bsrgan', '--scale', '2', '--output', out, '--seed', '1')
         assert r.returncode == 2 and "another method 'bicubic' (now 'bsrgan')" in r.stderr
         assert sorted(os.listdir(out)) == before

@@ -10,7 +10,7 @@ import torch
 
 from srkit.archs import build_network
 from srkit.utils.imgio import read_image, write_image
-from conftest import photo, run_cli
+from conftest import call_cli, photo
 
 RRDB = {'type': 'RRDBNet', 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4, 'scale': 2}
 
@@ -40,7 +40,7 @@ def test_report_compares_checkpoints_and_reports_missing_weights(evdata, tmp_pat
     from srkit.compat import import_basicsr
     M = import_basicsr('basicsr.metrics')
     out = tmp_path / 'rep'
-    r = run_cli('eval', '--model', f'first={evdata / "g0.pth"}', '--model', evdata / 'g1.pth', '--lq', evdata / 'lq',
+    r = call_cli('eval', '--model', f'first={evdata / "g0.pth"}', '--model', evdata / 'g1.pth', '--lq', evdata / 'lq',
                 '--gt', evdata / 'hr', '--metrics', 'psnr,ssim,lpips,niqe', '--out', out, '--device', 'cpu',
                 env=_env(tmp_path / 'empty_home'))
     assert r.returncode == 3, r.stderr  # partial: LPIPS has no weights offline
@@ -91,7 +91,7 @@ def test_lpips_and_fid_with_cached_weights_match_pyiqa(evdata, tmp_path, lpips_c
     the square root of a 2048x2048 matrix.)"""
     import pyiqa
     out = tmp_path / 'rep'
-    r = run_cli('eval', '--sr', f'gtcopy={evdata / "hr"}', '--model', evdata / 'g0.pth', '--lq', evdata / 'lq',
+    r = call_cli('eval', '--sr', f'gtcopy={evdata / "hr"}', '--model', evdata / 'g0.pth', '--lq', evdata / 'lq',
                 '--gt', evdata / 'hr', '--metrics', 'psnr,lpips,fid', '--out', out, '--device', 'cpu', '--no-bicubic',
                 env=_env(tmp_path / 'torch_home'))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -209,13 +209,13 @@ def test_bad_input_one_line_errors(evdata, tmp_path):
     for n in ('astronaut', 'coffee', 'chelsea'):
         (bad / f'{n}.png').write_bytes((evdata / 'hr' / f'{n}.png').read_bytes())
     (bad / 'coffee.png').write_bytes((evdata / 'hr' / 'coffee.png').read_bytes()[:300])  # truncated
-    r = run_cli('eval', '--sr', bad, '--gt', evdata / 'hr', '--scale', '2', '--out', tmp_path / 'rep_bad',
+    r = call_cli('eval', '--sr', bad, '--gt', evdata / 'hr', '--scale', '2', '--out', tmp_path / 'rep_bad',
                 env=_env(tmp_path / 'home'))
     assert r.returncode == 1 and r.stderr.count('\n') == 1 and f'{bad}/coffee.png' in r.stderr, r.stderr
     assert not (tmp_path / 'rep_bad' / 'metrics.json').exists()  # no half report
     assert not (tmp_path / 'rep_bad' / 'crops').exists()  # nor crops of the images before it
     for code, args, msg in cases:
-        r = run_cli('eval', *args, '--device', 'cpu', env=_env(tmp_path / 'home'))
+        r = call_cli('eval', *args, '--device', 'cpu', env=_env(tmp_path / 'home'))
         assert r.returncode == code and r.stderr.strip() == f'srkit-eval: error: {msg}', (args, r.stderr)
 
 
@@ -240,7 +240,7 @@ def test_a_failing_fid_is_a_note_not_a_crash(evdata, monkeypatch):
 
 def test_checkpoints_are_checked_before_anything_is_degraded_or_written(evdata, tmp_path):
     (tmp_path / 'broken.pth').write_bytes(b'not a checkpoint')
-    r = run_cli('eval', '--model', evdata / 'g0.pth', '--model', tmp_path / 'broken.pth', '--gt', evdata / 'hr',
+    r = call_cli('eval', '--model', evdata / 'g0.pth', '--model', tmp_path / 'broken.pth', '--gt', evdata / 'hr',
                 '--degrade', 'bicubic', '--out', tmp_path / 'report')
     assert r.returncode == 2 and 'broken.pth: not a readable checkpoint' in r.stderr
     assert not any((tmp_path / 'report').glob('lq_*')) and not (tmp_path / 'report' / 'sr').exists()

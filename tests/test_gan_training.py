@@ -69,9 +69,9 @@ def test_srgan_with_other_gan_losses(tmp_path, photos_dir, vgg_cache, gan_type):
 
 
 def test_missing_vgg_weights_fail_the_run_with_the_place_to_put_them(tmp_path, photos_dir, monkeypatch):
-    from conftest import run_cli
+    from conftest import call_cli
     y = write_yaml(tmp_path / 'g.yml', gan_options(tmp_path, photos_dir))
-    r = run_cli('train', '-opt', y, env={'TORCH_HOME': str(tmp_path / 'no_weights')})
+    r = call_cli('train', '-opt', y, env={'TORCH_HOME': str(tmp_path / 'no_weights')})
     assert r.returncode == 2
     assert r.stderr.count('\n') == 1 and 'put vgg19-dcbb9e9d.pth' in r.stderr
     assert str(tmp_path / 'no_weights' / 'hub' / 'checkpoints' / 'vgg19-dcbb9e9d.pth') in r.stderr

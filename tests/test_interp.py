@@ -3,7 +3,7 @@ import torch
 from srkit.archs import build_network
 from srkit.cli import interp as interp_cli
 from srkit.utils.checkpoint import load_checkpoint, save_checkpoint
-from conftest import run_cli
+from conftest import call_cli
 
 
 def _ckpt(tmp_path, name, seed, ema=True, meta=True):
@@ -53,7 +53,7 @@ def test_raw_state_dicts_and_extrapolation_warning(tmp_path):
     b = {k: v * 2 for k, v in a.items()}
     torch.save(a, tmp_path / 'a.pth')  # the ESRGAN originals are raw dicts
     torch.save({'params_ema': b}, tmp_path / 'b.pth')  # Real-ESRGAN's files hold params_ema only
-    r = run_cli('interp', tmp_path / 'a.pth', tmp_path / 'b.pth', '--alpha', '1.5', '--out', tmp_path / 'c.pth')
+    r = call_cli('interp', tmp_path / 'a.pth', tmp_path / 'b.pth', '--alpha', '1.5', '--out', tmp_path / 'c.pth')
     assert r.returncode == 0 and 'alpha 1.5 is outside [0, 1]: extrapolating' in r.stderr
     c = load_checkpoint(str(tmp_path / 'c.pth'))
     torch.testing.assert_close(c['params']['conv_first.weight'], 2.5 * a['conv_first.weight'])  # -0.5a + 1.5(2a)
@@ -64,12 +64,12 @@ def test_mismatched_files_name_the_first_offending_key(tmp_path):
     other = build_network({'type': 'SRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2})
     pb = str(tmp_path / 'b.pth')
     save_checkpoint({'params': other.state_dict()}, pb)
-    r = run_cli('interp', pa, pb, '--alpha', '0.5', '--out', tmp_path / 'c.pth')
+    r = call_cli('interp', pa, pb, '--alpha', '0.5', '--out', tmp_path / 'c.pth')
     assert r.returncode == 2
     assert r.stderr.strip().endswith("shape mismatch at 'conv_first.weight': "
                                      f"{pa} (4, 3, 9, 9), {pb} (8, 3, 9, 9)")
     sd = build_network({'type': 'SRResNet', 'num_feat': 4, 'num_block': 2, 'upscale': 2}).state_dict()
     save_checkpoint({'params': sd}, pb)
-    r = run_cli('interp', pa, pb, '--alpha', '0.5', '--out', tmp_path / 'c.pth')
+    r = call_cli('interp', pa, pb, '--alpha', '0.5', '--out', tmp_path / 'c.pth')
     assert r.returncode == 2 and "has no key 'body.1.conv1.weight'" in r.stderr
     assert not (tmp_path / 'c.pth').exists()

@@ -82,8 +82,8 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     with pytest.raises(UserError, match='refused: the file contains Python objects that could run code'):
         load_checkpoint(p)
     assert not marker.exists()
-    from conftest import run_cli
-    r = run_cli('infer', '--model', p, '--input', tmp_path, '--output', tmp_path / 'o')
+    from conftest import call_cli
+    r = call_cli('infer', '--model', p, '--input', tmp_path, '--output', tmp_path / 'o')
     assert r.returncode == 2 and 'refused' in r.stderr and 'Traceback' not in r.stderr
     assert not marker.exists()
 

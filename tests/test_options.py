@@ -2,7 +2,7 @@ import pytest
 
 from srkit.errors import OptionError
 from srkit.options import apply_override, load_options, parse_options
-from conftest import run_cli, tiny_options, write_yaml
+from conftest import call_cli, tiny_options, write_yaml
 
 
 def _err(tmp_path, photos_dir, **over):
@@ -69,7 +69,7 @@ def test_network_kwargs_checked_against_constructor(tmp_path, photos_dir):
 
 def test_cli_reports_bad_key_on_one_line_with_exit_2(tmp_path, photos_dir):
     y = write_yaml(tmp_path / 'o.yml', tiny_options(tmp_path, photos_dir, **{'train.total_iters': 5}))
-    r = run_cli('train', '-opt', y)
+    r = call_cli('train', '-opt', y)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ['srkit-train: error: train.total_iters: unknown key '
                                              '(known: accum_iter, amp, channels_last, compile, ema_decay, grad_clip, '

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from conftest import ROOT, run_cli, tiny_options
+from conftest import ROOT, call_cli, tiny_options
 from srkit.errors import OptionError
 from srkit.options import parse_options
 
@@ -33,7 +33,7 @@ def _err(opt: dict) -> str:
                                'num_feat, num_grow_ch, num_in_ch, num_out_ch, pixel_unshuffle, scale, type)'),
 ])
 def test_the_costly_typos_stop_the_run_with_one_line(force, line):
-    r = run_cli('train', '-opt', os.path.join(ROOT, 'options', 'demo_esrgan_x4.yml'), '--force', force)
+    r = call_cli('train', '-opt', os.path.join(ROOT, 'options', 'demo_esrgan_x4.yml'), '--force', force)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(line), lines
@@ -80,7 +80,7 @@ def test_every_section_is_typed(tmp_path, photos_dir, over, expect):
 
 def test_a_preset_file_is_typed_too(tmp_path, photos_dir):
     (tmp_path / 'p.yml').write_text('type: sensor_noise\nsigma: loud\n')
-    r = run_cli('degrade', '--input', photos_dir / 'hr', '--output', tmp_path / 'lr', '--preset', tmp_path / 'p.yml')
+    r = call_cli('degrade', '--input', photos_dir / 'hr', '--output', tmp_path / 'lr', '--preset', tmp_path / 'p.yml')
     assert r.returncode == 2 and not (tmp_path / 'lr').exists()
     assert r.stderr.strip() == f"srkit-degrade: error: --preset {tmp_path / 'p.yml'}: sigma: expected a number, got str 'loud'"
 
@@ -350,5 +350,5 @@ def test_json_schema_is_current_and_validates_the_recipes():
     data = _yaml12(read_yaml(os.path.join(ROOT, 'options', 'demo_esrgan_x4.yml')))
     data['train']['perceptal_opt'] = data['train']['perceptual_opt']
     assert any('perceptal_opt' in e.message for e in validator.iter_errors(data))
-    r = run_cli('train', '--print-schema')
+    r = call_cli('train', '--print-schema')
     assert r.returncode == 0 and json.loads(r.stdout) == json.loads(json.dumps(schema))

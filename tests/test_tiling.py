@@ -7,7 +7,7 @@ from srkit.archs import build_network
 from srkit.inference import run_generator
 from srkit.utils.tiling import _ramp, tiled_forward
 from srkit.utils.imgio import read_image, write_image
-from conftest import photo, run_cli
+from conftest import call_cli, photo
 
 
 def test_windows_of_a_shared_overlap_sum_to_one():
@@ -72,7 +72,7 @@ def test_infer_cli_tiles_and_checks_its_options(tmp_path):
     outs = {}
     for name, extra in (('whole', []), ('tiled', ['--tile', '32', '--tile-overlap', '16']),
                         ('bf16', ['--tile', '48', '--precision', 'bf16'])):
-        r = run_cli('infer', '--model', tmp_path / 'g.pth', '--input', tmp_path / 'in', '--output', tmp_path / name,
+        r = call_cli('infer', '--model', tmp_path / 'g.pth', '--input', tmp_path / 'in', '--output', tmp_path / name,
                     '--device', 'cpu', *extra)
         assert r.returncode == 0, r.stderr
         outs[name] = read_image(str(tmp_path / name / 'p.png'))
@@ -81,7 +81,7 @@ def test_infer_cli_tiles_and_checks_its_options(tmp_path):
     assert np.abs(outs['bf16'] - outs['whole']).mean() < 0.02  # bf16 keeps ~3 significant digits
     for extra, msg in ((['--tile', '16', '--tile-overlap', '16'], '--tile-overlap 16: must be smaller than --tile 16'),
                        (['--precision', 'fp16'], '--precision fp16: needs a GPU')):
-        r = run_cli('infer', '--model', tmp_path / 'g.pth', '--input', tmp_path / 'in', '--output', tmp_path / 'x',
+        r = call_cli('infer', '--model', tmp_path / 'g.pth', '--input', tmp_path / 'in', '--output', tmp_path / 'x',
                     '--device', 'cpu', *extra)
         assert r.returncode == 2 and msg in r.stderr
 
@@ -111,7 +111,7 @@ def test_exif_orientation_matches_pillow(tmp_path, orientation):
         jpg = io.BytesIO()
         Image.fromarray(rgb).save(jpg, 'JPEG', exif=exif.tobytes(), quality=95)  # the usual camera file
         (tmp_path / 'in' / 'j.jpg').write_bytes(jpg.getvalue())
-        r = run_cli('infer', '--model', 'bicubic', '--scale', '2', '--input', tmp_path / 'in', '--output', tmp_path / 'o')
+        r = call_cli('infer', '--model', 'bicubic', '--scale', '2', '--input', tmp_path / 'in', '--output', tmp_path / 'o')
         assert r.returncode == 0, r.stderr
         for name in ('p', 't', 'j'):  # stood up: 20 high, 12 wide, x2
             assert read_image(str(tmp_path / 'o' / f'{name}.png')).shape == (40, 24, 3)

@@ -11,7 +11,7 @@ from srkit.cli import train as train_cli
 from srkit.options import parse_options
 from srkit.trainer import Trainer
 from srkit.utils.checkpoint import load_checkpoint
-from conftest import ROOT, kill_when, run_cli, run_torchrun, tiny_options, write_yaml
+from conftest import ROOT, call_cli, kill_when, run_torchrun, tiny_options, write_yaml
 
 
 def _models(exp):
@@ -133,7 +133,7 @@ def test_bad_data_during_training_exits_with_one_line(tmp_path, photos_dir):
     opt = tiny_options(tmp_path, photos_dir, **{'datasets.train.dataroot_gt': str(bad), 'val': None,
                                                  'datasets.train.dataset_enlarge_ratio': 4,
                                                  'datasets.val': None})
-    r = run_cli('train', '-opt', write_yaml(tmp_path / 'b.yml', opt), '--quiet')
+    r = call_cli('train', '-opt', write_yaml(tmp_path / 'b.yml', opt), '--quiet')
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [
         f'srkit-train: error: {bad}/x.png: cannot decode image (unreadable, truncated or not an image)']

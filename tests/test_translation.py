@@ -16,7 +16,7 @@ from srkit.errors import DataError, OptionError
 from srkit.options import parse_section as parse_dataclass, parse_options
 from srkit.utils.checkpoint import load_checkpoint
 from srkit.utils.imgio import write_image
-from conftest import ROOT, kill_when, photo, run_cli, write_yaml
+from conftest import ROOT, call_cli, kill_when, photo, write_yaml
 
 ADAM = {'type': 'Adam', 'lr': 2e-4, 'betas': [0.5, 0.999]}
 
@@ -340,7 +340,7 @@ def test_inference_mode_and_cli(tdata, tmp_path):
     from srkit.inference import load_generator, run_generator
     from srkit.utils.imgio import img2tensor, read_image
     for net in ('g_a', 'g_b'):
-        r = run_cli('infer', '--model', exp / 'cyc', '--net', net, '--input', tdata / 'dom_a', '--output',
+        r = call_cli('infer', '--model', exp / 'cyc', '--net', net, '--input', tdata / 'dom_a', '--output',
                     tmp_path / net)
         assert r.returncode == 0, r.stderr
         g, _, _ = load_generator(str(exp / 'cyc' / 'models' / f'net_{net}_8.pth'))
@@ -349,21 +349,21 @@ def test_inference_mode_and_cli(tdata, tmp_path):
             want = np.rint(run_generator(g, x)[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255)
         got = np.rint(read_image(str(tmp_path / net / '0.png')) * 255)
         assert np.abs(want - got).max() <= 1
-    r = run_cli('infer', '--model', exp / 'cyc' / 'models' / 'net_g_a_8.pth', '--net', 'g_c', '--input',
+    r = call_cli('infer', '--model', exp / 'cyc' / 'models' / 'net_g_a_8.pth', '--net', 'g_c', '--input',
                 tdata / 'dom_a', '--output', tmp_path / 'x')
     assert r.returncode == 2 and r.stderr.strip().endswith('net_g_c_8.pth: no such checkpoint (--net g_c)')
     p2p = exp / 'p2p' / 'models' / 'net_g_8.pth'
     outs = {}
     for mode in ('eval', 'eval', 'train', 'train'):
         out = tmp_path / f'p_{mode}_{len(outs)}'
-        r = run_cli('infer', '--model', p2p, '--input', tdata / 'a', '--output', out, '--inference-mode', mode)
+        r = call_cli('infer', '--model', p2p, '--input', tdata / 'a', '--output', out, '--inference-mode', mode)
         assert r.returncode == 0, r.stderr
         outs[out.name] = read_image(str(out / 'astronaut_0.png'))
     assert np.array_equal(outs['p_eval_0'], outs['p_eval_1'])
     assert not np.array_equal(outs['p_train_2'], outs['p_train_3'])  # dropout draws differ per run
     # a 50x70 image through a U-Net that needs multiples of 64: padded, then cropped back
     write_image(str(tmp_path / 'odd' / 'o.png'), photo('coffee')[:50, :70])
-    r = run_cli('infer', '--model', p2p, '--input', tmp_path / 'odd', '--output', tmp_path / 'odd_out')
+    r = call_cli('infer', '--model', p2p, '--input', tmp_path / 'odd', '--output', tmp_path / 'odd_out')
     assert r.returncode == 0, r.stderr
     assert read_image(str(tmp_path / 'odd_out' / 'o.png')).shape == (50, 70, 3)
 
@@ -375,15 +375,15 @@ def test_sample_cli_is_deterministic_by_seed(tdata, tmp_path):
     grids = []
     for seed in (5, 5, 6):
         out = tmp_path / f'grid_{len(grids)}.png'
-        r = run_cli('sample', '--model', g, '--labels', '0,3,9', '--per-label', '4', '--out', out, '--seed', seed)
+        r = call_cli('sample', '--model', g, '--labels', '0,3,9', '--per-label', '4', '--out', out, '--seed', seed)
         assert r.returncode == 0, r.stderr
         grids.append(read_image(str(out)))
     assert grids[0].shape == (3 * 10 + 2, 4 * 10 + 2, 3)  # 8 px cells, 2 px gaps
     assert np.array_equal(grids[0], grids[1]) and not np.array_equal(grids[0], grids[2])
-    r = run_cli('sample', '--model', g, '--labels', '0,10', '--out', tmp_path / 'x.png')
+    r = call_cli('sample', '--model', g, '--labels', '0,10', '--out', tmp_path / 'x.png')
     assert r.returncode == 2 and 'srkit-sample: error: --labels: 10 is out of range' in r.stderr
     assert not (tmp_path / 'x.png').exists()
-    r = run_cli('infer', '--model', g, '--input', tdata / 'a', '--output', tmp_path / 'y')
+    r = call_cli('infer', '--model', g, '--input', tdata / 'a', '--output', tmp_path / 'y')
     assert r.returncode == 2 and 'draws images from labels; use srkit-sample' in r.stderr
 
 
@@ -398,7 +398,7 @@ def test_dcgan_form_of_the_cgan_trains_and_samples(tdata, tmp_path):
     assert t.fit() == 0
     assert not torch.equal(w0, t.model.nets['g'].l1.weight)
     g = tmp_path / 'exp' / 'dc' / 'models' / 'net_g_4.pth'
-    r = run_cli('sample', '--model', g, '--labels', '1,2', '--per-label', '3', '--out', tmp_path / 'g.png',
+    r = call_cli('sample', '--model', g, '--labels', '1,2', '--per-label', '3', '--out', tmp_path / 'g.png',
                 '--out-dir', tmp_path / 'each')
     assert r.returncode == 0, r.stderr
     from srkit.utils.imgio import read_image
