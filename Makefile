@@ -9,15 +9,17 @@ $(STAMP): requirements/constraints.txt requirements/base.txt setup.py scripts/se
 
 setup: $(STAMP)
 
-# The layer contracts (.importlinter), then the whole suite, slow tests included.
+# The layer contracts (.importlinter), then the whole suite, slow tests included, a worker per
+# core (pytest-xdist; each worker uses one CPU thread, tests/conftest.py).
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist worksteal
 
 # Everything but @pytest.mark.slow, for quick iterations.
 test-fast: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS) --dist worksteal
 
 demo: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh

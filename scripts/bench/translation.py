@@ -222,7 +222,8 @@ def main(argv=None):
     ap.add_argument('--out', default=None, help='keep the data and experiments here')
     a = ap.parse_args(argv)
     import torch
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # every core, unless OMP_NUM_THREADS says otherwise (the test suite's workers: one each)
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS') or os.cpu_count() or 1))
     ok = True
     for name in (CHECKS if a.model == 'all' else [a.model]):
         fn, iters = CHECKS[name]
