@@ -9,17 +9,15 @@ $(STAMP): requirements/constraints.txt requirements/base.txt setup.py scripts/se
 
 setup: $(STAMP)
 
-# The layer contracts (.importlinter), then the whole suite, slow tests included, a worker per
-# core (pytest-xdist; each worker uses one CPU thread, tests/conftest.py).
-TEST_WORKERS ?= 2
+# The layer contracts (.importlinter), then the whole suite, slow tests included.
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist worksteal
+	$(PY) -m pytest tests
 
 # Everything but @pytest.mark.slow, for quick iterations.
 test-fast: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS) --dist worksteal
+	$(PY) -m pytest tests -m "not slow"
 
 demo: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh

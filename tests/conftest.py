@@ -1,22 +1,16 @@
 import os
+import re
+import subprocess
+import sys
 
-# make test runs the suite under pytest-xdist, a worker per core.  Each worker, and every process
-# it starts, then uses one CPU thread: these tiny networks gain ~15% from a second thread and
-# ~100% from a second worker, and two workers of two threads each oversubscribe the cores.
-# (Set before numpy and torch are imported: both read it once.)
-os.environ.setdefault('OMP_NUM_THREADS', '1' if os.environ.get('PYTEST_XDIST_WORKER') else '2')
-
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+os.environ.setdefault('OMP_NUM_THREADS', '2')
 os.environ['SRKIT_OFFLINE'] = '1'  # nothing may download at test time, not even a failed attempt
 
 

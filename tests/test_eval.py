@@ -195,7 +195,7 @@ def test_bad_input_one_line_errors(evdata, tmp_path):
         (2, ['--model', evdata / 'g0.pth', '--gt', evdata / 'hr'],
          '--model: needs an LQ to run on (--lq DIR or --degrade METHOD)'),
         (2, ['--sr', evdata / 'hr', '--gt', evdata / 'hr', '--metrics', 'psnr,sharpness'],
-         '--metrics psnr,sharpness: unknown sharpness (known: psnr, ssim, lpips, niqe, fid)'),
+         '--metrics psnr,sharpness: unknown sharpness (known: psnr, ssim, lpips, niqe, piqe, fid)'),
         (2, ['--model', evdata / 'g0.pth', '--lq', evdata / 'lq', '--gt', evdata / 'hr', '--scale', '4'],
          f'--model {evdata / "g0.pth"}: a x2 network, but --scale is x4'),
         (2, ['--model', evdata / 'g0.pth', '--gt', evdata / 'hr', '--degrade', 'nosuch'],
