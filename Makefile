@@ -34,4 +34,4 @@ bench: $(STAMP)
 	$(PY) scripts/bench/infer.py --size 512
 
 clean:
-	rm -rf demo_out experiments tb_logger .pytest_cache
+	rm -rf demo_out demo_out.old-* experiments tb_logger .pytest_cache

@@ -50,6 +50,17 @@ partial_ok() {  # srkit-eval's exit 3: a report without a metric whose weights a
   [ $rc -eq 0 ] || [ $rc -eq 3 ]
 }
 
+# demo_out made by other recipes (an older srkit) is moved aside, not resumed: a changed recipe
+# would stop --auto_resume, and old data would be scored as new
+RECIPES=$(LC_ALL=C; cat options/demo_*.yml scripts/make_demo_data.py scripts/make_translation_data.py | cksum | cut -d' ' -f1)
+if [ -d "$OUT" ] && [ "$(cat "$OUT/.recipes" 2>/dev/null)" != "$RECIPES" ]; then
+  OLD="$OUT.old-$(date +%Y%m%d-%H%M%S)"
+  mv "$OUT" "$OLD"
+  echo "demo: $OUT was made by other demo recipes; moved it to $OLD and starting afresh"
+fi
+mkdir -p "$OUT"
+echo "$RECIPES" > "$OUT/.recipes"
+
 stage "1. demo photos (scikit-image's bundled images)"
 [ -d "$DATA/lr_val_x4" ] || "$PY" scripts/make_demo_data.py "$DATA" --scales 2,4
 
@@ -98,9 +109,13 @@ side_stages() {  # 3, 6 and 7
 
 mkdir -p "$OUT/logs"
 SIDE_LOG=$OUT/logs/stages_3_6_7.log
-trap 'trap - INT TERM; kill 0' INT TERM  # Ctrl-C stops the side job too
+set -m  # the side job gets a process group of its own, so that it can be stopped whole
 side_stages > "$SIDE_LOG" 2>&1 &
 SIDE=$!
+set +m
+# whatever ends this script (Ctrl-C, a failed stage) ends the side job and its trainings too
+trap 'exit 130' INT TERM
+trap 'kill -- -$SIDE 2>/dev/null || true' EXIT
 echo "stages 3, 6 and 7 run beside 4 and 5 ($SIDE_LOG; shown after stage 5)"
 
 stage "4a. ESRGAN story, stage 1: PSNR-oriented RRDBNet x4"
