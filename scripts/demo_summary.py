@@ -30,7 +30,10 @@ DSGAN_SHARE = 0.5
 
 def _eval(out: str, rel: str) -> dict | None:
     p = os.path.join(out, rel)
-    return json.load(open(p)) if os.path.isfile(p) else None
+    if not os.path.isfile(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
 
 
 def _mean(res: dict, label: str, metric: str) -> float:
@@ -38,14 +41,19 @@ def _mean(res: dict, label: str, metric: str) -> float:
 
 
 MEASURES = {  # name shown, higher is better
-    'psnr_y': ('PSNR Y (dB)', True), 'ssim_y': ('SSIM Y', True), 'psnr_rgb': ('PSNR RGB (dB)', True), 'ssim_rgb': ('SSIM RGB', True),
-    'niqe': ('NIQE', False), 'gap_closed': ('noise gap closed', True),
+    'psnr_y': ('PSNR Y (dB)', True), 'ssim_y': ('SSIM Y', True), 'psnr_rgb': ('PSNR RGB (dB)', True),
+    'ssim_rgb': ('SSIM RGB', True), 'niqe': ('NIQE', False), 'gap_closed': ('noise gap closed', True),
     'accuracy': ('label accuracy', True)}
 
 
 def row(stage, model, measure, value, baseline, base_value):
+    """One line of the table; a figure a metric could not give (None: NaN in srkit-eval's JSON)
+    counts as lost."""
     name, higher = MEASURES[measure]
-    won = value > base_value if higher else value < base_value
+    if value is None or base_value is None:
+        won = False
+    else:
+        won = value > base_value if higher else value < base_value
     return {'stage': stage, 'model': model, 'measure': name, 'higher_is_better': higher, 'value': value,
             'baseline': baseline, 'baseline_value': base_value, 'won': bool(won)}
 
@@ -95,7 +103,8 @@ def translation_rows(out: str) -> list:
     if r:
         # the baseline: the held-out photos' own mean colour everywhere (an oracle: it peeks at them)
         from translation import mean_psnr
-        val = np.stack([read_image(os.path.join(t, 'val_photos', f)) for f in list_images(os.path.join(t, 'val_photos'))])
+        photos = os.path.join(t, 'val_photos')
+        val = np.stack([read_image(os.path.join(photos, f)) for f in list_images(photos)])
         base = mean_psnr(np.broadcast_to(val.reshape(-1, 3).mean(0), val.shape), val)
         rows.append(row('7 pix2pix edges', 'pix2pix', 'psnr_rgb', _mean(r, 'pix2pix', 'psnr'),
                         'held-out mean colour', base))
@@ -116,7 +125,9 @@ def translation_rows(out: str) -> list:
     return rows
 
 
-def _fmt(v: float, measure: str) -> str:
+def _fmt(v: float | None, measure: str) -> str:
+    if v is None:
+        return 'n/a'
     if measure in ('noise gap closed', 'label accuracy'):
         return f'{100 * v:.0f}%'
     return f'{v:.4f}' if measure.startswith('SSIM') else f'{v:.2f}'

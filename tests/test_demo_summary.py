@@ -48,14 +48,16 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
     # the CGAN's samples: 19 real digits the classifier knows, under their labels, and one under a wrong label
     d = load_digits()
     clf, _ = digit_classifier()
-    known = [i for i in range(60) if clf.predict(np.rint(d.images[i].reshape(1, -1) / 16 * 255) / 255)[0] == d.target[i]]
+    x = np.rint(d.images[:60].reshape(60, -1) / 16 * 255) / 255  # as the summary reads them back
+    known = [i for i in range(60) if clf.predict(x[i:i + 1])[0] == d.target[i]]
     for n, i in enumerate(known[:20]):
         label = d.target[i] if n else (d.target[i] + 1) % 10
         write_image(str(out / 'cgan_samples' / f'{label}_{n}.png'), np.repeat(d.images[i][:, :, None] / 16, 3, 2))
     write_image(str(out / 'cgan_samples' / 'grid.png'), np.zeros((4, 4, 3), np.float32))  # not a sample
 
-    r = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'demo_summary.py'), str(out), '--seconds', '1234'],
-                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    script = os.path.join(ROOT, 'scripts', 'demo_summary.py')
+    r = subprocess.run([sys.executable, script, str(out), '--seconds', '1234'], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stderr
     rows = {(x['model'], x['measure']): x for x in json.loads((out / 'summary.json').read_text())['rows']}
     assert len(rows) == 11
@@ -78,10 +80,16 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
     assert 'Real-ESRGAN (SSIM Y)' in r.stdout and 'this run of the demo: 20.6 min' in r.stdout
 
 
-def test_summary_lists_only_the_stages_that_ran(tmp_path):
+def test_summary_lists_only_the_stages_that_ran_and_a_missing_figure_loses(tmp_path):
     out = tmp_path / 'demo_out'
     _eval_json(out / 'eval_srresnet_x2.json', {'bicubic': {'psnr': 32.0}, 'SRResNet': {'psnr': 31.0}})
+    # NIQE that could not be computed is null in srkit-eval's JSON
+    _eval_json(out / 'report' / 'metrics.json', {'bicubic': {'psnr': 28.0, 'niqe': 7.8},
+                                                 'RRDB-PSNR': {'psnr': 28.5, 'niqe': 7.0},
+                                                 'ESRGAN': {'psnr': 28.1, 'niqe': None}})
     r = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'demo_summary.py'), str(out)],
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[-1] == '0 of 1 beat their baseline; LOST: SRResNet (PSNR Y (dB))'
+    assert r.stdout.splitlines()[-1] == '1 of 3 beat their baseline; LOST: SRResNet (PSNR Y (dB)), ESRGAN (NIQE)'
+    esrgan = [line for line in r.stdout.splitlines() if line.split()[3:4] == ['ESRGAN']]
+    assert len(esrgan) == 1 and esrgan[0].split()[-4:] == ['n/a', 'bicubic', '7.80', 'LOST']

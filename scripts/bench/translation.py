@@ -218,7 +218,8 @@ CHECKS = {'cgan': (check_cgan, 800), 'cyclegan': (check_cyclegan, None), 'pix2pi
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--model', choices=[*CHECKS, 'all'], default='all')
-    ap.add_argument('--iters', type=int, default=None, help='training iterations (default: per model; CycleGAN: the demo recipe\'s)')
+    ap.add_argument('--iters', type=int, default=None,
+                    help="training iterations (default: per model; CycleGAN: the demo recipe's)")
     ap.add_argument('--out', default=None, help='keep the data and experiments here')
     a = ap.parse_args(argv)
     import torch
