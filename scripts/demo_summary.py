@@ -5,13 +5,13 @@
 It reads what the stages wrote under ``demo_out`` (srkit-eval's JSON, the LR sets, the
 CGAN's samples), prints one table (stage, model, measure, the model's figure, the
 baseline and its figure, won or LOST) and writes the same rows as JSON.  A stage whose
-files are missing is listed as not run.  The exit code is 0 even when a stage lost: the
-demo ran, and the table says plainly what did not work.
+files are missing or unreadable is left out (an unreadable file is named on stderr).  The
+exit code is 0 even when a stage lost: the demo ran, and the table says plainly what did not
+work.
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import re
@@ -32,8 +32,12 @@ def _eval(out: str, rel: str) -> dict | None:
     p = os.path.join(out, rel)
     if not os.path.isfile(p):
         return None
-    with open(p) as f:
-        return json.load(f)
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        print(f'demo_summary: {p}: unreadable ({e}); its stage is left out', file=sys.stderr)
+        return None
 
 
 def _mean(res: dict, label: str, metric: str) -> float:
@@ -101,11 +105,9 @@ def translation_rows(out: str) -> list:
     r = _eval(out, 'eval_pix2pix.json')
     t = os.path.join(out, 'translation', 'edges2photo')
     if r:
-        # the baseline: the held-out photos' own mean colour everywhere (an oracle: it peeks at them)
-        from translation import mean_psnr
+        from translation import mean_colour_psnr
         photos = os.path.join(t, 'val_photos')
-        val = np.stack([read_image(os.path.join(photos, f)) for f in list_images(photos)])
-        base = mean_psnr(np.broadcast_to(val.reshape(-1, 3).mean(0), val.shape), val)
+        base = mean_colour_psnr(np.stack([read_image(os.path.join(photos, f)) for f in list_images(photos)]))
         rows.append(row('7 pix2pix edges', 'pix2pix', 'psnr_rgb', _mean(r, 'pix2pix', 'psnr'),
                         'held-out mean colour', base))
     r = _eval(out, 'eval_cyclegan.json')

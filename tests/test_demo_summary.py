@@ -87,9 +87,12 @@ def test_summary_lists_only_the_stages_that_ran_and_a_missing_figure_loses(tmp_p
     _eval_json(out / 'report' / 'metrics.json', {'bicubic': {'psnr': 28.0, 'niqe': 7.8},
                                                  'RRDB-PSNR': {'psnr': 28.5, 'niqe': 7.0},
                                                  'ESRGAN': {'psnr': 28.1, 'niqe': None}})
+    (out / 'eval_cyclegan.json').write_text('{"models": {"Cycle')  # cut short
     r = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'demo_summary.py'), str(out)],
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith(f'demo_summary: {out / "eval_cyclegan.json"}: unreadable (')
+    assert r.stderr.strip().endswith('its stage is left out') and r.stderr.count('\n') == 1
     assert r.stdout.splitlines()[-1] == '1 of 3 beat their baseline; LOST: SRResNet (PSNR Y (dB)), ESRGAN (NIQE)'
     esrgan = [line for line in r.stdout.splitlines() if line.split()[3:4] == ['ESRGAN']]
     assert len(esrgan) == 1 and esrgan[0].split()[-4:] == ['n/a', 'bicubic', '7.80', 'LOST']

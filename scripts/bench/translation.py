@@ -196,8 +196,7 @@ def check_pix2pix(root: str, iters: int) -> dict:
     const_colour = np.median(val_b.reshape(-1, 3), 0)
     l1_const_img = float(np.abs(const_img[None] - val_b).mean())
     l1_const_colour = float(np.abs(const_colour - val_b).mean())
-    # the demo's baseline: the held-out photos' mean colour everywhere, in PSNR (RGB)
-    psnr_mean_colour = mean_psnr(np.broadcast_to(val_b.reshape(-1, 3).mean(0), val_b.shape), val_b)
+    psnr_mean_colour = mean_colour_psnr(val_b)
     trainer, ips, _ = _train(o)
     l1, psnr = l1_of(trainer.model), mean_psnr(output(trainer.model), val_b)
     return {'model': 'pix2pix', 'iters': iters, 'it_per_s': round(ips, 2), 'l1_trained': round(l1, 4),
@@ -210,6 +209,12 @@ def check_pix2pix(root: str, iters: int) -> dict:
 def mean_psnr(x: np.ndarray, y: np.ndarray) -> float:
     """Mean over images of the PSNR (RGB, [0,1]) of ``x`` against ``y``, both ``(N,H,W,3)``."""
     return float(np.mean([10 * np.log10(1 / np.mean((a - b) ** 2)) for a, b in zip(x, y)]))
+
+
+def mean_colour_psnr(targets: np.ndarray) -> float:
+    """pix2pix's baseline in the demo and this check: the targets' own mean colour everywhere
+    (an oracle, taken from the answers), its mean PSNR against ``targets`` ``(N,H,W,3)``."""
+    return mean_psnr(np.broadcast_to(targets.reshape(-1, 3).mean(0), targets.shape), targets)
 
 
 CHECKS = {'cgan': (check_cgan, 800), 'cyclegan': (check_cyclegan, None), 'pix2pix': (check_pix2pix, 1500)}
