@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from .kernels import KERNEL_KINDS, kernel_from_params, pad_kernel, random_mixed_kernel, random_sinc_kernel
 from .torch_ops import filter2d, gaussian_noise_pt, jpeg_pt, poisson_noise_pt, usm_sharp_pt  # noqa: F401
+from .torch_ops import one_cpu_thread
 
 
 class _FromOptions:
@@ -144,7 +145,11 @@ def _resize_scale(gen, probs, rng_range) -> float:
 
 
 def _interpolate(x, mode, size=None, scale=None):
-    return F.interpolate(x, size=size, scale_factor=scale, mode=mode)
+    """``F.interpolate`` of ``(B,C,H,W)``, on one thread on the CPU: the bilinear kernel's result
+    depends on how the threads split the output (by an ulp); area and bicubic were measured
+    thread-independent, but are cheap enough that one rule for all modes costs nothing."""
+    with one_cpu_thread(x):
+        return F.interpolate(x, size=size, scale_factor=scale, mode=mode)
 
 
 def _noise(x, cpu_gen, dev_gen, gaussian_prob, sigma_range, poisson_range, gray_prob, fused=None):

@@ -11,6 +11,7 @@ as two small matrix products, and the Poisson level count as one histogram.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -20,6 +21,31 @@ from torch.nn import functional as F
 # Above this many taps, FFT filtering beats a direct grouped convolution on CPU
 # (scripts/bench/degrade.py); cuDNN has no fast path for large depthwise kernels either.
 FFT_MIN_TAPS = 100
+
+
+@contextlib.contextmanager
+def one_cpu_thread(x: torch.Tensor):
+    """Run the block on one intra-op thread when ``x`` lives on the CPU; restore the count after.
+
+    Some CPU kernels give results that depend on how many threads split the work: the FFT
+    (MKL splits the transform differently) and bilinear ``F.interpolate`` (where each thread's
+    chunk starts decides which outputs the vectorised loop computes), by an ulp or two --
+    enough to move an 8-bit value after rounding.  The LR must not depend on the thread count
+    (``srkit-degrade`` runs one thread per worker, all the cores in a single process), so those
+    ops run on one thread; the others here (direct convolution, bicubic and area resizing,
+    JPEG's matrix products, noise, rounding) gave equal results on 1 to 16 threads and keep
+    them all.  The count is process-wide: torch work in other Python threads meanwhile runs
+    on one thread too (slower, never different).
+    """
+    n = torch.get_num_threads()
+    if x.device.type != 'cpu' or n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def filter2d(x: torch.Tensor, kernels: torch.Tensor, method: str = 'auto') -> torch.Tensor:
@@ -43,9 +69,10 @@ def filter2d(x: torch.Tensor, kernels: torch.Tensor, method: str = 'auto') -> to
         method = 'fft' if k * k >= FFT_MIN_TAPS else 'direct'
     if method == 'fft':
         ph, pw = xp.shape[-2:]
-        # circular correlation = irfft(X * conj(K)); the first h x w outputs never wrap
-        kf = torch.fft.rfft2(kernels.float(), s=(ph, pw)).conj().unsqueeze(1)
-        out = torch.fft.irfft2(torch.fft.rfft2(xp.float()) * kf, s=(ph, pw))
+        with one_cpu_thread(x):  # the CPU FFT's result depends on its thread count
+            # circular correlation = irfft(X * conj(K)); the first h x w outputs never wrap
+            kf = torch.fft.rfft2(kernels.float(), s=(ph, pw)).conj().unsqueeze(1)
+            out = torch.fft.irfft2(torch.fft.rfft2(xp.float()) * kf, s=(ph, pw))
         return out[..., :h, :w].to(x.dtype).contiguous()
     if kernels.shape[0] == 1:
         out = F.conv2d(xp.reshape(b * c, 1, *xp.shape[-2:]), kernels.view(1, 1, k, k))

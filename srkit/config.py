@@ -22,8 +22,8 @@ import types
 import typing
 from typing import Annotated, Any, Callable, Literal, Optional, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, PrivateAttr, Tag, ValidationError,
-                      create_model, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      ValidationError, create_model, model_validator)
 from pydantic_core import PydanticCustomError
 
 from .errors import OptionError
@@ -32,13 +32,18 @@ from .errors import OptionError
 # scalars
 
 
+MAX_INT = 2 ** 63 - 1  # what torch and C++ hold; past it a value overflows far from the option
+
+
 def _int(v):
     if isinstance(v, bool) or isinstance(v, str):
         raise PydanticCustomError('expected', 'expected an integer, got {got}', {'got': _show(v)})
     if isinstance(v, float):
         if not v.is_integer():
             raise PydanticCustomError('expected', 'expected an integer, got {got}', {'got': _show(v)})
-        return int(v)
+        v = int(v)
+    if isinstance(v, int) and not -MAX_INT <= v <= MAX_INT:
+        raise PydanticCustomError('expected', 'expected an integer of at most 64 bits, got {got}', {'got': _show(v)})
     return v
 
 
@@ -47,9 +52,11 @@ def _float(v):
         raise PydanticCustomError('expected', 'expected a number, got {got}', {'got': _show(v)})
     if isinstance(v, str):
         try:
-            return float(v)
+            v = float(v)
         except ValueError:
             raise PydanticCustomError('expected', 'expected a number, got {got}', {'got': _show(v)}) from None
+    if isinstance(v, float) and v != v:  # NaN passes every comparison a check makes
+        raise PydanticCustomError('expected', 'expected a number, got NaN', {})
     return v
 
 
@@ -83,6 +90,12 @@ def _two_numbers(v):
 
 
 Pair = Annotated[tuple[Float, Float], BeforeValidator(_two_numbers)]
+
+
+def IntIn(lo: int, hi: int):  # noqa: N802 - a type, as Int is
+    """An integer option in ``[lo, hi]``: sizes and counts are bounded where they are typed, so
+    no value can make a tool allocate, fork or loop without limit (JSON Schema shows the bounds)."""
+    return Annotated[int, BeforeValidator(_int), Field(ge=lo, le=hi)]
 
 # ---------------------------------------------------------------------------
 # sections
@@ -157,6 +170,9 @@ def _plain(ann):
     """A constructor annotation as a schema type (YAML's scalars, lists and mappings)."""
     if ann is inspect.Parameter.empty or ann is Any or isinstance(ann, str):
         return Any
+    if typing.get_origin(ann) is Annotated:  # a constructor's own bounds (IntIn ...) are kept
+        base, *meta = typing.get_args(ann)
+        return Annotated[(_plain(base), *meta)]
     if ann is bool:
         return Bool
     if ann is int:
@@ -189,12 +205,15 @@ def _plain(ann):
 
 
 def fields_model(name: str, params: dict, base: type = Spec, tag: Optional[str] = None, doc: Optional[str] = None,
-                 **extra_fields):
+                 int_bounds: Optional[tuple[int, int]] = None, **extra_fields):
     """A section whose fields are ``{name: (annotation, default)}`` (``inspect.Parameter.empty``
-    or ``...``: required), each annotation typed as YAML gives it; ``tag`` fixes ``type``."""
+    or ``...``: required), each annotation typed as YAML gives it; ``tag`` fixes ``type``.
+    ``int_bounds``: ``(lo, hi)`` for every plain ``int`` parameter that declares no bounds."""
     fields: dict[str, Any] = {}
     for pname, (ann, default) in params.items():
         ann = Pair if pname == 'betas' else _plain(ann)
+        if int_bounds is not None and ann is Int:
+            ann = IntIn(*int_bounds)
         fields[pname] = (ann, ... if default is inspect.Parameter.empty else default)
     if tag is not None:
         fields['type'] = (Literal[tag], ...)
@@ -203,18 +222,18 @@ def fields_model(name: str, params: dict, base: type = Spec, tag: Optional[str] 
 
 
 def signature_model(name: str, fn: Callable, base: type = Spec, skip: tuple = ('self',),
-                    tag: Optional[str] = None, **extra_fields):
+                    tag: Optional[str] = None, int_bounds: Optional[tuple[int, int]] = None, **extra_fields):
     """A section whose fields are ``fn``'s parameters (less ``skip``), typed from its
     annotations; ``tag`` fixes the ``type`` key's value."""
     sig = inspect.signature(fn)
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception:  # an annotation that names something not importable here
         hints = {}
     params = {n: (hints.get(n, p.annotation), p.default) for n, p in sig.parameters.items()
               if n not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     doc = (inspect.getdoc(fn) or '').split('\n\n')[0] or None
-    return fields_model(name, params, base, tag, doc, **extra_fields)
+    return fields_model(name, params, base, tag, doc, int_bounds, **extra_fields)
 
 
 _DEGRADATIONS: dict[str, type] = {}
@@ -386,6 +405,10 @@ def check_path(value: Optional[str], path: str, required: bool = True) -> Option
 # the sections every recipe shares (the per-model parts are assembled in srkit.options)
 
 
+MAX_ITER = 10 ** 10  # iterations: a thousand years at 300 it/s
+MAX_SIZE = 16384  # an image side an option may ask for (a crop, a resize)
+
+
 class IOBackend(Schema):
     type: Literal['disk', 'lmdb'] = 'disk'
 
@@ -397,9 +420,10 @@ class DatasetOptions(Schema):
     type: Str = ''
     phase: Literal['train', 'val', 'test'] = 'train'
     io_backend: IOBackend = IOBackend()
-    num_worker_per_gpu: Int = 2
-    batch_size_per_gpu: Int = 1
-    dataset_enlarge_ratio: Int = 1
+    # loader processes: more than 256 (utils.device.MAX_WORKERS) is refused, more than the CPUs capped
+    num_worker_per_gpu: IntIn(0, 256) = 2
+    batch_size_per_gpu: IntIn(1, 65536) = 1
+    dataset_enlarge_ratio: IntIn(1, 1_000_000) = 1
     # BasicSR's prefetch modes load unchanged: srkit's loader always prefetches in workers
     # and, on CUDA, copies from pinned memory without blocking
     prefetch_mode: Optional[Literal['cpu', 'cuda']] = None
@@ -421,7 +445,7 @@ class TrainOptions(Schema):
     """``train:`` keys every family shares; srkit.options adds the family's optimizers
     (``optim_<net>``), its BasicSR loss keys (``pixel_opt`` ...), ``losses`` and ``scheduler``."""
 
-    total_iter: Int
+    total_iter: IntIn(1, MAX_ITER)
     ema_decay: Float = 0.0
     warmup_iter: Int = -1
     # precision and layout: fp32 + channels_last measured fastest on CPU
@@ -430,7 +454,7 @@ class TrainOptions(Schema):
     channels_last: Bool = True
     compile: Bool = False
     grad_clip: Optional[Float] = None  # max global L2 norm of each optimizer's gradients
-    accum_iter: Int = 1  # batches whose gradients add up before each optimizer step
+    accum_iter: IntIn(1, 65536) = 1  # batches whose gradients add up before each optimizer step
     # a non-finite loss or gradient: stop (keeping the last finite checkpoint) or skip that step
     nonfinite: Literal['stop', 'skip_step'] = 'stop'
     # the generator's loss terms, resolved from `losses` and the BasicSR keys (srkit.options)

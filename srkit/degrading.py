@@ -114,12 +114,76 @@ def replay(line: dict, hr: np.ndarray, method: str | None = None, kwargs: dict |
     return np.clip(lr, 0, 1)
 
 
+def _not_ours(path: str, what: str) -> UserError:
+    """The one-line refusal of an output folder's state file that srkit-degrade did not write."""
+    return UserError(f'{path}: {what} (srkit-degrade did not write it); remove it or choose another --output')
+
+
+def _json_kind(value) -> str:
+    names = {dict: 'object', list: 'list', str: 'string', bool: 'boolean', type(None): 'null'}
+    return f'a JSON {names.get(type(value), "number")}'
+
+
+def _read_state_file(path: str) -> str:
+    """The text of ``run.json`` or a manifest; one line when it cannot be read or is not text
+    (srkit-degrade writes ASCII: ``json.dumps`` escapes everything else)."""
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:  # a folder of that name, no permission, ...
+        raise _not_ours(path, f'cannot be read ({e.strerror or type(e).__name__})') from None
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise _not_ours(path, 'not text') from None
+
+
 def _read_manifest(path: str) -> dict[str, dict]:
-    from .utils.fileio import read_jsonl
-    return {d['key']: d for d in read_jsonl(path)}  # an image whose line a kill tore is redone
+    """The image records of a manifest, ``{key: line}``; ``{}`` when there is none yet.
+
+    A line that a kill tore (a prefix of a record, which starts with ``{`` and never parses) is
+    skipped, so that image is redone, as is an empty file (a run killed before its first image).
+    A file that is something else (text that is not JSON lines, a JSON list, a line that is not
+    an image record) is a one-line :class:`UserError` naming it, before anything is written.
+    """
+    if not os.path.exists(path):
+        return {}
+    out = {}
+    for n, line in enumerate(_read_state_file(path).splitlines(), 1):
+        text = line.strip().strip('\0')  # NULs: the zeroed tail a crash can leave in a file
+        if not text:
+            continue
+        try:
+            d = json.loads(text)
+        except ValueError:
+            if text.startswith('{'):
+                continue  # torn by a kill (a resumed run then appended the next record to it)
+            raise _not_ours(path, f'line {n} is not JSON') from None
+        if not isinstance(d, dict) or not isinstance(d.get('key'), str):
+            what = 'a JSON object without a "key"' if isinstance(d, dict) else _json_kind(d)
+            raise _not_ours(path, f'line {n} is {what}, not an image record')
+        out[d['key']] = d
+    return out
 
 
-
+def _read_run_settings(path: str) -> dict | None:
+    """``run.json``'s settings, ``None`` when there is none; one line when it is not the
+    settings object srkit-degrade records (it is written atomically, so never torn)."""
+    if not os.path.exists(path):
+        return None
+    text = _read_state_file(path)
+    if not text.strip():
+        raise _not_ours(path, 'empty')
+    try:
+        before = json.loads(text)
+    except ValueError:
+        raise _not_ours(path, 'not JSON') from None
+    if not isinstance(before, dict):
+        raise _not_ours(path, f'{_json_kind(before)}, not run settings')
+    missing = [k for k in ('method', 'scale', 'seed', 'options') if k not in before]
+    if missing:
+        raise _not_ours(path, f'run settings without "{missing[0]}"')
+    return before
 
 
 def _run_settings(method, scale, seed, kwargs) -> dict:
@@ -137,9 +201,8 @@ def _check_run_settings(out_dir: str, method, scale, seed, kwargs, record: bool 
     from .utils.fileio import atomic_write_bytes
     path = os.path.join(out_dir, 'run.json')
     now = _run_settings(method, scale, seed, kwargs)
-    if os.path.exists(path):
-        with open(path) as f:
-            before = json.load(f)
+    before = _read_run_settings(path)
+    if before is not None:
         for k in ('method', 'scale', 'seed', 'options', 'model_sha256'):
             if before.get(k) != now.get(k):
                 what = 'the --model file' if k == 'model_sha256' else f'{k} {before.get(k)!r} (now {now.get(k)!r})'
@@ -147,6 +210,12 @@ def _check_run_settings(out_dir: str, method, scale, seed, kwargs, record: bool 
                                 'use another --output or delete that one')
     elif record:
         atomic_write_bytes(path, json.dumps(now, indent=1, sort_keys=True).encode())
+
+
+def _ends_with_newline(path: str) -> bool:
+    with open(path, 'rb') as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b'\n'
 
 
 def _read_manifests(folder: str) -> dict[str, dict]:
@@ -259,16 +328,17 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
         out_dir = lmdb_out + '.parts' if lmdb_out else output  # LMDB output: stage images, then pack
         make_output_dir(out_dir)
         mine = shard_keys(st.keys, i, n)
+        manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
+        # the state files are read (and a foreign one refused) before anything is written;
+        # seeds do not depend on the shard, so an unsharded run counts what shards already made
+        done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
+        done = {k: v for k, v in done.items() if k in set(mine)}
+        _check_run_settings(out_dir, method, scale, seed, kwargs)
         # temp files of this shard's writes that a kill interrupted (other shards may be writing theirs)
         prefixes = tuple(f'.{k}.png.' for k in mine)
         for f in os.listdir(out_dir):
             if f.endswith('.tmp') and f.startswith(prefixes):
                 os.unlink(os.path.join(out_dir, f))
-        _check_run_settings(out_dir, method, scale, seed, kwargs)
-        manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
-        # seeds do not depend on the shard, so an unsharded run counts what shards already made
-        done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
-        done = {k: v for k, v in done.items() if k in set(mine)}
         keys = [k for k in mine if k not in done]
         jobs = [(k, input, backend, method, scale, seed, kwargs, out_dir) for k in keys]
         failed = []
@@ -276,6 +346,8 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
         results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
         try:
             with open(manifest, 'a') as mf:
+                if mf.tell() and not _ends_with_newline(manifest):
+                    mf.write('\n')  # a kill tore the last line: keep the next record off it
                 for r in tqdm(results, total=len(jobs), desc=f'degrade {method}', unit='img', disable=None):
                     if 'error' in r:
                         failed.append(r['error'])

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .archs import build_network
 from .archs.detect import identify
 from .errors import UserError
-from .utils.checkpoint import check_compatible, extract_state_dict, interpolate, load_checkpoint
+from .utils.checkpoint import check_compatible, check_dtypes, extract_state_dict, interpolate, load_checkpoint
 from .utils.imgio import Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes, tensor2img
 from .utils.tiling import tiled_forward
 
@@ -74,7 +74,7 @@ def load_generator(path: str, param_key: Optional[str] = None, device='cpu', cha
     sd = net.adapt_state_dict(type(net).convert_keys(sd))
     check_compatible(net, sd, path, strict=True)
     net.load_state_dict(sd)
-    scale = int(meta['scale']) if meta and 'scale' in meta else int(net.scale)
+    scale = _checked_scale(net, meta, path)
     net = net.to(device).eval()
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -93,8 +93,26 @@ def _checked_meta(meta, path: str) -> Optional[dict]:
         raise UserError(f'{path}: its srkit metadata "arch" must be a mapping with a "type" name')
     scale = meta.get('scale')
     if scale is not None and (not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= 16):
-        raise UserError(f'{path}: its srkit metadata "scale" must be an integer from 1 to 16, got {scale!r}')
+        # a nested value is named by its type: its repr could be megabytes, or recurse past the limit
+        got = repr(scale) if isinstance(scale, (int, float, str)) else f'a {type(scale).__name__}'
+        raise UserError(f'{path}: its srkit metadata "scale" must be an integer from 1 to 16, got {got}')
     return meta
+
+
+def _checked_scale(net, meta: Optional[dict], path: str) -> int:
+    """The scale tools run ``net`` at: the one it declares (every srkit architecture does),
+    else its metadata's.  An upscaling network (x2 and up) whose metadata says another scale is
+    refused: its output would not match the size the metadata promises (an alpha channel resized
+    by the metadata's factor would not fit the RGB).  A x1 network may carry another: srkit
+    records the experiment's scale with every network, and DSGAN's degradation generator, at LR
+    resolution, belongs to a x4 experiment."""
+    own = getattr(net, 'scale', None)
+    declared = isinstance(own, int) and not isinstance(own, bool)
+    told = meta.get('scale') if meta else None
+    if declared and own != 1 and told is not None and told != own:
+        raise UserError(f'{path}: its srkit metadata says scale {told}, but the {type(net).__name__} it holds is '
+                        f'x{own}; the metadata is wrong')
+    return own if declared else int(told if told is not None else net.scale)
 
 
 class SpandrelNet(torch.nn.Module):
@@ -131,6 +149,7 @@ class SpandrelNet(torch.nn.Module):
         if not isinstance(descriptor, ImageModelDescriptor) or descriptor.purpose not in ('SR', 'Restoration'):
             raise UserError(f'{path}: a {descriptor.architecture.name} ({descriptor.purpose}) is not an '
                             'image-to-image network srkit runs')
+        check_dtypes(descriptor.model.state_dict(), sd, path)  # spandrel has cast them already
         return cls(descriptor)
 
     def forward(self, x):
@@ -205,18 +224,60 @@ def read_input(path: str) -> Decoded:
     return img
 
 
+# BT.601 luma, as OpenCV's BGR2GRAY (chaiNNer's conversion for 1-channel models)
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def image_channels(net, name: str = '') -> tuple[int, int]:
+    """``(in, out)``: the channels an image-to-image network reads and writes, 1 (gray), 3 (RGB)
+    or 4 (RGBA), from its config (srkit's ``num_in_ch``/``num_out_ch``, the translation nets'
+    ``input_nc``/``output_nc``, BasicSR's ``in_nc``/``out_nc``, spandrel's ``input_channels``/
+    ``output_channels``); 3 where it names none, every srkit architecture's default.  Other
+    counts are refused (UserError naming ``name``, else the network's class)."""
+    cfg = getattr(net, 'srkit_config', None) or getattr(net, 'config', None) or {}
+
+    def first(*keys) -> int:
+        return next((cfg[k] for k in keys if isinstance(cfg.get(k), int)), 3)
+    cin = first('num_in_ch', 'input_nc', 'in_nc', 'input_channels')
+    cout = first('num_out_ch', 'output_nc', 'out_nc', 'output_channels')
+    if cin not in (1, 3, 4) or cout not in (1, 3, 4):
+        raise UserError(f'{name or type(net).__name__}: a network of {cin} input and {cout} output channels; '
+                        'srkit runs images of 1 (gray), 3 (RGB) or 4 (RGBA)')
+    return cin, cout
+
+
+def network_input(img: Decoded, channels: int) -> np.ndarray:
+    """``(H,W,channels)`` float32 in [0,1] for a network reading ``channels``: 1, the image's
+    BT.601 luma; 3, its RGB; 4, RGBA with its alpha, or opaque when it has none."""
+    if channels == 1:
+        return (img.rgb @ LUMA)[..., None]
+    if channels == 4:
+        alpha = np.ones(img.rgb.shape[:2], np.float32) if img.alpha is None else img.alpha
+        return np.dstack([img.rgb, alpha])
+    return img.rgb
+
+
 def upscale_image(net, img: Decoded, scale: int, device=None, tile: int = 0, overlap: int = 32, dtype=None,
                   progress: Optional[Callable] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """``(RGB (H*s,W*s,3) float32 in [0,1], alpha or None)`` for a decoded image: the network
-    (``net``; None: MATLAB bicubic) on the RGB, bicubic on the alpha."""
+    """``(RGB (H*s,W*s,3) float32 in [0,1], alpha (H*s,W*s) or None)`` for a decoded image: the
+    network (``net``; None: MATLAB bicubic) on what it reads (:func:`network_input`), bicubic on
+    the alpha.  A 1-channel output is gray RGB; a 4-channel one gives the alpha when the image
+    has one (else it is dropped: the output keeps the input's channels)."""
     from degradations import imresize
+    net_alpha = None
     if net is None:
         out = np.clip(imresize(img.rgb, scale), 0, 1)
     else:
+        cin, cout = image_channels(net)
         with torch.no_grad():
-            x = img2tensor(img.rgb).unsqueeze(0)
+            x = img2tensor(network_input(img, cin)).unsqueeze(0)
             if not tile:
                 x = x.to(device if device is not None else next(net.parameters()).device)
-            out = tensor2img(run_generator(net, x, tile, overlap, dtype, progress))
-    alpha = None if img.alpha is None else np.clip(imresize(img.alpha, scale), 0, 1)
-    return out, alpha
+            out = tensor2img(run_generator(net, x, tile, overlap, dtype, progress))  # (H*s,W*s,cout)
+        if cout == 4:
+            out, net_alpha = out[..., :3], out[..., 3]
+        elif cout == 1:
+            out = np.repeat(out, 3, axis=2)
+    if img.alpha is None:
+        return out, None
+    return out, net_alpha if net_alpha is not None else np.clip(imresize(img.alpha, scale), 0, 1)

@@ -24,10 +24,11 @@ from pydantic import Field, TypeAdapter, create_model
 
 from . import data as _data  # noqa: F401  (registers the dataset types)
 from . import models as _models  # noqa: F401  (registers the model types and, below them, the rest)
-from .config import (Bool, DatasetOptions, DistOptions, Int, LoggerOptions, PathOptions, Schema, Str, ValOptions,
-                     check_name, tagged_union, validate)
+from .config import (Bool, DatasetOptions, DistOptions, Int, IntIn, LoggerOptions, PathOptions, Schema, Str,
+                     ValOptions, check_name, tagged_union, validate)
 from .engine import optim as _optim  # noqa: F401  (registers the optimizers)
 from .errors import OptionError
+from .utils.device import check_device
 from .registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY,
                        SCHEDULER_REGISTRY)
 
@@ -37,7 +38,7 @@ class RootOptions(Schema):
 
     name: Str
     model_type: Str
-    scale: Int = 1
+    scale: IntIn(1, 16) = 1
     num_gpu: Union[Int, Literal['auto']] = 'auto'
     manual_seed: Int = 0
     find_unused_parameters: Bool = False
@@ -57,11 +58,7 @@ class RootOptions(Schema):
         if not 0 <= self.manual_seed < 2 ** 32:
             raise OptionError(f'manual_seed: must be in [0, 2**32), got {self.manual_seed}')
         if self.device is not None:
-            import torch
-            try:
-                torch.device(self.device)
-            except RuntimeError:
-                raise OptionError(f'device: expected cpu, cuda or cuda:N, got {self.device!r}') from None
+            check_device(self.device, 'device')
         cls = self.model_class
         for net in cls.network_names if self.train is not None else cls.network_names[:1]:
             if getattr(self, f'network_{net}') is None:
@@ -69,8 +66,7 @@ class RootOptions(Schema):
         for net in cls.optimizer_names if self.train is not None else ():
             if getattr(self.train, f'optim_{net}') is None:
                 raise OptionError(f'train.optim_{net}: required by model_type {self.model_type}')
-        if cls.sr_generator:
-            _check_generator_scale(self)
+        _check_networks(self)
         cls.check_options(self)
         if self.train is not None:
             self.train._loss_terms = self.model_class.resolve_losses(self)
@@ -168,33 +164,59 @@ Options = RootOptions  # what a parsed file is (a family's subclass of it)
 # loading
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, first: int, again: int):
+        super().__init__(f'{key}: given twice in one mapping (lines {first} and {again}); keep one')
+        self.key = key
+
+
 class _SafeLoader(yaml.SafeLoader):
-    pass
+    """PyYAML's SafeLoader, refusing a key given twice in one mapping: PyYAML keeps the last one
+    without a word, so a recipe with two ``total_iter`` lines would train with the one not meant.
+    Keys a merge (``<<: *base``) brings in may be set again: that is what merging is for."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == 'tag:yaml.org,2002:merge' or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_scalar(key_node)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
-def _check_generator_scale(opt) -> None:
-    """``network_g`` of an SR family must upscale by the top-level ``scale`` (BasicSR's recipes set
-    both); otherwise the first batch would end in a size-mismatch traceback.  The network is built
-    on the meta device: no memory, no init cost."""
+def _check_networks(opt) -> None:
+    """Every ``network_<net>`` built on the meta device (no memory, no init cost), so that a
+    constructor's refusal or a network too large is one line at parse time; ``network_g`` of an SR
+    family must upscale by the top-level ``scale`` (BasicSR's recipes set both), else the first
+    batch would end in a size-mismatch traceback."""
     import torch
     from .archs import build_network
-    try:
+    for net, spec in opt.networks.items():
         with torch.device('meta'):
-            s = getattr(build_network(opt.network_g), 'scale', None)
-    except Exception:  # a bad network spec is reported where the network is built
-        return
-    if isinstance(s, int) and s != opt.scale:
-        raise OptionError(f'network_g: a x{s} network (its upscale/scale key), but scale is {opt.scale}; '
-                          'make the two agree')
+            built = build_network(spec, f'network_{net}')
+        s = getattr(built, 'scale', None)
+        if net == 'g' and opt.model_class.sr_generator and isinstance(s, int) and s != opt.scale:
+            raise OptionError(f'network_g: a x{s} network (its upscale/scale key), but scale is {opt.scale}; '
+                              'make the two agree')
 
 
 def read_yaml(path: str) -> dict:
     p = Path(path)
     if not p.is_file():
-        raise OptionError(f'{path}: no such options file')
-    raw = p.read_bytes()
+        raise OptionError(f'{path}: ' + ('not a regular file (a folder, device or FIFO); give an options file'
+                                         if p.exists() else 'no such options file'))
+    size = p.stat().st_size
+    if size > MAX_OPTIONS_BYTES:  # checked before reading: a huge file is never read whole
+        raise OptionError(f'{path}: {size} bytes; an options file is at most {MAX_OPTIONS_BYTES} bytes')
+    with p.open('rb') as f:
+        raw = f.read(MAX_OPTIONS_BYTES + 1)
     if len(raw) > MAX_OPTIONS_BYTES:
-        raise OptionError(f'{path}: {len(raw)} bytes; an options file is at most {MAX_OPTIONS_BYTES} bytes')
+        raise OptionError(f'{path}: more than {MAX_OPTIONS_BYTES} bytes; an options file is at most that')
     try:
         text = raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:
@@ -204,6 +226,8 @@ def read_yaml(path: str) -> dict:
         data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - SafeLoader subclass
     except RecursionError:
         raise OptionError(f'{path}: nested too deeply to be an options file') from None
+    except _DuplicateKey as e:
+        raise OptionError(f'{path}: {e}') from None
     except yaml.constructor.ConstructorError as e:
         tag = getattr(e, 'problem', '') or str(e)
         raise OptionError(f'{path}: refused YAML tag ({" ".join(tag.split())}); '

@@ -21,11 +21,14 @@ class Registry:
 
     ``skip`` names constructor parameters the caller supplies (an optimizer's
     ``params``); ``spec_base`` adds keys every entry's spec accepts (a loss's
-    ``target``), which :meth:`build` does not pass to the constructor.
+    ``target``), which :meth:`build` does not pass to the constructor.  ``int_bounds``: the
+    range of every ``int`` parameter whose annotation declares none (``config.IntIn``).
     """
 
-    def __init__(self, kind: str, skip: tuple = (), spec_base: type = Spec):
+    def __init__(self, kind: str, skip: tuple = (), spec_base: type = Spec,
+                 int_bounds: Optional[tuple[int, int]] = None):
         self.kind = kind
+        self.int_bounds = int_bounds
         self.skip = ('self',) + tuple(skip)
         self.spec_base = spec_base
         self._items: dict[str, Any] = {}
@@ -67,7 +70,8 @@ class Registry:
                 self._specs[name] = create_model(f'{name}Options', __base__=own, type=(Literal[name], ...))
             else:
                 doc = inspect.getdoc(obj) or ''
-                model = signature_model(f'{name}{self.kind.title()}', fn, self.spec_base, self.skip, tag=name)
+                model = signature_model(f'{name}{self.kind.title()}', fn, self.spec_base, self.skip, tag=name,
+                                        int_bounds=self.int_bounds)
                 model.__doc__ = doc.split('\n\n')[0] or None
                 self._specs[name] = model
         return self._specs[name]
@@ -110,7 +114,10 @@ class LossSpec(Spec):
     spec_only = ('target', 'name')
 
 
-ARCH_REGISTRY = Registry('arch')
+# an architecture's counts and widths (blocks, features, channels): no SR network has one past a
+# thousand, and a larger one would only make the network too large to build (see archs.build_network)
+MAX_ARCH_INT = 1024
+ARCH_REGISTRY = Registry('arch', int_bounds=(0, MAX_ARCH_INT))
 LOSS_REGISTRY = Registry('loss', spec_base=LossSpec)
 DATASET_REGISTRY = Registry('dataset')
 MODEL_REGISTRY = Registry('model')

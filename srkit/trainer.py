@@ -25,6 +25,7 @@ import torch
 
 from . import __version__
 from .data import build_dataset, build_train_loader, build_val_loader
+from .data.loader import loader_workers
 from .engine.context import EngineContext
 from .engine.dist import DistContext, init_distributed, pick_device
 from .engine.logger import TrainLogger
@@ -95,6 +96,9 @@ class Trainer:
             self.start_iter = int(state['iter'])
             self._check_setup(state.get('setup'), resume_path)
         pending: list[str] = []  # what the model logs while being built: written once the log exists
+        if loader_workers(tr.num_worker_per_gpu) < tr.num_worker_per_gpu:
+            pending.append(f'datasets.train.num_worker_per_gpu: {tr.num_worker_per_gpu} capped at '
+                           f'{loader_workers(tr.num_worker_per_gpu)}, the CPUs this process may use')
         ctx = EngineContext(self.device, self.dist, pending.append)
         self.model = build_model(opt, ctx)
         if state is not None:
@@ -393,7 +397,7 @@ class Trainer:
         lrs = self.model.current_lr()
         lr_txt = ' '.join(f'lr_{k} {v:.3e}' for k, v in lrs.items())
         loss_txt = ' '.join(f'{k} {v:.4e}' for k, v in losses.items())
-        eta_txt = time.strftime('%H:%M:%S', time.gmtime(eta)) if math.isfinite(eta) else '?'
+        eta_txt = format_eta(eta)
         self.logger.info(f'[iter {it:>7d}/{self.opt.train.total_iter}] {ips:.2f} it/s eta {eta_txt} | '
                          f'{lr_txt} | {loss_txt}')
         self.logger.scalars(losses, it, 'losses/')
@@ -526,3 +530,16 @@ def train(opt: Options, auto_resume: bool = False, quiet: bool = False) -> int:
         if dist.is_available() and dist.is_initialized():
             gc.collect()  # the same, after an error
             dist.destroy_process_group()
+
+
+def format_eta(seconds: float) -> str:
+    """``HH:MM:SS``, with days in front past one (``3d 04:05:06``); ``?`` when unknown, and
+    ``> 1e6 d`` past what a clock can show (a total_iter of 10**10 at a slow rate)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return '?'
+    if seconds >= 86400 * 1e6:
+        return '> 1e6 d'
+    s = int(seconds)
+    days, rest = divmod(s, 86400)
+    clock = f'{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}'
+    return f'{days}d {clock}' if days else clock

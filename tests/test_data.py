@@ -71,7 +71,7 @@ def _decode_cv2(buf):
 def test_srkit_lmdb_reads_in_basicsr_file_client(photos_dir, tmp_path):
     out = str(tmp_path / 'hr.lmdb')
     stats = make_lmdb(str(photos_dir / 'hr'), out, workers=2)
-    assert stats == {'written': 6, 'skipped': 0, 'total': 6}
+    assert stats == {'written': 6, 'skipped': 0, 'total': 6, 'not_files': []}
     meta = open(os.path.join(out, 'meta_info.txt')).read().splitlines()
     assert meta[0] == 'astronaut_0.png (96,96,3) 1'
     FileClient = import_basicsr('basicsr.utils.file_client').FileClient

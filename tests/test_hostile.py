@@ -442,9 +442,16 @@ def test_a_degradation_option_of_the_wrong_type_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize('meta, says', [
-    ({'arch': {'type': 'MSRResNet', 'num_feat': 100000, 'num_block': 400, 'upscale': 2}, 'scale': 2},
+    ({'arch': {'type': 'MSRResNet', 'num_feat': 512, 'num_block': 20, 'upscale': 2}, 'scale': 2},
      'its metadata describes a MSRResNet of'),
-    ({'arch': {'type': 'MSRResNet', 'num_feat': -4, 'num_block': 1, 'upscale': 2}, 'scale': 2}, 'cannot build'),
+    ({'arch': {'type': 'MSRResNet', 'num_feat': 100000, 'num_block': 400, 'upscale': 2}, 'scale': 2},
+     'arch.num_feat: must be <= 1024'),
+    ({'arch': {'type': 'MSRResNet', 'num_feat': 1024, 'num_block': 1000, 'upscale': 2}, 'scale': 2},
+     'is over the limit of 1,073,741,824'),
+    ({'arch': {'type': 'MSRResNet', 'num_feat': -4, 'num_block': 1, 'upscale': 2}, 'scale': 2},
+     'arch.num_feat: must be >= 0'),
+    ({'arch': {'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 5}, 'scale': 2},
+     'MSRResNet cannot be built (MSRResNet supports upscale 2, 3 or 4, got 5)'),
     ({'arch': 'MSRResNet', 'scale': 2}, 'must be a mapping'),
     ({'arch': {'type': 'MSRResNet', 'num_feat': 'wide'}, 'scale': 2}, 'num_feat'),
     ({'arch': {'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2}, 'scale': 10 ** 9}, '"scale"'),

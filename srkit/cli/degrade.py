@@ -6,12 +6,16 @@
                 [--model G.pth --mode sdsr|tdsr --tile 512] [--hr-output HR_DIR]
 
 - Each image gets its own seed, derived from ``--seed`` and the image's name, so
-  the output does not depend on ``--workers`` or ``--shard``.
+  the output does not depend on ``--workers`` or ``--shard`` (nor on the thread
+  count: the ops whose CPU result depends on it run on one thread).
 - ``OUT_DIR/manifest.jsonl`` (``manifest.<i>-of-<n>.jsonl`` for a shard) holds
   one line per image: name, seed, and every drawn parameter;
   ``srkit.degrading.replay(line, hr)`` reproduces that image.
 - A re-run skips images already in the manifest. Images are written
-  atomically, so a killed run leaves no truncated file.
+  atomically, so a killed run leaves no truncated file; a manifest line torn by
+  a kill is redone. A ``run.json`` or manifest there that srkit-degrade did not
+  write (empty, not JSON, a JSON list, ...) is refused in one line naming it,
+  before anything is written.
 - An unreadable input is reported and skipped; the exit status is then 1.
 - Under torchrun, RANK/WORLD_SIZE pick the shard automatically.
 - A ``.lmdb`` output is staged as images in ``Y.lmdb.parts/`` and packed into
@@ -21,6 +25,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import cli_entry
 
@@ -47,6 +52,10 @@ def main(argv=None):
                     help='also write the HR each LR pairs with here (needed for --mode tdsr, which changes it)')
     a = ap.parse_args(argv)
     from ..degrading import degrade_folder
+    from ..utils.device import cap_workers
+    a.workers, note = cap_workers(a.workers)  # the output does not depend on the count
+    if note:
+        print(f'srkit-degrade: {note}', file=sys.stderr)
     return degrade_folder(**vars(a))
 
 

@@ -30,7 +30,7 @@ import shutil
 import tempfile
 
 from ..errors import UserError, cli_entry
-from ..utils.fileio import check_apart, staged_folder
+from ..utils.fileio import check_apart, check_replaceable, staged_folder
 
 PARTIAL = 3  # exit status: the report lacks a metric whose weights are missing
 
@@ -95,21 +95,21 @@ def main(argv=None):
     metrics = _metrics(a.metrics)
     if a.crop_size < 8:
         raise UserError('--crop-size: must be >= 8')
-    import torch
+    from ..utils.device import pick_device
     from .. import evaluation as ev
-    device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    a.model_paths = [ev.split_label(m, 'model')[1] for m in a.model]
+    if a.json:  # before any work: a device or an input there is refused at the start, not the end
+        check_replaceable(a.json, a.model_paths, '--json')
+    device = pick_device(a.device)
     gt = ev.index_images(a.gt, 'gt')
     if a.out:
         # the report folder is replaced whole: it must hold none of the inputs, nor lie in one
         inputs = [a.gt, a.lq] + [ev.split_label(s, 'sr')[1] for s in a.sr] + \
             [ev.split_label(m, 'model')[1] for m in a.model]
         check_apart(a.out, [p for p in inputs if p and os.path.isdir(p)])
-        root = os.path.realpath(a.out)
-        for p in filter(None, inputs):
-            if os.path.realpath(p) == root or os.path.realpath(p).startswith(root + os.sep):
-                raise UserError(f'--out {a.out}: holds the input {p}, and the report folder is replaced whole; '
-                                'write the report elsewhere')  # built beside the old report and swapped in whole: a killed run loses nothing
-        with staged_folder(a.out, '--out', reuse=_lq_folders(a.out)) as work:
+        # built beside the old report and swapped in whole: a killed run loses nothing; only a
+        # folder srkit-eval wrote (its marker) is ever replaced
+        with staged_folder(a.out, '--out', reuse=_lq_folders(a.out), marker='.srkit-eval', inputs=inputs) as work:
             res = _run(a, ev, gt, metrics, device, work, a.out)
         print(f'report: {os.path.join(a.out, "report.html")}')
     else:
@@ -157,9 +157,10 @@ def _run(a, ev, gt: dict, metrics: list, device, work: str, out: str | None) -> 
         raise UserError('--model: needs an LQ to run on (--lq DIR or --degrade METHOD)')
     scale = a.scale
     if models:  # every checkpoint is read, and its scale checked, before any LQ or output is written
-        from ..inference import load_generator
+        from ..inference import image_channels, load_generator
         for e in models:
-            s = load_generator(e.source, None, 'cpu')[2]
+            net, _cfg, s = load_generator(e.source, None, 'cpu')
+            image_channels(net, e.source)  # a network no image can feed is refused here, not at the first image
             if scale is not None and s != scale:
                 raise UserError(f'--model {e.source}: a x{s} network, but '
                                 f'{"--scale is" if a.scale else "the others are"} x{scale}')
@@ -202,7 +203,7 @@ def _run(a, ev, gt: dict, metrics: list, device, work: str, out: str | None) -> 
         res = _relocate(res, os.path.abspath(work), os.path.abspath(out))
     if a.json:
         from ..utils.fileio import atomic_write_text
-        atomic_write_text(a.json, report.to_json(res))
+        atomic_write_text(a.json, report.to_json(res), a.model_paths, '--json')
     if out:
         report.write_tables(res, work)
         report.write_report(res, work, crops.finish())

@@ -3,11 +3,13 @@
   srkit-export --model net_g.pth --out net_g.onnx [--opset 17] [--fp16] [--dynamic]
                [--input IMAGE] [--size 64] [--tolerance T]
 
-The graph takes ``(B,C,H,W)`` RGB in [0,1] and returns the upscaled image in [0,1], as
-srkit-infer does; ``--dynamic`` lets batch, height and width vary (multiples of the
-network's size multiple).  After writing, the model runs in onnxruntime (CPU) on an image
+The graph takes ``(B,C,H,W)`` in [0,1] (C: the network's channels, 3 for RGB) and returns the
+upscaled image in [0,1], as srkit-infer does; ``--dynamic`` lets batch, height and width vary
+(any height and width: a network that needs a size multiple pads inside the graph, as
+srkit-infer does).  After writing, the model runs in onnxruntime (CPU) on an image
 (``--input``, or a photo bundled with scikit-image) and the command prints the largest
-difference from PyTorch; above the tolerance it fails and writes nothing.
+difference from srkit-infer's PyTorch path; above the tolerance it fails and writes nothing.
+``--out`` may not be the model or the image, nor a device, FIFO or folder.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog='srkit-export', description=__doc__.split('\n')[0])
     ap.add_argument('--model', required=True, help='generator checkpoint (.pth, .safetensors; any srkit-infer reads)')
     ap.add_argument('--out', required=True, help='the .onnx file to write')
-    ap.add_argument('--opset', type=int, default=17)
+    ap.add_argument('--opset', type=int, default=17, help='ONNX opset (11 to the highest the installed torch writes)')
     ap.add_argument('--fp16', action='store_true', help='half-precision weights and input')
     ap.add_argument('--dynamic', action='store_true', help='batch, height and width not fixed')
     ap.add_argument('--input', default=None, help='the image the check runs on (default: a bundled photo)')
@@ -31,16 +33,16 @@ def main(argv=None):
                     help='largest allowed difference on [0, 1] (default 1e-4, with --fp16 2e-2)')
     a = ap.parse_args(argv)
     from ..errors import UserError
-    if a.size < 1 or a.opset < 7:
-        raise UserError('--size must be >= 1 and --opset >= 7')
-    from ..export import export_onnx
+    from ..export import check_arguments, export_onnx
+    check_arguments(a.opset, a.tolerance, a.size)  # before loading the model
     try:
         r = export_onnx(a.model, a.out, a.opset, a.fp16, a.dynamic, a.size, a.input, a.param_key, a.tolerance)
     except OSError as e:  # an output folder that cannot be made or written
         raise UserError(f'{a.out}: cannot write ({e.strerror or e})') from None
     print(f'{a.out}: {r["arch"]["type"]} x{r["scale"]}, {r["bytes"] / 1e6:.2f} MB, opset {a.opset}'
           f'{", fp16" if a.fp16 else ""}{", dynamic axes" if a.dynamic else ""}')
-    print(f'onnxruntime vs PyTorch on a {r["size"]}x{r["size"]} image: max difference {r["max_diff"]:.3g}, '
+    sizes = ' and a '.join(f'{h}x{w}' for h, w in r['sizes'])
+    print(f'onnxruntime vs PyTorch on a {sizes} image: max difference {r["max_diff"]:.3g}, '
           f'mean {r["mean_diff"]:.3g} (tolerance {r["tolerance"]:g})')
     return 0
 

@@ -139,9 +139,10 @@ def main(argv=None):
                          "reference's test.py behaviour without --eval")
     a = ap.parse_args(argv)
     import torch
-    from ..inference import check_precision, describe, load_generator, read_input, upscale_image
+    from ..inference import check_precision, describe, image_channels, load_generator, read_input, upscale_image
+    from ..utils.device import pick_device
     from ..utils.imgio import write_image
-    device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    device = pick_device(a.device)
     if a.tile < 0 or a.tile_overlap < 0:
         raise UserError('--tile and --tile-overlap: must be >= 0')
     if a.tile and a.tile_overlap >= a.tile:
@@ -163,6 +164,7 @@ def main(argv=None):
             raise UserError(f'{a.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
         print(f'{model}: {describe(cfg, scale)}' + (f', interpolated with {dni[0]}' if dni else ''))
         check_precision(net, dtype)
+        image_channels(net, model)  # one it cannot feed stops here, not at the first image
         net.train(a.inference_mode == 'train')
         net.to(dtype)
     files = _inputs(a.input)

@@ -67,6 +67,7 @@ def main(argv=None):
     ap.add_argument('--out-dir', help='output folder for --alphas')
     a = ap.parse_args(argv)
     from ..utils.checkpoint import save_checkpoint
+    from ..utils.fileio import check_replaceable
     if a.alpha is not None:
         if not a.out:
             raise UserError('--out is required with --alpha')
@@ -81,12 +82,13 @@ def main(argv=None):
     for al in alphas:
         if not 0.0 <= al <= 1.0:
             print(f'srkit-interp: warning: alpha {al} is outside [0, 1]: extrapolating', file=sys.stderr)
-    outs = interpolate_files(a.a, a.b, alphas)
     stem, ext = os.path.splitext(os.path.basename(a.b))
     ext = ext if ext.lower() in ('.pth', '.safetensors') else '.pth'
-    for al, out in zip(alphas, outs):
-        # the format follows the file name: --out x.safetensors writes safetensors
-        path = a.out if a.alpha is not None else os.path.join(a.out_dir, f'{stem}_alpha{al:g}{ext}')
+    # the format follows the file name: --out x.safetensors writes safetensors
+    paths = [a.out] if a.alpha is not None else [os.path.join(a.out_dir, f'{stem}_alpha{al:g}{ext}') for al in alphas]
+    for path in paths:  # before any work: an output that is an input (or a device) is refused
+        check_replaceable(path, (a.a, a.b), '--out' if a.alpha is not None else '--out-dir file')
+    for al, out, path in zip(alphas, interpolate_files(a.a, a.b, alphas), paths):
         save_checkpoint(out, path)
         print(f'alpha {al:g}: {path}')
     return 0

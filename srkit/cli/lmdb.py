@@ -37,15 +37,21 @@ def main(argv=None):
     ap.add_argument('--verify', action='store_true', help='decode every record afterwards and report bad ones')
     a = ap.parse_args(argv)
     from ..data.lmdb_writer import make_lmdb, verify_lmdb
+    from ..utils.device import cap_workers
     if a.input is None and not a.verify:
         raise UserError('--input is required (or --verify alone to check an existing LMDB)')
     if a.input is not None:
+        workers, note = cap_workers(a.workers)
+        if note:
+            print(f'srkit-lmdb: {note}', file=sys.stderr)
         bar, cb = _bar('lmdb')
         try:
-            stats = make_lmdb(a.input, a.output, workers=max(1, a.workers),
+            stats = make_lmdb(a.input, a.output, workers=workers,
                               compress_level=a.compress_level, progress=cb)
         finally:
             bar.close()
+        for path in stats['not_files']:
+            print(f'srkit-lmdb: skipped {path}: not a regular file (a device, FIFO or socket)', file=sys.stderr)
         resumed = f', {stats["skipped"]} already there (resumed)' if stats['skipped'] else ''
         print(f'{a.output}: {stats["total"]} images ({stats["written"]} written{resumed})')
     if a.verify:

@@ -26,6 +26,9 @@ def _labels(text: str, n_classes: int) -> list[int]:
     return labels
 
 
+MAX_PER_LABEL = 1000
+
+
 @cli_entry('srkit-sample')
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='srkit-sample', description=__doc__.split('\n')[0])
@@ -38,13 +41,16 @@ def main(argv=None):
     ap.add_argument('--param-key', default=None, help='params_ema (default, falls back to params) or params')
     ap.add_argument('--device', default=None, help='cpu, cuda ... (default: cuda if available)')
     a = ap.parse_args(argv)
-    if a.per_label < 1:
-        raise UserError(f'--per-label: must be >= 1, got {a.per_label}')
+    if not 1 <= a.per_label <= MAX_PER_LABEL:  # the samples are drawn in one batch
+        raise UserError(f'--per-label: must be from 1 to {MAX_PER_LABEL}, got {a.per_label}')
+    from ..utils.fileio import check_replaceable
+    check_replaceable(a.out, [a.model], '--out')
     import torch
+    from ..utils.device import pick_device
     from ..inference import load_generator
     from torchvision.utils import make_grid
     from ..utils.imgio import tensor2img, write_image
-    device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    device = pick_device(a.device)
     net, cfg, _ = load_generator(a.model, a.param_key, device)
     if not (hasattr(net, 'n_classes') and hasattr(net, 'latent_dim')):
         raise UserError(f'{a.model}: a {cfg["type"]} is not a conditional generator; use srkit-infer')

@@ -20,7 +20,7 @@ from degradations.kernels import KERNEL_KINDS
 from degradations.realesrgan import KernelConfig, sample_kernels
 
 from ..errors import DataError, OptionError
-from ..config import Bool, DatasetOptions, Float, Int, Str, check_degradation, check_path
+from ..config import MAX_SIZE, Bool, DatasetOptions, Float, Int, IntIn, Str, check_degradation, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .storage import FolderStorage, check_same_keys, open_storage
@@ -59,7 +59,7 @@ class PairedOptions(DatasetOptions):
     dataroot_lq: Optional[Str] = None
     meta_info_file: Optional[Str] = None
     filename_tmpl: Str = '{}'
-    gt_size: Optional[Int] = None
+    gt_size: Optional[IntIn(1, MAX_SIZE)] = None
     use_hflip: Bool = False
     use_rot: Bool = False
 
@@ -176,7 +176,7 @@ class RealESRGANPairedDataset(PairedImageDataset):
 class SingleHROptions(DatasetOptions):
     dataroot_gt: Optional[Str] = None
     meta_info_file: Optional[Str] = None
-    gt_size: Optional[Int] = None
+    gt_size: Optional[IntIn(1, MAX_SIZE)] = None
     use_hflip: Bool = False
     use_rot: Bool = False
     # the degradation making LQ from GT: {type: bicubic, ...pipeline kwargs} or {preset: NAME|FILE, ...}
@@ -248,8 +248,8 @@ class RealESRGANDatasetOptions(DatasetOptions):
     dataroot_gt: Optional[Str] = None
     meta_info_file: Optional[Str] = None
     meta_info: Optional[Str] = None  # Real-ESRGAN's name for meta_info_file
-    gt_size: Optional[Int] = None  # the model crops after degrading: must equal the top-level gt_size
-    crop_pad_size: Int = 400
+    gt_size: Optional[IntIn(1, MAX_SIZE)] = None  # the model crops after degrading: must equal the top-level gt_size
+    crop_pad_size: IntIn(1, MAX_SIZE) = 400
     use_hflip: Bool = True
     use_rot: Bool = False
     blur_kernel_size: Int = 21

@@ -16,11 +16,10 @@ from multiprocessing import get_context
 from typing import Callable, Optional
 
 import cv2
-import numpy as np
 
 from ..errors import DataError, UserError
 from ..utils.fileio import atomic_write_text, make_output_dir, read_jsonl, safe_name
-from ..utils.imgio import imdecode, list_images, looks_truncated, quiet_cv2, read_bytes
+from ..utils.imgio import imdecode, is_regular, list_images, looks_truncated, quiet_cv2, read_bytes
 from .storage import INCOMPLETE_MARKER, read_meta_info
 
 
@@ -92,12 +91,16 @@ def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int
               chunk: int = 16, progress: Optional[Callable[[int, int], None]] = None) -> dict:
     """Build (or resume building) ``output`` from the images in ``input_dir``.
 
-    Returns ``{'written': n_new, 'skipped': n_already_there, 'total': n}``.
+    Returns ``{'written': n_new, 'skipped': n_already_there, 'total': n, 'not_files': [path]}``,
+    the last the image-named entries that are no regular file (devices, FIFOs), left out.
     Raises :class:`UserError` if ``output`` is a finished LMDB or belongs to
     another build, and :class:`DataError` naming the first unreadable image.
     """
     import lmdb
     names = list_images(input_dir)
+    # a device, FIFO or socket named like an image would block or never end: skipped, and reported
+    special = [n for n in names if not is_regular(os.path.join(input_dir, n))]
+    names = [n for n in names if n not in special]
     if not names:
         raise DataError(f'{input_dir}: no images found')
     stems = {}
@@ -172,7 +175,8 @@ def make_lmdb(input_dir: str, output: str, workers: int = 1, compress_level: int
         env.close()
     os.unlink(os.path.join(output, '.srkit-shapes.jsonl'))
     os.unlink(marker)
-    return {'written': len(todo), 'skipped': skipped, 'total': len(names)}
+    return {'written': len(todo), 'skipped': skipped, 'total': len(names),
+            'not_files': [os.path.join(input_dir, n) for n in special]}
 
 
 def verify_lmdb(path: str, progress: Optional[Callable[[int, int], None]] = None) -> list[str]:

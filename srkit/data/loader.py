@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..registry import DATASET_REGISTRY
+from ..utils.device import usable_cpus
 from .sampler import ResumableSampler
 
 
@@ -17,10 +18,17 @@ def _worker_init(worker_id):
     torch.set_num_threads(1)
 
 
+def loader_workers(requested: int) -> int:
+    """``num_worker_per_gpu`` capped at the CPUs (:func:`srkit.utils.device.usable_cpus`): each
+    worker is a forked process, and more of them than CPUs only adds memory and load (samples
+    draw from their own seeds, so the batches do not depend on the count)."""
+    return min(requested, usable_cpus())
+
+
 def build_train_loader(opt, dataset, seed: int, rank: int = 0, world: int = 1, device='cpu'):
     sampler = ResumableSampler(len(dataset), seed, shuffle=opt.use_shuffle,
                                enlarge=opt.dataset_enlarge_ratio, num_replicas=world, rank=rank)
-    workers = opt.num_worker_per_gpu
+    workers = loader_workers(opt.num_worker_per_gpu)
     loader = DataLoader(
         dataset, batch_size=opt.batch_size_per_gpu, sampler=sampler, num_workers=workers,
         drop_last=True, pin_memory=opt.pin_memory and torch.device(device).type == 'cuda',

@@ -80,12 +80,14 @@ class FolderStorage(Storage):
 _META_LINE = re.compile(r'^(.*?\S) \((\d+),\s*(\d+),\s*(\d+)\)(?: \d+)?$')
 
 
+MAX_META_INFO_BYTES = 1 << 28  # 256 MiB: a line per image for some millions of images
+
+
 def read_meta_info(path: str) -> list[tuple[str, str]]:
     """Return ``[(key, line)]`` from a BasicSR ``meta_info.txt`` (UTF-8); the key is the stem."""
     out = []
-    try:
-        with open(path, encoding='utf-8') as f:
-            lines = f.read().splitlines()
+    try:  # read capped, and only a regular file: a meta_info option could name /dev/zero
+        lines = read_bytes(path, MAX_META_INFO_BYTES).decode('utf-8').splitlines()
     except UnicodeDecodeError as e:
         raise DataError(f'{path}: not UTF-8 text (byte {e.start}); a meta_info file lists names, '
                         'one per line') from None

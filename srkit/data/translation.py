@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError, OptionError
-from ..config import Bool, DatasetOptions, Int, Str, check_path
+from ..config import MAX_SIZE, Bool, DatasetOptions, IntIn, Str, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .datasets import SRDataset, _split_index
@@ -41,8 +41,8 @@ class AlignedOptions(DatasetOptions):
     dataroot_a: Optional[Str] = None   # or two folders/LMDBs matched by key
     dataroot_b: Optional[Str] = None
     direction: Literal['AtoB', 'BtoA'] = 'AtoB'
-    load_size: Optional[Int] = None    # resize to load_size x load_size first (reference: 286)
-    crop_size: Optional[Int] = None    # then a random crop (reference: 256); centred outside training
+    load_size: Optional[IntIn(1, MAX_SIZE)] = None    # resize to load_size x load_size first (reference: 286)
+    crop_size: Optional[IntIn(1, MAX_SIZE)] = None    # then a random crop (reference: 256); centred outside training
     use_hflip: Bool = True
 
     def check(self, path):
@@ -119,7 +119,7 @@ class AlignedImageDataset(SRDataset):
 class LabelledOptions(DatasetOptions):
     dataroot: Optional[Str] = None     # class sub-folders, or an .lmdb
     labels_file: Optional[Str] = None  # LMDB only: `key class` lines (default: <lmdb>/labels.txt)
-    img_size: Optional[Int] = None     # resize to img_size x img_size (default: as stored)
+    img_size: Optional[IntIn(1, MAX_SIZE)] = None     # resize to img_size x img_size (default: as stored)
     channels: Literal[1, 3] = 1
 
     def check(self, path):

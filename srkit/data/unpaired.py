@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import OptionError
-from ..config import Bool, DatasetOptions, Int, Str, check_path
+from ..config import MAX_SIZE, Bool, DatasetOptions, IntIn, Str, check_path
 from ..registry import DATASET_REGISTRY
 from ..utils.imgio import img2tensor
 from .datasets import SRDataset, _split_index
@@ -26,9 +26,9 @@ from .translation import resize_square
 class UnpairedOptions(DatasetOptions):
     dataroot_a: Optional[Str] = None   # domain A (DSGAN: the source images)
     dataroot_b: Optional[Str] = None   # domain B (DSGAN: real LR images); none: same-domain mode
-    crop_a: Optional[Int] = None       # training crop of A (DSGAN: 512)
-    crop_b: Optional[Int] = None       # training crop of B (DSGAN: 128)
-    load_size: Optional[Int] = None    # resize both domains to load_size x load_size first (CycleGAN: 286)
+    crop_a: Optional[IntIn(1, MAX_SIZE)] = None       # training crop of A (DSGAN: 512)
+    crop_b: Optional[IntIn(1, MAX_SIZE)] = None       # training crop of B (DSGAN: 128)
+    load_size: Optional[IntIn(1, MAX_SIZE)] = None    # resize both domains to load_size x load_size first (CycleGAN: 286)
     use_hflip: Bool = True
     use_rot: Bool = False
 

@@ -64,7 +64,8 @@ def init_distributed(backend: str | None = None, port: int = 29500) -> DistConte
 
 def pick_device(opt_device: str | None, num_gpu, ctx: DistContext) -> torch.device:
     if opt_device:
-        dev = torch.device(opt_device)
+        from ..utils.device import check_device
+        dev = check_device(opt_device, 'device')
     elif num_gpu == 0 or not torch.cuda.is_available():
         dev = torch.device('cpu')
     else:

@@ -113,7 +113,13 @@ class BaseModel:
         offered = ', '.join(targets) or 'none'
         for where, spec, target, name in entries:
             target = spec.target or target
+            if spec.name is not None and spec.name in names:
+                raise OptionError(f'{where}.name: {spec.name!r} names another loss too; each logs under its own name')
             name = spec.name or name
+            weight = spec.kwargs().get('loss_weight')
+            if isinstance(weight, (int, float)) and not weight >= 0:
+                raise OptionError(f'{where}.loss_weight: must be >= 0, got {weight} '
+                                  '(a negative weight would maximise the loss)')
             if spec.type == 'GANLoss':
                 if spec.target is not None:
                     raise OptionError(f'{where}.target: the adversarial loss compares with no target; leave it out')

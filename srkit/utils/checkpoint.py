@@ -13,6 +13,7 @@ these are) in the header.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import zipfile
 from typing import Optional
@@ -82,15 +83,42 @@ def _load_safetensors(path: str) -> dict:
             out['srkit'] = json.loads(meta['srkit'])
         except ValueError:
             raise UserError(f'{path}: its srkit metadata is not JSON') from None
+        except RecursionError:  # json recurses once per level: '[' * 100000 is a few bytes of header
+            raise UserError(f'{path}: its srkit metadata is nested too deeply to be a network description') from None
     return out
+
+
+def _is_torchscript(path: str) -> bool:
+    """Whether ``path`` is a TorchScript archive (``torch.jit.save``): a zip with a
+    ``constants.pkl`` record, as torch itself tells them apart.  Only the zip directory is read."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.split('/', 1)[-1] == 'constants.pkl' for n in z.namelist())
 
 
 def load_checkpoint(path: str, map_location='cpu'):
     """Load with ``weights_only=True`` (safetensors: the safetensors package); user-facing
-    errors for unsafe or broken files."""
+    errors for unsafe or broken files.  Only a regular file is opened: a FIFO would block the
+    load for ever, and a device such as /dev/zero would be read without end."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise UserError(f'{path}: no such checkpoint file') from None
+    except OSError as e:
+        raise UserError(f'{path}: cannot read ({e.strerror})') from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f'{path}: is a directory, not a checkpoint')
+    if not stat.S_ISREG(mode):
+        raise UserError(f'{path}: not a regular file (a device, FIFO or socket), not a checkpoint')
     if is_safetensors(path):
         return _load_safetensors(path)
     try:
+        # before torch.load, which would warn about it on stderr, then call it corrupt
+        if _is_torchscript(path):
+            raise UserError(f'{path}: a TorchScript archive (torch.jit.save), which holds code; srkit reads '
+                            'state dicts (.pth, .safetensors): save it with torch.save(model.state_dict(), ...)')
         return _torch_load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f'{path}: no such checkpoint file') from None
@@ -143,13 +171,25 @@ def check_finite(sd: dict, path: str) -> dict:
     return sd
 
 
+def check_dtypes(own: dict, sd: dict, path: str) -> None:
+    """Raise UserError naming the first key where the network (``own``, its state dict) holds
+    floating-point values and ``sd`` does not (bool, integers, complex): ``load_state_dict``
+    would cast them, and the network would run on garbage.  Integer buffers (BatchNorm's
+    ``num_batches_tracked``) are the network's own business and pass."""
+    for k, v in sd.items():
+        if k in own and own[k].is_floating_point() and isinstance(v, torch.Tensor) and not v.is_floating_point():
+            raise UserError(f'{path}: {k!r} is stored as {str(v.dtype).replace("torch.", "")} where the network has '
+                            'floating-point weights (cast, they would run as garbage); not a usable checkpoint')
+
+
 def check_compatible(net: nn.Module, sd: dict, path: str, strict: bool = True) -> None:
-    """Raise UserError naming the first mismatched key or shape (before loading anything)."""
+    """Raise UserError naming the first mismatched key, shape or dtype (before loading anything)."""
     own = net.state_dict()
     for k, v in sd.items():
         if k in own and tuple(own[k].shape) != tuple(v.shape):
             raise UserError(f'{path}: shape mismatch at {k!r}: checkpoint {tuple(v.shape)}, '
                             f'network {tuple(own[k].shape)}')
+    check_dtypes(own, sd, path)
     if strict:
         missing = [k for k in own if k not in sd]
         unexpected = [k for k in sd if k not in own]

@@ -10,24 +10,33 @@ from ..errors import DataError, UserError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str):
+def atomic_path(path: str, inputs: tuple = (), what: str = 'output'):
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.  A write that
     fails for want of space (or permission) is one line naming the folder; the temporary is
-    removed and whatever ``path`` held before is left as it was."""
+    removed and whatever ``path`` held before is left as it was.
+
+    ``path`` is refused first (:func:`check_replaceable`) when it is one of ``inputs`` or an
+    existing non-regular file (a device, FIFO, socket or folder).  Temporaries are named
+    ``.<name>.<pid>.<random>.tmp``; those of dead processes (a kill -9) are removed here."""
+    check_replaceable(path, inputs, what)
     d = os.path.dirname(os.path.abspath(path)) or '.'
     try:
         os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=d)
+        remove_dead_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{_temp_stem(os.path.basename(path))}.{os.getpid()}.', suffix='.tmp',
+                                   dir=d)
     except OSError as e:
         raise UserError(write_failure(e, d, path) or f'{d}: cannot write there ({e.strerror})') from None
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        # mkstemp makes 0600, and some writers (safetensors) create the file anew: normal permissions
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, 'rb') as f:
             os.fsync(f.fileno())
+        check_replaceable(path, inputs, what)  # nothing came in the way meanwhile
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:
         msg = write_failure(e, d, path)
@@ -37,6 +46,75 @@ def atomic_path(path: str):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+    for test, name in ((stat.S_ISDIR, 'a folder'), (stat.S_ISCHR, 'a character device'),
+                       (stat.S_ISBLK, 'a block device'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return name
+    return 'not a regular file'
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether the paths ``a`` and ``b`` name one file: the same real path, or the same inode
+    (a hard link)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_replaceable(path: str, inputs=(), what: str = 'output') -> None:
+    """Refuse, with one line, to write the file ``path`` over one of ``inputs`` (compared as real
+    paths and inodes) or over an existing non-regular file: a device such as ``/dev/null``, a
+    FIFO, a socket or a folder would be renamed away and replaced.  A symbolic link is itself
+    replaced (never followed), so one is fine unless it leads to an input."""
+    import stat
+    for inp in inputs:
+        if inp and os.path.lexists(path) and same_file(path, inp):
+            raise UserError(f'{what} {path}: is the input {inp}; writing it would replace the input, '
+                            'so choose another name')
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as e:
+        raise UserError(f'{what} {path}: cannot check it ({e.strerror})') from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise UserError(f'{what} {path}: exists and is {_file_kind(st.st_mode)}, which srkit never replaces; '
+                        'give the path of a new or regular file')
+
+
+def _temp_stem(name: str) -> str:
+    """``name`` as it starts its temporaries' names: whole when short, else its first 100 bytes and
+    a hash of the rest, so a name at the file system's 255-byte limit can still be written."""
+    raw = os.fsencode(name)
+    if len(raw) <= 160:
+        return name
+    import hashlib
+    return f'{os.fsdecode(raw[:100])}~{hashlib.sha256(raw).hexdigest()[:16]}'
+
+
+def remove_dead_temps(path: str) -> int:
+    """Delete the temporaries ``.<name>.<pid>.<random>.tmp`` that writes of ``path`` by processes
+    now gone (killed) left beside it; a live writer's are kept.  Returns how many."""
+    import glob
+    import re
+    d, base = os.path.split(os.path.abspath(path))
+    base = _temp_stem(base)
+    pat = re.compile(r'(\d+)\.[A-Za-z0-9_]+\.tmp')
+    n = 0
+    for t in glob.glob(os.path.join(glob.escape(d), f'.{glob.escape(base)}.*.tmp')):
+        m = pat.fullmatch(os.path.basename(t)[len(base) + 2:])
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(t)
+                n += 1
+    return n
 
 
 def write_failure(e: BaseException, folder: str, path: str):
@@ -125,26 +203,48 @@ def pid_alive(pid: int) -> bool:
     """Whether a process ``pid`` runs on this host (a stale lock or staging folder has none)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
     return True
 
 
+def check_folder_replaceable(out: str, marker: str, what: str = '--out', inputs=()) -> None:
+    """Refuse, with one line, to replace the folder ``out`` unless it is new, empty, or holds
+    ``marker`` (the file the same tool leaves in what it wrote): a user's folder, the working
+    directory, or a folder holding one of ``inputs`` (or the working directory) is never
+    swapped away."""
+    out = os.path.realpath(out)
+    for p in [os.getcwd(), *[i for i in inputs if i]]:
+        r = os.path.realpath(p)
+        if r == out or r.startswith(out.rstrip(os.sep) + os.sep):
+            who = 'the working directory' if p == os.getcwd() else f'the input {p}'
+            raise UserError(f'{what} {out}: holds {who}, and this folder is replaced whole; '
+                            'write it elsewhere')
+    if os.path.lexists(out):
+        if os.path.islink(out) or not os.path.isdir(out):
+            raise UserError(f'{what} {out}: exists and is not a folder')
+        if os.listdir(out) and not os.path.isfile(os.path.join(out, marker)):
+            raise UserError(f'{what} {out}: an existing folder this tool did not write (no {marker} in it), '
+                            'and it would be replaced whole; give a new or empty folder')
+
+
 @contextlib.contextmanager
-def staged_folder(out: str, what: str = '--out', reuse: tuple[str, ...] = ()):
+def staged_folder(out: str, what: str = '--out', reuse: tuple[str, ...] = (), marker: str = '.srkit-output',
+                  inputs=()):
     """Build the folder ``out`` in ``.<name>.partial-<pid>`` beside it and swap it in whole on
     success, so a killed or failed run leaves the previous ``out`` as it was (and a reader never
     sees a folder whose files disagree).  Staging folders of dead runs are removed first.
     ``reuse``: subfolders of the old ``out`` hard-linked into the new one to start from (files
-    are replaced by rename, never written in place, so the old copies stay intact)."""
+    are replaced by rename, never written in place, so the old copies stay intact).
+    An existing ``out`` is replaced only when it holds ``marker``, which the new folder gets
+    (:func:`check_folder_replaceable`)."""
     import glob
     import shutil
+    check_folder_replaceable(out, marker, what, inputs)
     out = os.path.abspath(out)
     parent, base = os.path.dirname(out), os.path.basename(out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError(f'{what} {out}: exists and is not a folder')
     make_output_dir(parent, what)
     for old in glob.glob(os.path.join(parent, f'.{glob.escape(base)}.old-*')):
         pid = old.rsplit('-', 1)[-1]
@@ -166,6 +266,9 @@ def staged_folder(out: str, what: str = '--out', reuse: tuple[str, ...] = ()):
             shutil.copytree(os.path.join(out, sub), os.path.join(work, sub), copy_function=os.link)
     try:
         yield work
+        with open(os.path.join(work, marker), 'w') as f:
+            f.write('written by srkit; the tool that wrote this folder may replace it whole\n')
+        check_folder_replaceable(out, marker, what, inputs)  # nothing came in its place meanwhile
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -249,14 +352,14 @@ def remove_stale_temps(folder: str) -> int:
     return n
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str, data: bytes, inputs: tuple = (), what: str = 'output') -> None:
+    with atomic_path(path, inputs, what) as tmp:
         with open(tmp, 'wb') as f:
             f.write(data)
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: str, text: str, inputs: tuple = (), what: str = 'output') -> None:
+    atomic_write_bytes(path, text.encode(), inputs, what)
 
 
 def read_jsonl(path: str) -> list[dict]:

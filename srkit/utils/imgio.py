@@ -171,12 +171,49 @@ def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops[orientation](img)) if orientation in ops else img
 
 
-def read_bytes(path: str) -> bytes:
+def is_regular(path: str) -> bool:
+    """Whether ``path`` (followed through links) is a regular file: a device, FIFO or socket
+    named like an image is none, and is never opened for reading."""
+    import stat
     try:
-        with open(path, 'rb') as f:
-            return f.read()
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def max_file_bytes() -> int:
+    """The largest file any srkit image reader reads: 8 bytes per pixel of :func:`max_pixels`
+    (an uncompressed 16-bit RGBA image of the largest size allowed), 2 GiB by default."""
+    return 8 * max_pixels()
+
+
+def read_bytes(path: str, limit: Optional[int] = None) -> bytes:
+    """The bytes of the regular file ``path``, read only after its size is checked against
+    ``limit`` (default :func:`max_file_bytes`).  A device (``/dev/zero``), FIFO or socket,
+    also behind a symbolic link, is refused without being opened for reading: one would never
+    end, or never answer."""
+    import stat
+    limit = max_file_bytes() if limit is None else limit
+    try:
+        # O_NONBLOCK: a FIFO swapped in after the check must not block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0))
     except OSError as e:
         raise DataError(f'{path}: cannot read ({e.strerror})') from None
+    with os.fdopen(fd, 'rb') as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f'{path}: not a regular file (a device, FIFO or socket); skipped')
+        if st.st_size > limit:
+            raise DataError(f'{path}: {st.st_size} bytes is over the limit of {limit} bytes for one file; '
+                            f'for a real image this large, raise {MAX_PIXELS_ENV}')
+        try:
+            # the size read, plus one byte to see growth (read(n) allocates n bytes up front)
+            data = f.read(st.st_size + 1)
+        except OSError as e:
+            raise DataError(f'{path}: cannot read ({e.strerror})') from None
+    if len(data) > st.st_size:
+        raise DataError(f'{path}: grew while being read; read it again once it is written')
+    return data
 
 
 def read_image(path: str) -> np.ndarray:

@@ -1,0 +1,64 @@
+"""The machine a tool runs on: the one place a device name from an option or flag becomes a
+``torch.device``, and how many worker processes a tool may start."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ..errors import OptionError
+
+
+def check_device(text: str, what: str = '--device') -> torch.device:
+    """``text`` (``cpu``, ``cuda``, ``cuda:N``, ``mps``) as a device this machine has, or one line
+    naming ``what``: a CUDA device where torch finds no CUDA, or an index past the last GPU, would
+    otherwise end in a driver traceback at the first tensor moved there."""
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise OptionError(f'{what}: expected cpu, cuda or cuda:N, got {text!r}') from None
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise OptionError(f'{what}: {text}, but CUDA is not available here (no NVIDIA driver or GPU, or a '
+                              'CPU-only torch); use cpu')
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise OptionError(f'{what}: {text}, but this machine has {n} CUDA device(s) (cuda:0 to cuda:{n - 1})')
+    elif dev.type == 'mps':
+        if not torch.backends.mps.is_available():
+            raise OptionError(f'{what}: {text}, but Apple MPS is not available here; use cpu')
+    elif dev.type != 'cpu':
+        raise OptionError(f'{what}: expected cpu, cuda or cuda:N, got {text!r}')
+    return dev
+
+
+def pick_device(text: Optional[str] = None, what: str = '--device') -> torch.device:
+    """The device named by ``text`` (checked), else CUDA when there is one, else the CPU."""
+    if text:
+        return check_device(text, what)
+    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+MAX_WORKERS = 256  # worker processes any option or flag may ask for; the CPUs cap it further
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, else the machine's count)."""
+    import os
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_workers(requested: int, what: str = '--workers') -> tuple[int, Optional[str]]:
+    """``(workers to start, a note when capped)``: ``requested`` checked to be in
+    ``[1, MAX_WORKERS]``, then capped at :func:`usable_cpus` (each worker is a forked process;
+    more than the CPUs only adds memory and load, and a huge count would fork the machine to a
+    halt)."""
+    if not 1 <= requested <= MAX_WORKERS:
+        raise OptionError(f'{what}: must be from 1 to {MAX_WORKERS}, got {requested}')
+    cpus = usable_cpus()
+    if requested > cpus:
+        return cpus, f'{what} {requested} capped at {cpus}, the CPUs this process may use'
+    return requested, None
