@@ -171,6 +171,9 @@ def preset_names() -> list[str]:
     return sorted(os.path.splitext(f)[0] for f in os.listdir(PRESET_DIR) if f.endswith('.yml'))
 
 
+MAX_PRESET_BYTES = 1 << 16  # the shipped presets are a few hundred bytes
+
+
 def load_preset(name_or_path: str) -> dict:
     """A preset as ``{'type': pipeline, **options}``: a shipped name (see
     :func:`preset_names`) or a YAML file of that shape.  Raises ``ValueError``."""
@@ -180,9 +183,17 @@ def load_preset(name_or_path: str) -> dict:
         if name_or_path not in preset_names():
             raise ValueError(f'{name_or_path}: neither a file nor a preset (presets: {", ".join(preset_names())})')
         path = os.path.join(PRESET_DIR, f'{name_or_path}.yml')
+    import stat
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise ValueError(f'{path}: not a regular file; a preset is a YAML file')
+        if st.st_size > MAX_PRESET_BYTES:
+            raise ValueError(f'{path}: {st.st_size} bytes; a preset is at most {MAX_PRESET_BYTES}')
+        with open(path, 'rb') as f:
+            data = yaml.safe_load(f.read(MAX_PRESET_BYTES + 1)) or {}
+    except RecursionError:
+        raise ValueError(f'{path}: nested too deeply to be a preset') from None
     except (OSError, yaml.YAMLError) as e:
         raise ValueError(f'{path}: unreadable preset ({str(e).splitlines()[0]})') from None
     if not isinstance(data, dict):

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .config import check_degradation
 from .errors import DataError, UserError
-from .utils.fileio import check_apart, folder_lock, make_output_dir
+from .utils.fileio import check_apart, folder_lock, make_output_dir, read_file
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -127,11 +127,12 @@ def _json_kind(value) -> str:
 def _read_state_file(path: str) -> str:
     """The text of ``run.json`` or a manifest; one line when it cannot be read or is not text
     (srkit-degrade writes ASCII: ``json.dumps`` escapes everything else)."""
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except OSError as e:  # a folder of that name, no permission, ...
-        raise _not_ours(path, f'cannot be read ({e.strerror or type(e).__name__})') from None
+    if os.path.isdir(path):
+        raise _not_ours(path, 'cannot be read (Is a directory)')
+    try:  # a regular file only, capped: a FIFO named manifest.jsonl would hang the run
+        data = read_file(path)
+    except DataError as e:
+        raise _not_ours(path, str(e).split(': ', 1)[-1]) from None
     try:
         return data.decode('utf-8')
     except UnicodeDecodeError:
@@ -305,6 +306,9 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
     check_apart(output, [input])
     if hr_output:
         check_apart(hr_output, [input], '--hr-output')
+        if os.path.realpath(hr_output.rstrip('/')) == os.path.realpath(output.rstrip('/')):
+            raise UserError(f'--hr-output {hr_output}: is --output; the HR and LR images share their names, '
+                            'so each would replace the other')
         make_output_dir(hr_output, '--hr-output')
         kwargs['hr_output'] = hr_output
     if scale < 1:
@@ -332,7 +336,8 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
         # the state files are read (and a foreign one refused) before anything is written;
         # seeds do not depend on the shard, so an unsharded run counts what shards already made
         done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
-        done = {k: v for k, v in done.items() if k in set(mine)}
+        mine_set = set(mine)
+        done = {k: v for k, v in done.items() if k in mine_set}
         _check_run_settings(out_dir, method, scale, seed, kwargs)
         # temp files of this shard's writes that a kill interrupted (other shards may be writing theirs)
         prefixes = tuple(f'.{k}.png.' for k in mine)

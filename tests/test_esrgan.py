@@ -95,8 +95,9 @@ def test_vgg_discriminator_matches_basicsr(size):
         torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match='set gt_size to'):
         ours(torch.rand(1, 3, 96, 96))
-    with pytest.raises(ValueError, match='input_size must be 128 or 256'):
-        build_network({'type': 'VGGStyleDiscriminator', 'input_size': 192})
+    from srkit.errors import OptionError
+    with pytest.raises(OptionError, match='^network_d: VGGStyleDiscriminator cannot be built .*input_size must be 128 or 256'):
+        build_network({'type': 'VGGStyleDiscriminator', 'input_size': 192}, 'network_d')
 
 
 def test_unet_discriminator_sn_matches_basicsr():

@@ -188,19 +188,34 @@ def test_safetensors_outputs_have_the_same_mode_as_pth(tmp_path):
 # --------------------------------------------------------------------------- inputs
 
 
+def bounded_call(code: str, timeout: int = 60) -> str:
+    """Run ``code`` (which prints its verdict) in a Python process of at most 4 GB and ``timeout``
+    seconds: a reader that blocks on a FIFO or reads /dev/zero for ever fails the test instead of
+    hanging or exhausting the machine.  Returns its stdout and stderr."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    from conftest import ROOT
+    try:
+        r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=timeout,
+                           cwd=ROOT, preexec_fn=limit, env=dict(os.environ, PYTHONPATH=ROOT))
+    except subprocess.TimeoutExpired:
+        return 'timed out'
+    return r.stdout + r.stderr
+
+
 def test_read_bytes_reads_only_regular_files_and_caps_the_size(tmp_path, monkeypatch):
     from srkit.errors import DataError
     from srkit.utils.imgio import read_bytes
-    for node in _specials(tmp_path):
-        with pytest.raises(DataError, match='not a regular file'):
-            read_bytes(str(node))  # a FIFO with no writer: blocks for ever if opened plainly
-    with pytest.raises(DataError, match='not a regular file'):
-        read_bytes('/dev/zero')
     big = tmp_path / 'big.png'
     with open(big, 'wb') as f:
         f.truncate(1 << 40)
-    with pytest.raises(DataError, match=r'big.png: 1099511627776 bytes is over the limit'):
-        read_bytes(str(big))
+    for path, says in [*((n, 'not a regular file') for n in _specials(tmp_path)),
+                       ('/dev/zero', 'not a regular file'), (big, 'big.png: 1099511627776 bytes is over the limit')]:
+        out = bounded_call('from srkit.utils.imgio import read_bytes\n'
+                           f'try:\n    read_bytes({str(path)!r})\nexcept Exception as e:\n    print(e)')
+        assert says in out, (path, out[-600:])
     monkeypatch.setenv('SRKIT_MAX_PIXELS', '100')
     (tmp_path / 'small.png').write_bytes(b'x' * 801)
     with pytest.raises(DataError, match='over the limit of 800 bytes'):
@@ -246,11 +261,15 @@ def test_srkit_lmdb_skips_a_fifo_and_reports_it(tmp_path, photos_dir):
     assert len((tmp_path / 'x.lmdb' / 'meta_info.txt').read_text().splitlines()) == n
 
 
-def test_a_meta_info_option_naming_a_device_is_not_read(tmp_path):
-    from srkit.data.storage import read_meta_info
-    from srkit.errors import DataError
-    with pytest.raises(DataError, match='not a regular file'):
-        read_meta_info('/dev/zero')
+def test_lists_and_state_files_naming_a_device_or_fifo_are_not_read(tmp_path):
+    """meta_info (BasicSR's and Real-ESRGAN's), labels files and JSON-lines logs were read with a
+    plain open(): /dev/zero without end, a FIFO for ever."""
+    os.mkfifo(tmp_path / 'fifo')
+    for path in ('/dev/zero', tmp_path / 'fifo'):
+        for call in ('from srkit.data.storage import read_meta_info as f', 'from srkit.utils.fileio import read_jsonl as f',
+                     'from srkit.utils.fileio import read_text as f'):
+            out = bounded_call(f'{call}\ntry:\n    f({str(path)!r})\nexcept Exception as e:\n    print(e)')
+            assert f'{path}: not a regular file' in out, (call, path, out[-600:])
 
 
 def test_a_checkpoint_that_is_a_fifo_or_device_is_refused_unread(tmp_path, photos_dir):

@@ -20,8 +20,9 @@ from degradations.kernels import KERNEL_KINDS
 from degradations.realesrgan import KernelConfig, sample_kernels
 
 from ..errors import DataError, OptionError
-from ..config import MAX_SIZE, Bool, DatasetOptions, Float, Int, IntIn, Str, check_degradation, check_path
+from ..config import MAX_SIZE, Bool, DatasetOptions, Float, IntIn, Str, check_degradation, check_path
 from ..registry import DATASET_REGISTRY
+from ..utils.fileio import read_text
 from ..utils.imgio import img2tensor
 from .storage import FolderStorage, check_same_keys, open_storage
 from .transforms import augment, check_pair, mod_crop, paired_random_crop, random_crop
@@ -152,14 +153,13 @@ class RealESRGANPairedDataset(PairedImageDataset):
         if opt.meta_info is None:
             return super()._open_pair(opt)
         pairs = []
-        with open(opt.meta_info) as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                parts = [p.strip() for p in line.strip().split(',')]
-                if len(parts) != 2 or not all(parts):
-                    raise DataError(f'{opt.meta_info}:{i}: expected "gt_path, lq_path", got {line.strip()!r}')
-                pairs.append(parts)
+        for i, line in enumerate(read_text(opt.meta_info).splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.strip().split(',')]
+            if len(parts) != 2 or not all(parts):
+                raise DataError(f'{opt.meta_info}:{i}: expected "gt_path, lq_path", got {line.strip()!r}')
+            pairs.append(parts)
         for root, col in ((opt.dataroot_gt, 0), (opt.dataroot_lq, 1)):
             missing = [p[col] for p in pairs if not os.path.isfile(os.path.join(root, p[col]))]
             if missing:
@@ -252,14 +252,14 @@ class RealESRGANDatasetOptions(DatasetOptions):
     crop_pad_size: IntIn(1, MAX_SIZE) = 400
     use_hflip: Bool = True
     use_rot: Bool = False
-    blur_kernel_size: Int = 21
+    blur_kernel_size: IntIn(1, 255) = 21
     kernel_list: list[Str] = list(KERNEL_KINDS)
     kernel_prob: list[Float] = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
     sinc_prob: Float = 0.1
     blur_sigma: list[Float] = [0.2, 3.0]
     betag_range: list[Float] = [0.5, 4.0]
     betap_range: list[Float] = [1.0, 2.0]
-    blur_kernel_size2: Int = 21
+    blur_kernel_size2: IntIn(1, 255) = 21
     kernel_list2: list[Str] = list(KERNEL_KINDS)
     kernel_prob2: list[Float] = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
     sinc_prob2: Float = 0.1

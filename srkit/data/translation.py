@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from ..errors import DataError, OptionError
 from ..config import MAX_SIZE, Bool, DatasetOptions, IntIn, Str, check_path
 from ..registry import DATASET_REGISTRY
+from ..utils.fileio import read_text
 from ..utils.imgio import img2tensor
 from .datasets import SRDataset, _split_index
 from .storage import check_same_keys, open_storage
@@ -146,14 +147,13 @@ class LabelledImageDataset(Dataset):
             if not os.path.exists(lf):
                 raise DataError(f'{root}: no labels file ({lf}); write `key class` lines there')
             labels = {}
-            with open(lf) as f:
-                for n, line in enumerate(f, 1):
-                    parts = line.split()
-                    if not parts:
-                        continue
-                    if len(parts) != 2:
-                        raise DataError(f'{lf}:{n}: expected `key class`, got {line.strip()!r}')
-                    labels[parts[0]] = parts[1]
+            for n, line in enumerate(read_text(lf).splitlines(), 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 2:
+                    raise DataError(f'{lf}:{n}: expected `key class`, got {line.strip()!r}')
+                labels[parts[0]] = parts[1]
             missing = [k for k in st.keys if k not in labels]
             if missing:
                 raise DataError(f'{lf}: no label for {len(missing)} image(s), e.g. {missing[0]!r}')

@@ -117,8 +117,8 @@ class BaseModel:
                 raise OptionError(f'{where}.name: {spec.name!r} names another loss too; each logs under its own name')
             name = spec.name or name
             weight = spec.kwargs().get('loss_weight')
-            if isinstance(weight, (int, float)) and not weight >= 0:
-                raise OptionError(f'{where}.loss_weight: must be >= 0, got {weight} '
+            if isinstance(weight, (int, float)) and not 0 <= weight < float('inf'):
+                raise OptionError(f'{where}.loss_weight: must be a finite number >= 0, got {weight} '
                                   '(a negative weight would maximise the loss)')
             if spec.type == 'GANLoss':
                 if spec.target is not None:

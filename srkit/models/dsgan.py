@@ -18,7 +18,7 @@ import torch
 from degradations import imresize_torch
 
 from ..archs.dsgan import FilterLow
-from ..config import Bool, Int, Schema
+from ..config import Bool, IntIn, Schema
 from ..errors import DataError, OptionError
 from ..losses.gan import gradient_penalty
 from ..registry import MODEL_REGISTRY
@@ -28,7 +28,7 @@ from .base import GANModel
 class DSGANOptions(Schema):
     """DSGAN's top-level keys."""
 
-    filter_size: Int = 5           # the colour loss's box low-pass (D's high-pass is network_d.filter_size)
+    filter_size: IntIn(1, 255) = 5           # the colour loss's box low-pass (D's high-pass is network_d.filter_size)
     gaussian_filter: Bool = False  # a Gaussian (sigma = size/6) instead of the box
     relativistic: Bool = False     # RaGAN instead of gan_opt's plain loss
 

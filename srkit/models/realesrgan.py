@@ -21,7 +21,7 @@ import torch
 from degradations.realesrgan import Degrader, SecondOrderConfig
 from degradations.torch_ops import usm_sharp_pt
 
-from ..config import Bool, Int, Schema, signature_model
+from ..config import MAX_SIZE, Bool, IntIn, Schema, signature_model
 from ..errors import DataError, OptionError
 from ..registry import MODEL_REGISTRY
 from .sr import SRModel
@@ -36,8 +36,8 @@ class RealESRGANOptions(_SecondOrderKeys):
     """Real-ESRGAN's top-level recipe keys: the degradation's (``SecondOrderConfig``,
     defaults = train_realesrgan_x4plus.yml) and these."""
 
-    gt_size: Int = 256
-    queue_size: Int = 180
+    gt_size: IntIn(1, MAX_SIZE) = 256
+    queue_size: IntIn(0, 65536) = 180  # images held in the pair pool, allocated at the first batch (0: none)
     gt_usm: Optional[Bool] = None  # RealESRNetModel's (Real-ESRGAN's name): the pixel loss against the USM GT
     l1_gt_usm: Bool = True
     percep_gt_usm: Bool = True

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..archs.dsgan import FilterHigh, FilterLow
-from ..config import Bool, GANTrainOptions, Int, Schema
+from ..config import Bool, GANTrainOptions, IntIn, Schema
 from ..errors import OptionError
 from ..losses.gan import gradient_penalty
 from ..registry import MODEL_REGISTRY
@@ -27,7 +27,7 @@ class SRGANOptions(Schema):
     (the paper: 9) the pixel loss compares low-passes of SR and GT and D sees
     high-passes only; ``fs_gaussian`` swaps the box for a Gaussian."""
 
-    fs_filter_size: Optional[Int] = None
+    fs_filter_size: Optional[IntIn(1, 255)] = None
     fs_gaussian: Bool = False
 
     def check(self, path):

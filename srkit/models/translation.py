@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from ..config import Float, Int, Schema
+from ..config import Float, IntIn, Schema
 from ..errors import DataError, OptionError
 from ..registry import MODEL_REGISTRY
 from .base import GANModel
@@ -184,7 +184,7 @@ class CycleGANOptions(Schema):
     lambda_a: Float = 10.0          # cycle loss A -> B -> A
     lambda_b: Float = 10.0          # cycle loss B -> A -> B
     lambda_identity: Float = 0.5    # identity loss, as a fraction of lambda_a / lambda_b
-    pool_size: Int = 50
+    pool_size: IntIn(0, 65536) = 50
     inference_mode: Literal['eval', 'train'] = 'eval'
 
     def check(self, path):
@@ -306,7 +306,7 @@ class CycleGANModel(_Translation):
 class CGANOptions(Schema):
     """CGAN's top-level keys."""
 
-    samples_per_label: Int = 8  # columns of the fixed-noise grid saved at each validation
+    samples_per_label: IntIn(1, 1000) = 8  # columns of the fixed-noise grid saved at each validation
 
     def check(self, path):
         if self.samples_per_label < 1:

@@ -225,9 +225,14 @@ def check_folder_replaceable(out: str, marker: str, what: str = '--out', inputs=
     if os.path.lexists(out):
         if os.path.islink(out) or not os.path.isdir(out):
             raise UserError(f'{what} {out}: exists and is not a folder')
-        if os.listdir(out) and not os.path.isfile(os.path.join(out, marker)):
+        try:
+            held = os.listdir(out)
+        except OSError as e:
+            raise UserError(f'{what} {out}: cannot read the folder ({e.strerror})') from None
+        if held and not os.path.isfile(os.path.join(out, marker)):
             raise UserError(f'{what} {out}: an existing folder this tool did not write (no {marker} in it), '
-                            'and it would be replaced whole; give a new or empty folder')
+                            'and it would be replaced whole; give a new or empty folder (a report from an '
+                            'srkit before the marker: delete it first)')
 
 
 @contextlib.contextmanager
@@ -362,15 +367,55 @@ def atomic_write_text(path: str, text: str, inputs: tuple = (), what: str = 'out
     atomic_write_bytes(path, text.encode(), inputs, what)
 
 
+MAX_TEXT_BYTES = 1 << 30  # a list, manifest or state file: a line per image for millions of images
+
+
+def read_file(path: str, limit: int = MAX_TEXT_BYTES, hint: str = '') -> bytes:
+    """The bytes of the regular file ``path``, read only after its size is checked against
+    ``limit`` (a DataError naming the file, ``hint`` appended).  A device (``/dev/zero``), FIFO or
+    socket, also behind a symbolic link, is refused without being opened: one would never end,
+    or never answer, and opening some devices does something."""
+    import stat
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise DataError(f'{path}: not a regular file (a device, FIFO or socket); skipped')
+        # O_NONBLOCK: a FIFO swapped in after the check must not block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0))
+    except OSError as e:
+        raise DataError(f'{path}: cannot read ({e.strerror})') from None
+    with os.fdopen(fd, 'rb') as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f'{path}: not a regular file (a device, FIFO or socket); skipped')
+        if st.st_size > limit:
+            raise DataError(f'{path}: {st.st_size} bytes is over the limit of {limit} bytes for one file{hint}')
+        try:
+            # the size read, plus one byte to see growth (read(n) allocates n bytes up front)
+            data = f.read(st.st_size + 1)
+        except OSError as e:
+            raise DataError(f'{path}: cannot read ({e.strerror})') from None
+    if len(data) > st.st_size:
+        raise DataError(f'{path}: grew while being read; read it again once it is written')
+    return data
+
+
+def read_text(path: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """:func:`read_file` as UTF-8 text (a BOM dropped); a file that is not UTF-8 is one line."""
+    data = read_file(path, limit)
+    try:
+        return data.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise DataError(f'{path}: not UTF-8 text (byte {e.start})') from None
+
+
 def read_jsonl(path: str) -> list[dict]:
     """The records of a JSON-lines log; a line torn by a kill (or a missing file) is skipped."""
     import json
     out = []
     if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
+        for line in read_file(path).decode('utf-8', 'replace').splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
     return out

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, read_file
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -188,32 +188,11 @@ def max_file_bytes() -> int:
 
 
 def read_bytes(path: str, limit: Optional[int] = None) -> bytes:
-    """The bytes of the regular file ``path``, read only after its size is checked against
-    ``limit`` (default :func:`max_file_bytes`).  A device (``/dev/zero``), FIFO or socket,
-    also behind a symbolic link, is refused without being opened for reading: one would never
-    end, or never answer."""
-    import stat
-    limit = max_file_bytes() if limit is None else limit
-    try:
-        # O_NONBLOCK: a FIFO swapped in after the check must not block the open
-        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0))
-    except OSError as e:
-        raise DataError(f'{path}: cannot read ({e.strerror})') from None
-    with os.fdopen(fd, 'rb') as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise DataError(f'{path}: not a regular file (a device, FIFO or socket); skipped')
-        if st.st_size > limit:
-            raise DataError(f'{path}: {st.st_size} bytes is over the limit of {limit} bytes for one file; '
-                            f'for a real image this large, raise {MAX_PIXELS_ENV}')
-        try:
-            # the size read, plus one byte to see growth (read(n) allocates n bytes up front)
-            data = f.read(st.st_size + 1)
-        except OSError as e:
-            raise DataError(f'{path}: cannot read ({e.strerror})') from None
-    if len(data) > st.st_size:
-        raise DataError(f'{path}: grew while being read; read it again once it is written')
-    return data
+    """An image file's bytes (:func:`srkit.utils.fileio.read_file`): only a regular file, and at
+    most ``limit`` bytes (default :func:`max_file_bytes`), checked before reading."""
+    if limit is not None:
+        return read_file(path, limit)
+    return read_file(path, max_file_bytes(), f'; for a real image this large, raise {MAX_PIXELS_ENV}')
 
 
 def read_image(path: str) -> np.ndarray:
