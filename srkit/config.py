@@ -244,7 +244,8 @@ def check_degradation(method: str, kwargs: dict, where: str) -> None:
     section: unknown keys and wrong types are one line naming ``where.key``."""
     from degradations import option_types
     if method not in _DEGRADATIONS:
-        _DEGRADATIONS[method] = fields_model(f'{method}Degradation', option_types(method), base=Schema)
+        _DEGRADATIONS[method] = fields_model(f'{method}Degradation', option_types(method), base=Schema,
+                                             int_bounds=(0, MAX_SIZE))  # kernel sizes, tiles: image sides
     validate(_DEGRADATIONS[method], kwargs, where)
 
 

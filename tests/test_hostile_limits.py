@@ -166,3 +166,12 @@ def test_an_options_file_that_is_a_device_or_huge_is_not_read(tmp_path):
         out = bounded_call(f'from srkit.options import read_yaml\ntry:\n    read_yaml({str(path)!r})\n'
                            'except Exception as e:\n    print(e)')
         assert says in out, (path, out[-600:])
+
+
+def test_degradation_sizes_are_bounded():
+    """A preset's or recipe's kernel size of 10**9 would allocate a kernel of 10**18 values."""
+    from srkit.config import check_degradation
+    from srkit.errors import OptionError
+    with pytest.raises(OptionError, match=r'^degradation.size: must be <= 16384, got 1000000000$'):
+        check_degradation('realesrgan', {'size': 10 ** 9}, 'degradation')
+    check_degradation('realesrgan', {'size': 21}, 'degradation')
