@@ -157,12 +157,12 @@ def test_temporaries_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
 
 def test_a_killed_export_leaves_nothing_the_next_run_keeps(tmp_path):
     """A real kill -9 of a writer in the middle of its write: the next write of the same name cleans up."""
-    script = ('import os, sys, time\n'
+    script = ('import sys\n'
               f'sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))!r})\n'
               'from srkit.utils.fileio import atomic_path\n'
               f'with atomic_path({str(tmp_path / "m.onnx")!r}) as t:\n'
-              '    open(t, "w").write("half"); print("ready", flush=True); time.sleep(60)\n')
-    p = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
+              '    open(t, "w").write("half"); print("ready", flush=True); sys.stdin.read()\n')  # held until killed
+    p = subprocess.Popen([sys.executable, '-c', script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == 'ready'
     p.kill()
     p.wait()
