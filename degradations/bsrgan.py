@@ -144,7 +144,18 @@ def add_jpeg(img, rng, q_range=(30, 95)):
 def degrade(hr: np.ndarray, sf: int, rng: np.random.Generator, lq_patchsize: Optional[int] = None,
             isp_model: Optional[Callable] = None, scale2_prob: float = 0.25, jpeg_prob: float = 0.9,
             isp_prob: float = 0.25):
-    """BSRGAN degradation; see the module docstring.  ``isp_model(img, hq) -> (img, hq)``."""
+    """BSRGAN degradation; see the module docstring.  ``isp_model(img, hq) -> (img, hq)``.
+
+    Args:
+        lq_patchsize: crop an aligned ``lq_patchsize`` LR patch (and its HR) at the end, in LR
+            pixels; default: the whole image.
+        isp_model: a camera ISP noise model ``(img, hq) -> (img, hq)``; default: none (that op
+            is skipped).
+        scale2_prob: probability, in [0, 1], that a x4 degradation first halves the image (0.25).
+        jpeg_prob: probability, in [0, 1], of the JPEG op inside the shuffled sequence (0.9); a
+            final JPEG always follows.
+        isp_prob: probability, in [0, 1], of the ISP op when ``isp_model`` is given (0.25).
+    """
     sf_ori = sf
     hq = _mod_crop(hr, sf, lq_patchsize)
     h, w = hq.shape[:2]
@@ -218,6 +229,17 @@ def degrade_plus(hr: np.ndarray, sf: int, rng: np.random.Generator, lq_patchsize
     USM-sharpened HQ (``use_sharp``); 13 ops, two rounds of [blur, resize, Gaussian,
     Poisson, speckle, ISP] with JPEG between; a full shuffle with ``shuffle_prob``,
     else only each round's noise ops are shuffled; then resize to HR/sf, JPEG, crop.
+
+    Args:
+        lq_patchsize: crop an aligned ``lq_patchsize`` LR patch (and its HR) at the end, in LR
+            pixels; default: the whole image.
+        isp_model: a camera ISP noise model ``(img, hq) -> (img, hq)``; default: none (that op
+            is skipped).
+        shuffle_prob: probability, in [0, 1], of shuffling all 13 ops (0.5).
+        use_sharp: USM-sharpen the HQ first, which is returned as the HR (default true).
+        poisson_prob: probability, in [0, 1], of each round's Poisson noise (0.1).
+        speckle_prob: probability, in [0, 1], of each round's speckle noise (0.1).
+        isp_prob: probability, in [0, 1], of each round's ISP op when ``isp_model`` is given (0.1).
     """
     hq = _mod_crop(hr, sf, lq_patchsize)
     if use_sharp:

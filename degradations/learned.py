@@ -40,6 +40,12 @@ def dsgan(hr: np.ndarray, scale: int, rng=None, *, generator=None, mode: str = '
     bicubic down by 2 of the source (a clean-up that suppresses its noise), LR =
     G(bicubic down of that HR).  G draws nothing, so ``rng`` is unused; the LR is
     rounded to 8 bit.
+
+    Args:
+        generator: the trained DSGAN generator (an ``nn.Module``); required.
+        mode: ``sdsr`` (default) or ``tdsr``, as above.
+        tile: the side of the tiles G runs on, in LR pixels (512).
+        margin: the overlap each tile gets on every side, in pixels (20).
     """
     import torch
     if generator is None:

@@ -70,6 +70,9 @@ def bicubic(hr: np.ndarray, scale: int, rng: np.random.Generator | None = None, 
 
     With ``round_to_uint8`` the LR is quantised to 8 bit, as an LR saved as PNG
     (and BasicSR's bicubic LR sets) would be.
+
+    Args:
+        round_to_uint8: round the LR to 8-bit levels (default true).
     """
     h, w = hr.shape[:2]
     if h % scale or w % scale:
@@ -117,6 +120,9 @@ def realesrgan(hr: np.ndarray, scale: int, rng: np.random.Generator, usm: bool =
     Keyword arguments are ``KernelConfig`` and ``SecondOrderConfig`` fields
     (Real-ESRGAN's recipe names).  The HR comes back unchanged; the LR is made
     from its USM-sharpened copy when ``usm``, as in Real-ESRGAN's training.
+
+    Args:
+        usm: degrade the USM-sharpened HR rather than the HR itself (default true).
     """
     import torch
 
@@ -207,7 +213,11 @@ def load_preset(name_or_path: str) -> dict:
 
 @register('sensor_noise')
 def sensor_noise(hr: np.ndarray, scale: int, rng: np.random.Generator, sigma: float = 8.0):
-    """The DSGAN paper's 'sensor noise' set: bicubic LR plus Gaussian noise sigma/255."""
+    """The DSGAN paper's 'sensor noise' set: bicubic LR plus Gaussian noise sigma/255.
+
+    Args:
+        sigma: the noise's standard deviation in 8-bit levels, >= 0 (default 8).
+    """
     from .ops import gaussian_noise, new_seed
     lr, _ = bicubic(hr, scale, round_to_uint8=False)
     seed = new_seed(rng)
@@ -218,7 +228,11 @@ def sensor_noise(hr: np.ndarray, scale: int, rng: np.random.Generator, sigma: fl
 
 @register('jpeg')
 def jpeg_artifacts(hr: np.ndarray, scale: int, rng: np.random.Generator, quality: int = 30):
-    """The DSGAN paper's 'compression artifacts' set: bicubic LR, then JPEG at ``quality``."""
+    """The DSGAN paper's 'compression artifacts' set: bicubic LR, then JPEG at ``quality``.
+
+    Args:
+        quality: the JPEG quality, 1 to 100 (default 30).
+    """
     from .ops import jpeg
     lr, _ = bicubic(hr, scale, round_to_uint8=False)
     return jpeg(np.clip(lr, 0, 1), quality), {'method': 'jpeg', 'scale': scale, 'quality': quality}

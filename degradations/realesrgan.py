@@ -42,7 +42,25 @@ class _FromOptions:
 @dataclass
 class KernelConfig(_FromOptions):
     """The kernel fields of Real-ESRGAN's x4plus recipe (defaults = the paper's);
-    the names are RealESRGANDataset's option keys."""
+    the names are RealESRGANDataset's option keys.
+
+    Attributes:
+        kernel_range: the kernel sides drawn from, odd numbers (7, 9, ..., 21).
+        kernel_list: the first blur's kernel kinds (``iso``, ``aniso``, ``generalized_iso`` ...).
+        kernel_prob: the probability of each ``kernel_list`` kind, one number >= 0 per kind.
+        sinc_prob: probability, in [0, 1], that the first blur is a sinc filter (0.1).
+        blur_sigma: [low, high] Gaussian sigma of the first blur, in pixels ([0.2, 3]).
+        betag_range: [low, high] shape of the first blur's generalized Gaussian kernels ([0.5, 4]).
+        betap_range: [low, high] shape of the first blur's plateau kernels ([1, 2]).
+        kernel_list2: the second blur's kernel kinds.
+        kernel_prob2: the probability of each ``kernel_list2`` kind.
+        sinc_prob2: probability that the second blur is a sinc filter (0.1).
+        blur_sigma2: [low, high] Gaussian sigma of the second blur ([0.2, 1.5]).
+        betag_range2: [low, high] shape of the second blur's generalized Gaussian kernels.
+        betap_range2: [low, high] shape of the second blur's plateau kernels.
+        final_sinc_prob: probability, in [0, 1], of the final sinc filter (0.8).
+        size: the side every kernel is zero-padded to (21).
+    """
 
     kernel_range: tuple = tuple(range(7, 22, 2))  # odd sizes 7..21
     kernel_list: tuple = KERNEL_KINDS
@@ -98,6 +116,28 @@ class SecondOrderConfig(_FromOptions):
     bounds the scale; Gaussian noise (``noise_range`` in 8-bit sigma) is used
     with ``gaussian_noise_prob``, Poisson (``poisson_scale_range``) otherwise.
     Names ending in 2 are the second stage's.
+
+    Attributes:
+        resize_prob: probabilities of the first resize going [up, down, keep], three numbers >= 0
+            (default [0.2, 0.7, 0.1]).
+        resize_range: [low, high] scale factor of the first resize, low <= 1 <= high (default
+            [0.15, 1.5]).
+        gaussian_noise_prob: probability, in [0, 1], that the first noise is Gaussian rather than
+            Poisson (default 0.5).
+        noise_range: [low, high] sigma of the first Gaussian noise, in 8-bit levels (default [1, 30]).
+        poisson_scale_range: [low, high] scale of the first Poisson noise (default [0.05, 3]).
+        gray_noise_prob: probability, in [0, 1], that the first noise is the same on all channels
+            (default 0.4).
+        jpeg_range: [low, high] quality of the first JPEG compression, in [1, 100] (default [30, 95]).
+        second_blur_prob: probability, in [0, 1], of the second blur (default 0.8).
+        resize_prob2: probabilities of the second resize going [up, down, keep] (default
+            [0.3, 0.4, 0.3]).
+        resize_range2: [low, high] scale factor of the second resize (default [0.3, 1.2]).
+        gaussian_noise_prob2: probability that the second noise is Gaussian (default 0.5).
+        noise_range2: [low, high] sigma of the second Gaussian noise, in 8-bit levels (default [1, 25]).
+        poisson_scale_range2: [low, high] scale of the second Poisson noise (default [0.05, 2.5]).
+        gray_noise_prob2: probability that the second noise is the same on all channels (default 0.4).
+        jpeg_range2: [low, high] quality of the second JPEG compression, in [1, 100] (default [30, 95]).
     """
 
     resize_prob: tuple[float, ...] = (0.2, 0.7, 0.1)

@@ -1,21 +1,30 @@
-"""Degrade a folder of HR images into an LR set: the work behind ``srkit-degrade`` (and
-``srkit-eval --degrade``).  See :mod:`srkit.cli.degrade` for the behaviour: per-image seeds,
-manifests, shards, resume, LMDB staging and packing.
+"""Degrade a folder of HR images into an LR set: :func:`degrade_folder` takes a
+:class:`DegradeJob` and returns a :class:`DegradeResult` (the work behind ``srkit-degrade`` and
+``srkit-eval``'s degraded LQ).  See :mod:`srkit.cli.degrade` for the behaviour: per-image seeds,
+manifests, shards, resume, LMDB staging and packing.  :func:`build_lmdb` writes (and checks)
+an image folder as an LMDB (``srkit-lmdb``).
+
+Nothing here prints: counts, skipped images and what was packed come back in the result, and
+progress through an optional ``progress(stage, done, total)`` callback.  Messages name the
+job's fields (``hr_output``); a command line maps them to its flags
+(:func:`srkit.utils.naming.field_names`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import sys
+from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import Callable, Optional
 
 import numpy as np
-from tqdm import tqdm
-
 from .config import check_degradation
 from .errors import DataError, UserError
 from .utils.fileio import check_apart, folder_lock, make_output_dir, read_file
+from .utils.naming import name
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total), e.g. a progress bar's update
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -23,16 +32,19 @@ def image_seed(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f'{seed}:{key}'.encode()).digest()[:8], 'little') >> 1
 
 
-def parse_shard(text: str | None) -> tuple[int, int]:
+def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``(i, n)`` from ``'i/n'`` (or a pair); ``None``: torchrun's RANK and WORLD_SIZE, else ``(0, 1)``."""
+    if isinstance(text, tuple):
+        text = '/'.join(map(str, text))
     if text is None:
         rank, world = int(os.environ.get('RANK', '0')), int(os.environ.get('WORLD_SIZE', '1'))
         return rank, world
     try:
         i, n = (int(x) for x in text.split('/'))
     except ValueError:
-        raise UserError(f'--shard {text}: expected i/n, e.g. 0/4') from None
+        raise UserError(f'{name("shard")} {text}: expected i/n, e.g. 0/4') from None
     if not 0 <= i < n:
-        raise UserError(f'--shard {text}: need 0 <= i < n')
+        raise UserError(f'{name("shard")} {text}: need 0 <= i < n')
     return i, n
 
 
@@ -50,7 +62,7 @@ def load_dsgan_generator(path: str):
         from .inference import load_generator
         net, cfg, _ = load_generator(path)
         if cfg['type'] != 'DSGANGenerator':
-            raise UserError(f'--model {path}: a {cfg["type"]}, not a DSGAN generator (DSGANGenerator)')
+            raise UserError(f'{name("model")} {path}: a {cfg["type"]}, not a DSGAN generator (DSGANGenerator)')
         for p in net.parameters():
             p.requires_grad_(False)
         _GENERATORS[path] = net
@@ -116,7 +128,7 @@ def replay(line: dict, hr: np.ndarray, method: str | None = None, kwargs: dict |
 
 def _not_ours(path: str, what: str) -> UserError:
     """The one-line refusal of an output folder's state file that srkit-degrade did not write."""
-    return UserError(f'{path}: {what} (srkit-degrade did not write it); remove it or choose another --output')
+    return UserError(f'{path}: {what} (srkit-degrade did not write it); remove it or choose another {name("output")}')
 
 
 def _json_kind(value) -> str:
@@ -206,9 +218,10 @@ def _check_run_settings(out_dir: str, method, scale, seed, kwargs, record: bool 
     if before is not None:
         for k in ('method', 'scale', 'seed', 'options', 'model_sha256'):
             if before.get(k) != now.get(k):
-                what = 'the --model file' if k == 'model_sha256' else f'{k} {before.get(k)!r} (now {now.get(k)!r})'
+                what = (f'the {name("model")} file' if k == 'model_sha256'
+                        else f'{k} {before.get(k)!r} (now {now.get(k)!r})')
                 raise UserError(f'{out_dir}: holds images made with another {what}; '
-                                'use another --output or delete that one')
+                                f'use another {name("output")} or delete that one')
     elif record:
         atomic_write_bytes(path, json.dumps(now, indent=1, sort_keys=True).encode())
 
@@ -235,9 +248,9 @@ def _lmdb_complete(path: str, keys) -> bool:
     return os.path.exists(m) and set(keys) <= set(_read_manifest(m))
 
 
-def _pack_lmdb(staging: str, lmdb_path: str) -> None:
+def _pack_lmdb(staging: str, lmdb_path: str) -> int:
     """Pack the staged LR images into a BasicSR-layout LMDB (resumable), put the
-    manifest beside its meta_info.txt, then drop the staging folder."""
+    manifest beside its meta_info.txt, then drop the staging folder.  Returns the image count."""
     import shutil
     from .data.lmdb_writer import make_lmdb
     from .utils.fileio import atomic_write_text
@@ -256,81 +269,146 @@ def _pack_lmdb(staging: str, lmdb_path: str) -> None:
     if os.path.exists(os.path.join(staging, 'run.json')):
         shutil.copyfile(os.path.join(staging, 'run.json'), os.path.join(lmdb_path, 'run.json'))
     shutil.rmtree(staging)
-    print(f'{lmdb_path}: {stats["total"]} LR images packed (BasicSR LMDB layout, manifest.jsonl inside)')
+    return stats['total']
 
 
-def degrade_folder(input: str, output: str, method: str | None = None, scale: int = 4, seed: int = 0,
-                   workers: int = 1, preset: str | None = None, shard: str | None = None, model: str | None = None,
-                   mode: str | None = None, tile: int = 512, hr_output: str | None = None) -> int:
-    """Degrade every HR image of ``input`` (a folder or an .lmdb) into ``output`` (a folder, or
-    Y.lmdb); the arguments are srkit-degrade's options.  Returns the exit status: 0, or 1 when
-    an input image could not be read (the others are written)."""
-    lmdb_out = output.rstrip('/') if output.rstrip('/').endswith('.lmdb') else None
+@dataclass
+class DegradeJob:
+    """What :func:`degrade_folder` does (``srkit-degrade``'s options).
+
+    ``input``: an HR folder or ``X.lmdb``; ``output``: the LR folder, or ``Y.lmdb`` (staged as
+    images in ``Y.lmdb.parts``, packed when every image is done).  ``method`` (a pipeline of
+    :data:`degradations.PIPELINES`) and/or ``preset`` (a shipped name or a YAML file) pick the
+    degradation.  ``shard``: ``'i/n'`` or ``(i, n)``, every n-th image from the i-th (``None``:
+    torchrun's RANK/WORLD_SIZE).  ``model``/``mode``/``tile``: the DSGAN generator, ``sdsr`` or
+    ``tdsr``, its tile size.  ``hr_output``: also write the HR each LR pairs with there."""
+
+    input: str
+    output: str
+    method: Optional[str] = None
+    scale: int = 4
+    seed: int = 0
+    workers: int = 1
+    preset: Optional[str] = None
+    shard: Optional[str | tuple[int, int]] = None
+    model: Optional[str] = None
+    mode: Optional[str] = None
+    tile: int = 512
+    hr_output: Optional[str] = None
+
+
+@dataclass
+class DegradeResult:
+    """What :func:`degrade_folder` did.
+
+    ``out_dir``: where the LR images are (``Y.lmdb.parts`` while an LMDB is staged);
+    ``written``: the names made by this run; ``already_done``: images an earlier run made;
+    ``failed``: one line per input image that could not be read or degraded (the others are
+    written); ``shard``: ``(i, n)``; ``generator``: the DSGAN generator's description;
+    ``lmdb``: the LMDB output, if any; ``packed``: its image count when this run packed it;
+    ``already_complete``: the LMDB was whole already (nothing done)."""
+
+    method: str
+    out_dir: str
+    shard: tuple[int, int] = (0, 1)
+    written: list[str] = field(default_factory=list)
+    already_done: int = 0
+    failed: list[str] = field(default_factory=list)
+    generator: Optional[str] = None
+    lmdb: Optional[str] = None
+    packed: Optional[int] = None
+    already_complete: Optional[int] = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _resolve(job: DegradeJob) -> tuple[str, dict, Optional[str]]:
+    """``(method, pipeline options, generator description)``, every option checked before any work."""
     from degradations import PIPELINES, check_options, load_preset
-    from .data.storage import open_storage
-    kwargs = {}
+    method, preset, model, mode = job.method, job.preset, job.model, job.mode
+    kwargs, described = {}, None
     if preset:
         try:
             kwargs = load_preset(preset)
         except ValueError as e:
-            raise UserError(f'--preset {e}') from None
+            raise UserError(f'{name("preset")} {e}') from None
         preset_method = kwargs.pop('type')
         if method not in (None, preset_method):
-            raise UserError(f'--method {method}: the preset {preset} is for {preset_method}')
+            raise UserError(f'{name("method")} {method}: the preset {preset} is for {preset_method}')
         method = preset_method
     if method is None:
-        raise UserError('--method or --preset is required')
+        raise UserError(f'{name("method")} or {name("preset")} is required')
     if method not in PIPELINES:
-        raise UserError(f'--method {method}: unknown (known: {", ".join(sorted(PIPELINES))})')
+        raise UserError(f'{name("method")} {method}: unknown (known: {", ".join(sorted(PIPELINES))})')
     if method == 'dsgan':
         if not model:
-            raise UserError('--method dsgan: --model G.pth (a trained DSGAN generator) is required')
-        if (mode or 'sdsr') == 'tdsr' and not hr_output:
-            raise UserError('--mode tdsr: the HR images change (bicubic x1/2), so give --hr-output DIR for them')
+            raise UserError(f'{name("method")} dsgan: {name("model")} G.pth (a trained DSGAN generator) is required')
+        if (mode or 'sdsr') == 'tdsr' and not job.hr_output:
+            raise UserError(f'{name("mode")} tdsr: the HR images change (bicubic x1/2), so give '
+                            f'{name("hr_output")} DIR for them')
         g = load_dsgan_generator(model)  # a bad file fails here, once, before any work
         from .inference import describe
-        print(f'{model}: {describe(g.srkit_config, 1)}')
-        kwargs.update(mode=mode or 'sdsr', tile=tile)
+        described = describe(g.srkit_config, 1)
+        kwargs.update(mode=mode or 'sdsr', tile=job.tile)
     elif model or mode:
-        raise UserError(f'--model/--mode: only for --method dsgan, not {method}')
+        raise UserError(f'{name("model")}/{name("mode")}: only for {name("method")} dsgan, not {method}')
     try:
         check_options(method, kwargs)
     except KeyError as e:
-        raise UserError(f'--preset {e.args[0]}') from None
+        raise UserError(f'{name("preset")} {e.args[0]}') from None
     try:
         check_degradation(method, kwargs, '')
     except UserError as e:
-        raise UserError(f'--preset {preset}: {e}' if preset else f'--method {method}: {e}') from None
+        raise UserError(f'{name("preset")} {preset}: {e}' if preset else f'{name("method")} {method}: {e}') from None
     if method == 'dsgan':
         kwargs['model'] = model
-    check_apart(output, [input])
-    if hr_output:
-        check_apart(hr_output, [input], '--hr-output')
-        if os.path.realpath(hr_output.rstrip('/')) == os.path.realpath(output.rstrip('/')):
-            raise UserError(f'--hr-output {hr_output}: is --output; the HR and LR images share their names, '
-                            'so each would replace the other')
-        make_output_dir(hr_output, '--hr-output')
-        kwargs['hr_output'] = hr_output
+    return method, kwargs, described
+
+
+def degrade_folder(job: DegradeJob, progress: Optional[Progress] = None) -> DegradeResult:
+    """Degrade every HR image of ``job.input`` into ``job.output`` (see :class:`DegradeJob`).
+
+    An unreadable input image is skipped and listed in the result's ``failed``; a bad job (an
+    unknown method, an output that is an input, another run's folder ...) raises
+    :class:`UserError` before anything is written.  ``progress(stage, done, total)`` follows
+    the images."""
+    output = job.output
+    lmdb_out = output.rstrip('/') if output.rstrip('/').endswith('.lmdb') else None
+    from .data.storage import open_storage
+    method, kwargs, described = _resolve(job)
+    scale, seed = job.scale, job.seed
+    check_apart(output, [job.input], name('output'))
+    if job.hr_output:
+        check_apart(job.hr_output, [job.input], name('hr_output'))
+        if os.path.realpath(job.hr_output.rstrip('/')) == os.path.realpath(output.rstrip('/')):
+            raise UserError(f'{name("hr_output")} {job.hr_output}: is {name("output")}; the HR and LR images '
+                            'share their names, so each would replace the other')
+        make_output_dir(job.hr_output, name('hr_output'))
+        kwargs['hr_output'] = job.hr_output
     if scale < 1:
-        raise UserError('--scale: must be >= 1')
-    i, n = parse_shard(shard)
-    backend = 'lmdb' if input.rstrip('/').endswith('.lmdb') else 'disk'
+        raise UserError(f'{name("scale")}: must be >= 1')
+    i, n = parse_shard(job.shard)
+    backend = 'lmdb' if job.input.rstrip('/').endswith('.lmdb') else 'disk'
     try:
-        st = open_storage(input, backend)
+        st = open_storage(job.input, backend)
     except DataError as e:
         raise UserError(str(e)) from None
+    result = DegradeResult(method, lmdb_out + '.parts' if lmdb_out else output, (i, n), generator=described,
+                           lmdb=lmdb_out)
     # one writer per output (per shard: shards of one output run side by side by design)
     tag = f'.shard-{i}-of-{n}' if n > 1 else ''
     with folder_lock(lmdb_out or output, 'srkit-degrade', tag):
         if lmdb_out and _lmdb_complete(lmdb_out, st.keys):
             _check_run_settings(lmdb_out, method, scale, seed, kwargs, record=False)
-            print(f'{lmdb_out}: already complete ({len(st.keys)} LR images)')
+            result.already_complete = len(st.keys)
             if os.path.isdir(lmdb_out + '.parts'):  # a run killed while removing its staging folder
                 import shutil
                 shutil.rmtree(lmdb_out + '.parts', ignore_errors=True)
-            return 0
-        out_dir = lmdb_out + '.parts' if lmdb_out else output  # LMDB output: stage images, then pack
-        make_output_dir(out_dir)
+            return result
+        out_dir = result.out_dir  # LMDB output: stage images, then pack
+        make_output_dir(out_dir, name('output'))
         mine = shard_keys(st.keys, i, n)
         manifest = os.path.join(out_dir, 'manifest.jsonl' if n == 1 else f'manifest.{i}-of-{n}.jsonl')
         # the state files are read (and a foreign one refused) before anything is written;
@@ -338,6 +416,7 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
         done = _read_manifests(out_dir) if n == 1 else _read_manifest(manifest)
         mine_set = set(mine)
         done = {k: v for k, v in done.items() if k in mine_set}
+        result.already_done = len(done)
         _check_run_settings(out_dir, method, scale, seed, kwargs)
         # temp files of this shard's writes that a kill interrupted (other shards may be writing theirs)
         prefixes = tuple(f'.{k}.png.' for k in mine)
@@ -345,32 +424,71 @@ def degrade_folder(input: str, output: str, method: str | None = None, scale: in
             if f.endswith('.tmp') and f.startswith(prefixes):
                 os.unlink(os.path.join(out_dir, f))
         keys = [k for k in mine if k not in done]
-        jobs = [(k, input, backend, method, scale, seed, kwargs, out_dir) for k in keys]
-        failed = []
-        pool = get_context('fork').Pool(workers, initializer=_init_worker) if workers > 1 else None
-        results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
-        try:
-            with open(manifest, 'a') as mf:
-                if mf.tell() and not _ends_with_newline(manifest):
-                    mf.write('\n')  # a kill tore the last line: keep the next record off it
-                for r in tqdm(results, total=len(jobs), desc=f'degrade {method}', unit='img', disable=None):
-                    if 'error' in r:
-                        failed.append(r['error'])
-                        continue
+        _degrade_keys(keys, (job.input, backend, method, scale, seed, kwargs, out_dir), job.workers, manifest,
+                      result, progress)
+        if lmdb_out and not result.failed and n == 1:
+            result.packed = _pack_lmdb(out_dir, lmdb_out)
+        return result
+
+
+def _degrade_keys(keys: list[str], common: tuple, workers: int, manifest: str, result: DegradeResult,
+                  progress: Optional[Progress]) -> None:
+    """Degrade ``keys`` (in ``workers`` processes), appending each image's record to ``manifest``."""
+    jobs = [(k, *common) for k in keys]
+    stage = f'degrade {result.method}'
+    pool = get_context('fork').Pool(workers, initializer=_init_worker) if workers > 1 else None
+    results = pool.imap(_degrade_one, jobs, chunksize=2) if pool else map(_degrade_one, jobs)
+    try:
+        with open(manifest, 'a') as mf:
+            if mf.tell() and not _ends_with_newline(manifest):
+                mf.write('\n')  # a kill tore the last line: keep the next record off it
+            if progress:
+                progress(stage, 0, len(jobs))
+            for k, r in enumerate(results, 1):
+                if 'error' in r:
+                    result.failed.append(r['error'])
+                else:
                     mf.write(json.dumps(r) + '\n')
                     mf.flush()
-        finally:
-            if pool:
-                pool.terminate()
-        which = f' (shard {i}/{n})' if n > 1 else ''
-        print(f'{len(jobs) - len(failed)} LR image(s) written to {out_dir}{which}, '
-              f'{len(done)} already done' + (f', {len(failed)} failed:' if failed else ''))
-        for f in failed:
-            print(f'  {f}', file=sys.stderr)
-        if lmdb_out and not failed:
-            if n > 1:
-                print(f'shard {i}/{n} staged in {out_dir}; when every shard has finished, run the same command '
-                      f'without --shard to pack {lmdb_out}')
-            else:
-                _pack_lmdb(out_dir, lmdb_out)
-        return 1 if failed else 0
+                    result.written.append(r['name'])
+                if progress:
+                    progress(stage, k, len(jobs))
+    finally:
+        if pool:
+            pool.terminate()
+
+
+def build_lmdb(folder: Optional[str], lmdb: str, workers: int = 1, compress_level: int = 1, verify: bool = False,
+               progress: Optional[Progress] = None) -> 'LmdbResult':
+    """Write the images of ``folder`` into ``lmdb`` in BasicSR's layout (resuming an interrupted
+    build), and/or (``verify``) decode every record of it.  ``folder=None`` with ``verify``:
+    check an existing LMDB only.  ``progress(stage, done, total)``: stages ``lmdb`` and ``verify``."""
+    from .data.lmdb_writer import make_lmdb, verify_lmdb
+    if folder is None and not verify:
+        raise UserError(f'{name("input")} is required (or {name("verify")} alone to check an existing LMDB)')
+    res = LmdbResult(lmdb)
+    if folder is not None:
+        cb = (lambda done, total: progress('lmdb', done, total)) if progress else None
+        stats = make_lmdb(folder, lmdb, workers=workers, compress_level=compress_level, progress=cb)
+        res.total, res.written, res.resumed = stats['total'], stats['written'], stats['skipped']
+        res.not_files = list(stats['not_files'])
+    if verify:
+        cb = (lambda done, total: progress('verify', done, total)) if progress else None
+        res.bad = list(verify_lmdb(lmdb, progress=cb))
+        res.verified = True
+    return res
+
+
+@dataclass
+class LmdbResult:
+    """What :func:`build_lmdb` did: ``total`` images in the LMDB, ``written`` by this run,
+    ``resumed`` (already there from an interrupted run), ``not_files`` (inputs that are not
+    regular files: skipped), and with ``verified``, the records that do not decode (``bad``)."""
+
+    lmdb: str
+    total: Optional[int] = None
+    written: int = 0
+    resumed: int = 0
+    not_files: list[str] = field(default_factory=list)
+    verified: bool = False
+    bad: list[str] = field(default_factory=list)

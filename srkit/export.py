@@ -8,6 +8,9 @@ ResNet generator) gets srkit-infer's padding inside the graph: reflect up to the
 (replicate when the image is smaller than the padding), output cropped to ``H*s, W*s``.  The
 model's metadata (``srkit_arch``, ``scale``, ``size_multiple``, ``padding``) goes into the ONNX
 file's metadata props.
+
+:func:`export_model` is ``srkit-export``: an :class:`ExportRequest` in, an :class:`ExportResult`
+out, nothing printed; messages name the request's fields (a command line maps them to its flags).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import json
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -25,6 +29,7 @@ from .errors import UserError
 from .inference import image_channels, load_generator, run_generator, size_multiple
 from .utils.imgio import Decoded
 from .utils.fileio import atomic_path, check_replaceable, write_failure
+from .utils.naming import name
 
 # Below opset 11 the TorchScript exporter cannot export nearest upsampling with a traced size
 # (RRDBNet, compact nets), its bilinear Upsample differs from PyTorch's (MSRResNet), and the
@@ -46,15 +51,15 @@ def opset_range() -> tuple[int, int]:
 
 
 def check_arguments(opset: int, tolerance: Optional[float], size: int) -> None:
-    """One line naming the flag for an opset outside :func:`opset_range`, a tolerance that is
+    """One line naming the field for an opset outside :func:`opset_range`, a tolerance that is
     negative or not finite (NaN would pass every comparison), or a size below 1."""
     lo, hi = opset_range()
     if not lo <= opset <= hi:
-        raise UserError(f'--opset {opset}: this torch and onnx export opsets {lo} to {hi}')
+        raise UserError(f'{name("opset")} {opset}: this torch and onnx export opsets {lo} to {hi}')
     if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
-        raise UserError(f'--tolerance {tolerance}: must be a finite number >= 0')
+        raise UserError(f'{name("tolerance")} {tolerance}: must be a finite number >= 0')
     if size < 1:
-        raise UserError(f'--size {size}: must be >= 1')
+        raise UserError(f'{name("size")} {size}: must be >= 1')
 
 
 class _Unit(nn.Module):
@@ -128,7 +133,7 @@ def sample_image(size: int, channels: int, path: Optional[str] = None) -> np.nda
         img = Decoded(data.astronaut().astype(np.float32) / 255.0, None, 8, 3)
     h, w = img.rgb.shape[:2]
     if min(h, w) < size:
-        raise UserError(f'{path or "the sample image"}: {h}x{w} is smaller than --size {size}')
+        raise UserError(f'{path or "the sample image"}: {h}x{w} is smaller than {name("size")} {size}')
     top, left = (h - size) // 2, (w - size) // 2
     crop = Decoded(img.rgb[top:top + size, left:left + size],
                    None if img.alpha is None else img.alpha[top:top + size, left:left + size],
@@ -149,7 +154,7 @@ def export_onnx(model: str, out: str, opset: int = 17, fp16: bool = False, dynam
     import onnxruntime as ort
     check_arguments(opset, tolerance, size)
     inputs = tuple(p for p in (model, image) if p)
-    check_replaceable(out, inputs, '--out')  # before the minutes an export can take
+    check_replaceable(out, inputs, name('out'))  # before the minutes an export can take
     net, cfg, scale = load_generator(model, param_key, 'cpu')
     if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
         raise UserError(f'{model}: a {cfg["type"]} draws images from labels; only image-to-image networks export')
@@ -161,7 +166,7 @@ def export_onnx(model: str, out: str, opset: int = 17, fp16: bool = False, dynam
     padded = _needs_padding(net)
     graph = _PadCrop(unit, mult, getattr(net, 'min_size', 0), getattr(net, 'square', False)) if padded else unit
     if dynamic and size > 3:
-        # odd sizes: --dynamic promises any height and width (a graph that baked in the traced size,
+        # odd sizes: a dynamic export promises any height and width (a graph that baked in the traced size,
         # or pads wrongly, fails here instead of in the user's runtime)
         checks.append(x[..., : size - 1, : size - 3])
     wants = []
@@ -177,7 +182,7 @@ def export_onnx(model: str, out: str, opset: int = 17, fp16: bool = False, dynam
     axes = {'input': {0: 'batch', 2: 'height', 3: 'width'},
             'output': {0: 'batch', 2: 'out_height', 3: 'out_width'}} if dynamic else None
     tolerance = tolerance if tolerance is not None else (2e-2 if fp16 else 1e-4)
-    with atomic_path(out, inputs, '--out') as tmp:
+    with atomic_path(out, inputs, name('out')) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation and tracer notes
             try:
@@ -209,7 +214,8 @@ def export_onnx(model: str, out: str, opset: int = 17, fp16: bool = False, dynam
                 detail = detail.split(' was false. ')[-1][:200]  # the message, not the C++ assertion
                 h, w = example.shape[-2:]
                 odd = example is not examples[0]  # the traced size ran: the graph kept that size
-                hint = '; the graph keeps the traced size (export without --dynamic, at --size)' if odd else ''
+                hint = (f'; the graph keeps the traced size (export without {name("dynamic")}, at {name("size")})'
+                        if odd else '')
                 raise UserError(f'{out}: onnxruntime cannot run the exported graph on a {h}x{w} image '
                                 f'({detail}){hint}; nothing written') from None
             if got.shape != want.shape:
@@ -223,3 +229,52 @@ def export_onnx(model: str, out: str, opset: int = 17, fp16: bool = False, dynam
     return {'max_diff': worst, 'mean_diff': float(np.mean([d.mean() for d in diffs])), 'tolerance': tolerance,
             'bytes': nbytes, 'arch': cfg, 'scale': scale, 'size': size,
             'sizes': [tuple(c.shape[-2:]) for c in checks]}
+
+
+@dataclass
+class ExportRequest:
+    """What :func:`export_model` does (``srkit-export``'s options): ``model`` (any checkpoint
+    srkit-infer reads) to the ONNX file ``out`` at ``opset``, in ``fp16`` or float32, with
+    ``dynamic`` batch, height and width; checked on a ``size`` crop of ``input`` (default: a
+    bundled photo) within ``tolerance`` (default 1e-4, with fp16 2e-2)."""
+
+    model: str
+    out: str
+    opset: int = 17
+    fp16: bool = False
+    dynamic: bool = False
+    input: Optional[str] = None
+    size: int = 64
+    param_key: Optional[str] = None
+    tolerance: Optional[float] = None
+
+
+@dataclass
+class ExportResult:
+    """The file written (``out``, ``bytes``), what it holds (``arch``, ``scale``, ``opset``,
+    ``fp16``, ``dynamic``), and onnxruntime's difference from PyTorch (``max_diff``,
+    ``mean_diff``) on images of ``sizes`` within ``tolerance``."""
+
+    out: str
+    arch: dict
+    scale: int
+    opset: int
+    fp16: bool
+    dynamic: bool
+    bytes: int
+    max_diff: float
+    mean_diff: float
+    tolerance: float
+    sizes: list
+
+
+def export_model(request: ExportRequest) -> ExportResult:
+    """:func:`export_onnx` for a request; an output that cannot be written is a :class:`UserError`."""
+    r = request
+    check_arguments(r.opset, r.tolerance, r.size)  # before loading the model
+    try:
+        d = export_onnx(r.model, r.out, r.opset, r.fp16, r.dynamic, r.size, r.input, r.param_key, r.tolerance)
+    except OSError as e:  # an output folder that cannot be made or written
+        raise UserError(f'{r.out}: cannot write ({e.strerror or e})') from None
+    return ExportResult(r.out, d['arch'], d['scale'], r.opset, r.fp16, r.dynamic, d['bytes'], d['max_diff'],
+                        d['mean_diff'], d['tolerance'], d['sizes'])

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import Field, TypeAdapter, create_model
+from pydantic import Field, PrivateAttr, TypeAdapter, create_model
 
 from . import data as _data  # noqa: F401  (registers the dataset types)
 from . import models as _models  # noqa: F401  (registers the model types and, below them, the rest)
@@ -31,10 +31,39 @@ from .errors import OptionError
 from .utils.device import check_device
 from .registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY,
                        SCHEDULER_REGISTRY)
+from .utils.naming import name as field_name
 
 
 class RootOptions(Schema):
-    """The top-level keys every family shares."""
+    """The top-level keys every family shares.
+
+    Attributes:
+        name: the experiment's name: its folder under ``path.experiments_root`` and its TensorBoard
+            run; a relative name without ``..``.
+        model_type: the model family (``SRModel``, ``ESRGANModel``, ``RealESRGANModel`` ...); it
+            decides which networks, losses and keys the file may hold.
+        scale: the upscaling factor, 1 to 16 (default 1); copied into every dataset, and
+            ``network_g`` of an SR family must upscale by it.
+        num_gpu: GPUs to use: ``auto`` (default; one per process when CUDA is available) or a
+            count; 0 trains on the CPU.
+        manual_seed: the seed of every random stream (weights, sampling, augmentation,
+            degradations), in [0, 2**32) (default 0).
+        find_unused_parameters: DistributedDataParallel's option for networks with parameters a
+            step does not use (default false).
+        use_static_graph: DistributedDataParallel's static-graph mode (default false).
+        device: ``cpu``, ``cuda`` or ``cuda:N``; default: the GPU of this process when CUDA is
+            available, else the CPU.
+        val: validation: its frequency, metrics and saved images; default: no validation.
+        logger: logging and checkpoint frequency and format.
+        dist_params: distributed training's backend and port.
+        datasets: ``{key: dataset}``: ``train`` is the training set; keys that start with ``val``
+            or ``test`` are validated.
+        path: where the experiment folder goes, a state to resume and pretrained weights.
+        train: the training keys: iterations, optimizers, losses, schedule, precision; required
+            by srkit-train, optional for the tools that only read the networks.
+        network_<net>: the architecture of network ``<net>``: ``{type: RRDBNet, num_feat: 64, ...}``,
+            an architecture registered in ``srkit.archs`` and its constructor's keys.
+    """
 
     name: Str
     model_type: Str
@@ -60,7 +89,7 @@ class RootOptions(Schema):
         if self.device is not None:
             check_device(self.device, 'device')
         cls = self.model_class
-        for net in cls.network_names if self.train is not None else cls.network_names[:1]:
+        for net in cls.network_names if self.train is not None else cls.eval_network_names:
             if getattr(self, f'network_{net}') is None:
                 raise OptionError(f'network_{net}: required by model_type {self.model_type}')
         for net in cls.optimizer_names if self.train is not None else ():
@@ -69,8 +98,18 @@ class RootOptions(Schema):
         _check_networks(self)
         cls.check_options(self)
         if self.train is not None:
-            self.train._loss_terms = self.model_class.resolve_losses(self)
+            self.loss_terms  # noqa: B018  (resolved now, so that a loss's problem is found at parse time)
             _check_optimizers(self.train)
+
+    _loss_terms: Optional[list] = PrivateAttr(default=None)
+
+    @property
+    def loss_terms(self) -> list:
+        """``[LossTerm]``: every loss the family computes, each with its target and log name
+        (the family's ``resolve_losses``, once; empty without a ``train`` section)."""
+        if self._loss_terms is None:
+            self._loss_terms = [] if self.train is None else self.model_class.resolve_losses(self)
+        return self._loss_terms
 
     @property
     def model(self):
@@ -275,18 +314,20 @@ def apply_override(data: dict, assignment: str) -> None:
         for i, part in enumerate(parts[:-1]):
             node = node.get(part) if isinstance(node, dict) else None
             if not isinstance(node, dict):
-                raise OptionError(f'--force {assignment}: {".".join(parts[:i + 1])} is not a mapping in the options')
+                raise OptionError(f'{field_name("force")} {assignment}: {".".join(parts[:i + 1])} is not a mapping '
+                                  'in the options')
         if not isinstance(node, dict) or parts[-1] not in node:
-            raise OptionError(f'--force {assignment}: no key {".".join(parts)} to delete')
+            raise OptionError(f'{field_name("force")} {assignment}: no key {".".join(parts)} to delete')
         del node[parts[-1]]
         return
     if '=' not in assignment:
-        raise OptionError(f'--force {assignment}: expected key.path=value, or ~key.path to delete a key')
+        raise OptionError(f'{field_name("force")} {assignment}: expected key.path=value, or ~key.path to delete '
+                          'a key')
     key, raw = assignment.split('=', 1)
     try:
         value = yaml.safe_load(raw) if raw != '' else None
     except yaml.YAMLError:
-        raise OptionError(f'--force {key}: cannot parse value {raw!r}') from None
+        raise OptionError(f'{field_name("force")} {key}: cannot parse value {raw!r}') from None
     parts = key.strip().split('.')
     node = data
     for i, part in enumerate(parts[:-1]):
@@ -338,7 +379,7 @@ def load_options(path: str, overrides: list[str] = ()) -> RootOptions:
     for ov in overrides or ():
         apply_override(data, ov)
     if overrides:
-        _check_size(data, '--force')
+        _check_size(data, field_name('force'))
     return parse_options(data)
 
 

@@ -1,18 +1,23 @@
 """Registries: one decorator adds an arch, loss, dataset, model, optimizer or scheduler.
 
 Registering is the only import-time side effect.  Each entry's options schema is
-its constructor's signature (:func:`srkit.config.signature_model`): the YAML
-``type`` picks the class and the other keys must be its parameters, with their
-types, so a typo stops the run with a line naming the key.
+its constructor's signature (:func:`srkit.config.signature_model`), or the section
+it declares as ``Options`` (a dataset does): the YAML ``type`` picks the class and
+the other keys must be its parameters, with their types, so a typo stops the run
+with a line naming the key.  Each key's description is its line in the docstring's
+``Args:`` (the class's, its constructor's, or its ``Options``' ``Attributes:``).
 """
 from __future__ import annotations
 
 import importlib
 import inspect
 import pkgutil
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
-from .config import Spec, signature_model, tagged_union, validate
+from pydantic import Field, create_model
+
+from .config import (Schema, Spec, class_docs, describe_fields, doc_args, docstring, signature_model, summary,
+                     tagged_union, validate)
 from .errors import OptionError
 
 
@@ -59,21 +64,23 @@ class Registry:
         return sorted(self._items)
 
     def spec(self, name: str) -> type:
-        """The options section of entry ``name``: ``type: name`` and its constructor's parameters."""
+        """The options section of entry ``name``: ``type: name`` and the entry's own section, its
+        ``Options`` class when it declares one (a dataset does), else its constructor's parameters.
+        Each key's description is its entry in the docstrings' ``Args:`` (``Attributes:``)."""
         if name not in self._specs:
             obj = self.get(name)
-            fn = obj.__init__ if inspect.isclass(obj) else obj
-            own = getattr(obj, 'Options', None) if self.kind == 'dataset' else None
-            if own is not None:  # a dataset declares its section itself
-                from typing import Literal
-                from pydantic import create_model
-                self._specs[name] = create_model(f'{name}Options', __base__=own, type=(Literal[name], ...))
+            doc = docstring(obj)
+            own = getattr(obj, 'Options', None)
+            if inspect.isclass(own) and issubclass(own, Schema):  # the entry declares its section itself
+                text = summary(doc)
+                model = create_model(f'{name}Options', __base__=own,
+                                     type=(Literal[name], Field(..., description=f'{name}: {text}' if text else name)))
+                describe_fields(model, {**doc_args(doc), **class_docs(model)})
             else:
-                doc = inspect.getdoc(obj) or ''
+                fn = obj.__init__ if inspect.isclass(obj) else obj
                 model = signature_model(f'{name}{self.kind.title()}', fn, self.spec_base, self.skip, tag=name,
-                                        int_bounds=self.int_bounds)
-                model.__doc__ = doc.split('\n\n')[0] or None
-                self._specs[name] = model
+                                        int_bounds=self.int_bounds, doc=doc)
+            self._specs[name] = model
         return self._specs[name]
 
     def union(self, public: bool = False):
@@ -107,7 +114,15 @@ def import_all(package: str, path) -> None:
 
 class LossSpec(Spec):
     """A loss's keys beyond its constructor: what it compares (``target``, one of those the
-    model family offers) and the name its value is logged under."""
+    model family offers) and the name its value is logged under.
+
+    Attributes:
+        target: what the loss compares the output with, one of the targets the model family offers
+            (``gt``, ``gt_usm``, ``cycle_a`` ...); required where the family offers several, none
+            for a ``GANLoss``; default: the family's one target.
+        name: the name its value is logged under; default: derived from the type and target
+            (``l_g_mse_gt``).
+    """
 
     target: Optional[str] = None
     name: Optional[str] = None

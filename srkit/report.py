@@ -278,3 +278,34 @@ def write_report(results: dict, out_dir: str, crops: dict[str, str], title: str 
         h.append('</details>')
     h.append('</body></html>')
     atomic_write_text(os.path.join(out_dir, 'report.html'), '\n'.join(h))
+
+
+# ----------------------------------------------------------------- printed lines
+def means_table(results: dict) -> list[str]:
+    """The lines ``srkit-eval`` prints: means per method, one row each; unavailable metrics,
+    notes, and the convention last."""
+    cols = _columns(results)
+    width = max([12] + [len(k) for k in results['models']])
+    lines = [f'{"method":<{width}} ' + ' '.join(f'{c:>10}' for c in cols)]
+    for label, m in results['models'].items():
+        vals = [m['mean'].get(c, float('nan')) for c in cols]
+        lines.append(f'{label:<{width}} ' + ' '.join(f'{"n/a":>10}' if math.isnan(v) else f'{v:>10.4f}'
+                                                     for v in vals))
+    lines += [f'{m}: unavailable: {msg}' for m, msg in results['unavailable'].items()]
+    lines += [f'note: {note}' for note in results.get('notes', [])]
+    return lines + [f'convention: {results["convention"]}']
+
+
+def degrade_lines(result) -> list[str]:
+    """What a :class:`srkit.degrading.DegradeResult` says: the count written (or that its LMDB
+    was complete already), and the LMDB packed."""
+    r = result
+    if r.already_complete is not None:
+        return [f'{r.lmdb}: already complete ({r.already_complete} LR images)']
+    i, n = r.shard
+    which = f' (shard {i}/{n})' if n > 1 else ''
+    lines = [f'{len(r.written)} LR image(s) written to {r.out_dir}{which}, '
+             f'{r.already_done} already done' + (f', {len(r.failed)} failed:' if r.failed else '')]
+    if r.packed is not None:
+        lines.append(f'{r.lmdb}: {r.packed} LR images packed (BasicSR LMDB layout, manifest.jsonl inside)')
+    return lines

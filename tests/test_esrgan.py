@@ -234,10 +234,12 @@ def test_esrgan_step_matches_basicsr_esrgan_model():
 
 def test_vgg_d_gt_size_mismatch_is_an_option_error(tmp_path, photos_dir):
     from srkit.options import parse_options
-    from srkit.trainer import Trainer
     from conftest import tiny_options
-    opt = parse_options(tiny_options(tmp_path, photos_dir, **{
+    o = tiny_options(tmp_path, photos_dir, **{
         'model_type': 'ESRGANModel', 'network_d': {'type': 'VGGStyleDiscriminator', 'num_feat': 4},
-        'train.optim_d': {'type': 'Adam'}, 'train.gan_opt': {'type': 'GANLoss'}}))
-    with pytest.raises(OptionError, match=r'datasets.train.gt_size: 32 does not match network_d.input_size 128'):
-        Trainer(opt, quiet=True)
+        'train.optim_d': {'type': 'Adam'}, 'train.gan_opt': {'type': 'GANLoss'}})
+    with pytest.raises(OptionError, match=r'^datasets.train.gt_size: 32 does not match network_d.input_size 128 '
+                                          r'\(VGGStyleDiscriminator takes 128 or 256\)$'):
+        parse_options(o)  # at parse time, before any network is built
+    o['datasets']['train']['gt_size'] = 128
+    assert parse_options(o).networks['d'].input_size == 128

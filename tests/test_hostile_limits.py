@@ -110,7 +110,7 @@ def test_many_loader_workers_are_capped_at_the_cpus(tmp_path, photos_dir, two_cp
     from srkit.errors import OptionError
     for bad in (0, 100000):
         with pytest.raises(OptionError, match='--workers: must be from 1 to 256'):
-            cap_workers(bad)
+            cap_workers(bad, '--workers')
     r = call_cli('lmdb', '--input', photos_dir / 'hr', '--output', tmp_path / 'x.lmdb', '--workers', '100000')
     _one_line(r, '--workers: must be from 1 to 256, got 100000')
     assert not (tmp_path / 'x.lmdb').exists()

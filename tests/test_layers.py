@@ -2,6 +2,7 @@
 itself and declares its metadata, and the key-pattern detection is each architecture's own."""
 import os
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -19,7 +20,8 @@ def test_layer_contracts_hold():
     r = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'lint-imports'), '--no-cache'],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:]
-    assert 'Contracts: 4 kept, 0 broken.' in r.stdout
+    kept = re.search(r'Contracts: (\d+) kept, 0 broken\.', r.stdout)
+    assert kept and int(kept.group(1)) >= 5, r.stdout[-3000:]  # layers, config, degradations, cli, basicsr
 
 
 def test_every_arch_module_registers_and_declares_its_metadata():

@@ -79,7 +79,7 @@ def test_data_step_targets_follow_the_usm_flags(tmp_path, photos_dir):
     b = model.prepare_batch(batch)
     assert b['lq'].shape == (2, 3, 16, 16) and b['gt'].shape == b['gt_usm'].shape == (2, 3, 32, 32)
     assert torch.equal(b['lq'], (b['lq'] * 255).round() / 255)  # 8-bit LQ, as saved images would be
-    targets = {t.where: t.target for t in opt.train.loss_terms}
+    targets = {t.where: t.target for t in opt.loss_terms}
     assert targets['train.pixel_opt'] == 'gt_usm' and targets.get('train.perceptual_opt', 'gt') == 'gt'
     pairs = model.loss_pairs(b['gt'], b)
     assert pairs['gt_usm'][1] is b['gt_usm'] and pairs['gt'][1] is b['gt'] and model.d_real(b) is b['gt']

@@ -190,7 +190,7 @@ FAMILIES = ['SRModel', 'ESRGANModel', 'RealESRGANModel', 'DSGANModel', 'Pix2PixM
 def test_the_loss_list_is_the_basicsr_keys_in_every_family(tmp_path, photos_dir, vgg_cache, family):
     named, listed, batch = _family(tmp_path, photos_dir, family)
     a, b = _model(named), _model(listed)
-    assert [(t.name, t.target) for t in a.opt.train.loss_terms] == [(t.name, t.target) for t in b.opt.train.loss_terms]
+    assert [(t.name, t.target) for t in a.opt.loss_terms] == [(t.name, t.target) for t in b.opt.loss_terms]
     la, lb = _step(a, batch), _step(b, batch)
     assert la.keys() == lb.keys() and la
     for k in la:
@@ -217,7 +217,7 @@ def test_new_terms_through_the_list(tmp_path, photos_dir, family, target, expect
         {'type': 'MSELoss', 'loss_weight': 0.5, 'target': target},
         {'type': 'CharbonnierLoss', 'loss_weight': 2.0, 'target': target, 'name': 'l_char'}]
     m = _model(o)
-    names = [t.name for t in m.opt.train.loss_terms if not t.adversarial]
+    names = [t.name for t in m.opt.loss_terms if not t.adversarial]
     assert names == [f'l_g_mse_{target}', 'l_char']
     logs = _step(m, batch)
     assert set(names) <= set(logs)
@@ -256,7 +256,7 @@ def test_loss_list_errors_name_the_entry(tmp_path, photos_dir, family, losses, e
 def test_family_weights_and_a_loss_list_do_not_mix(tmp_path, photos_dir):
     _, o, _ = _family(tmp_path, photos_dir, 'Pix2PixModel')
     o['lambda_l1'] = 50
-    assert _err(o) == 'lambda_l1: give it or an L1Loss entry in train.losses, not both'
+    assert _err(o) == 'lambda_l1: give it or a train.losses entry on target gt, not both'
 
 
 # --------------------------------------------------------- clipping and accumulation

@@ -20,6 +20,20 @@ from .util import Arch
 
 
 class _Conditional(Arch):
+    """A conditional network: images in [-1, 1] and one class label per image.
+
+    Args:
+        latent_dim: length of the generator's noise vector z (100).
+        n_classes: the number of class labels (10).
+        img_channels: channels of the images (1: grey; 3: RGB).
+        img_size: side of the square images in pixels (32).
+        ngf: the generator's channels after its linear layer (128).
+        ndf: the discriminator's channels at its first conv (16), doubling up to 8·ndf.
+        init_type: weight initialisation: ``normal`` (default), ``xavier``, ``kaiming`` or
+            ``orthogonal``.
+        init_gain: the scale of ``normal``, ``xavier`` and ``orthogonal`` init (0.02).
+    """
+
     value_range = (-1.0, 1.0)
 
     def _check(self, labels: torch.Tensor) -> None:
@@ -30,7 +44,12 @@ class _Conditional(Arch):
 @ARCH_REGISTRY.register()
 class CGANGenerator(_Conditional):
     """MLP: concat(Embedding(labels), z) -> 128 -> 256 -> 512 -> 1024 (BN + LReLU 0.2 on all
-    but the first) -> C·S·S, tanh."""
+    but the first) -> C·S·S, tanh.
+
+    Args:
+        bn_eps: BatchNorm's eps (0.8: the recipe's ``BatchNorm1d(n, 0.8)``, which trained
+            weights depend on).
+    """
 
     def __init__(self, latent_dim: int = 100, n_classes: int = 10, img_channels: int = 1, img_size: int = 32,
                  bn_eps: float = 0.8):
@@ -67,7 +86,11 @@ class CGANGenerator(_Conditional):
 
 @ARCH_REGISTRY.register()
 class CGANDiscriminator(_Conditional):
-    """MLP: concat(flattened image, Embedding(labels)) -> 512 -> 512 -> 512 (Dropout 0.4) -> 1."""
+    """MLP: concat(flattened image, Embedding(labels)) -> 512 -> 512 -> 512 (Dropout 0.4) -> 1.
+
+    Args:
+        dropout: the dropout probability after the hidden layers, in [0, 1) (0.4).
+    """
 
     def __init__(self, n_classes: int = 10, img_channels: int = 1, img_size: int = 32, dropout: float = 0.4):
         super().__init__()

@@ -21,9 +21,14 @@ class VGGStyleDiscriminator(Arch):
     Returns ``(B,1)`` raw logits.
     """
 
+    # metadata read at parse time (a GAN family's check of its crop size): the constructor key that
+    # fixes the one (square) input size a built network takes, and the sizes it can be built for
+    input_size_key = 'input_size'
+    input_sizes = (128, 256)
+
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128):
         super().__init__()
-        if input_size not in (128, 256):
+        if input_size not in self.input_sizes:
             raise ValueError(f'VGGStyleDiscriminator input_size must be 128 or 256, got {input_size}')
         self.input_size = input_size
         nf = num_feat

@@ -71,7 +71,13 @@ class DSGANGenerator(Arch):
     """The degradation generator, at LR resolution: ``(B,3,h,w) RGB [0,1]`` (a bicubic
     downscale of a clean image) -> ``(B,3,h,w)`` in [0,1] with the target's noise and
     artefacts.  conv3 + PReLU, ``num_block`` residual blocks, conv3, sigmoid
-    (64 features and 8 blocks: 594k parameters, the paper's)."""
+    (64 features and 8 blocks: 594k parameters, the paper's).
+
+    Args:
+        num_in_ch, num_out_ch: image channels (3).
+        num_feat: channels of the convs between input and output (64).
+        num_block: residual blocks (8).
+    """
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 8):
         super().__init__()
@@ -99,7 +105,14 @@ class DSGANGenerator(Arch):
 class DSGANDiscriminator(Arch):
     """High-pass front end, then 5x5 convs (64, 128+BN, 256+BN; LeakyReLU 0.2) and a 1x1
     conv, all stride 1: ``(B,3,h,w)`` -> a per-pixel logit map ``(B,1,h,w)``.
-    ``filter_size``/``gaussian`` pick the fixed high-pass (DSGAN: box 5)."""
+    ``filter_size``/``gaussian`` pick the fixed high-pass (DSGAN: box 5).
+
+    Args:
+        num_in_ch: image channels (3).
+        num_feat: channels of the first conv (64), doubling twice.
+        filter_size: side of the high-pass filter's low-pass, an odd number (5).
+        gaussian: a Gaussian low-pass (sigma = size / 6) instead of the box (false).
+    """
 
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, filter_size: int = 5, gaussian: bool = False):
         super().__init__()

@@ -80,7 +80,19 @@ _IN_STATS = re.compile(r'\.(running_mean|running_var|num_batches_tracked)$')
 
 
 class TranslationNet(Arch):
-    """Base of the reference-layout networks: the value range and old-checkpoint fixes."""
+    """Base of the reference-layout networks: the value range and old-checkpoint fixes.
+
+    Args:
+        input_nc: channels of the input image (3; a pix2pix PatchGAN sees A and B: 6).
+        output_nc: channels of the output image (3).
+        ngf: the generator's channels at its first layer (64).
+        ndf: the discriminator's channels at its first layer (64).
+        norm: ``batch`` (BatchNorm with running statistics), ``instance`` (InstanceNorm without
+            affine or statistics) or ``none``.
+        init_type: weight initialisation: ``normal`` (default), ``xavier``, ``kaiming`` or
+            ``orthogonal``.
+        init_gain: the scale of ``normal``, ``xavier`` and ``orthogonal`` init (0.02).
+    """
 
     value_range = (-1.0, 1.0)
 
@@ -123,6 +135,12 @@ class ResnetGenerator(TranslationNet):
     conv7 (ngf), two stride-2 conv3 (2ngf, 4ngf), ``n_blocks`` residual blocks, two
     stride-2 transposed conv3, conv7, tanh.  ``(B,input_nc,H,W)`` in [-1,1] ->
     ``(B,output_nc,H,W)`` in [-1,1]; H and W should be multiples of 4.
+
+    Args:
+        norm: ``instance`` (default, CycleGAN's), ``batch`` or ``none``.
+        use_dropout: dropout 0.5 inside each residual block (default false).
+        n_blocks: residual blocks, >= 0 (9 = ``resnet_9blocks``, 6 = ``resnet_6blocks``).
+        padding_type: the residual blocks' padding: ``reflect`` (default), ``replicate`` or ``zero``.
     """
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: Norm = 'instance',
@@ -207,6 +225,11 @@ class UnetGenerator(TranslationNet):
     Dropout 0.5 sits in the ``num_downs - 5`` innermost 8·ngf levels when ``use_dropout``.
     ``(B,input_nc,H,W)`` in [-1,1] -> ``(B,output_nc,H,W)`` in [-1,1]; H and W must be
     multiples of ``2 ** num_downs``.
+
+    Args:
+        num_downs: stride-2 levels, >= 5 (8 = ``unet_256``, 7 = ``unet_128``).
+        norm: ``batch`` (default, pix2pix's), ``instance`` or ``none``.
+        use_dropout: dropout 0.5 in the innermost levels (default true, as pix2pix trains).
     """
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, num_downs: int = 8, ngf: int = 64,
@@ -254,6 +277,10 @@ class NLayerDiscriminator(TranslationNet):
 
     ``n_layers = 3`` is the 70×70 PatchGAN (a 30×30 logit map for 256 inputs).
     ``(B,input_nc,H,W)`` in [-1,1] -> ``(B,1,h,w)`` raw logits.
+
+    Args:
+        n_layers: stride-2 conv layers (3: the 70×70 PatchGAN; each more doubles the patch).
+        norm: ``batch`` (default), ``instance`` or ``none``.
     """
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: Norm = 'batch',
@@ -288,7 +315,11 @@ class NLayerDiscriminator(TranslationNet):
 
 @ARCH_REGISTRY.register()
 class PixelDiscriminator(TranslationNet):
-    """1×1 PatchGAN (``pixel``): per-pixel real/fake logits ``(B,1,H,W)``."""
+    """1×1 PatchGAN (``pixel``): per-pixel real/fake logits ``(B,1,H,W)``.
+
+    Args:
+        norm: ``batch`` (default), ``instance`` or ``none``.
+    """
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, norm: Norm = 'batch', init_type: Init = 'normal',
                  init_gain: float = 0.02):

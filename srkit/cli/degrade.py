@@ -30,8 +30,7 @@ import sys
 from ..errors import cli_entry
 
 
-@cli_entry('srkit-degrade')
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='srkit-degrade', description=__doc__.split('\n')[0])
     ap.add_argument('--input', required=True, help='HR folder or .lmdb')
     ap.add_argument('--output', required=True, help='LR folder, or Y.lmdb')
@@ -50,13 +49,38 @@ def main(argv=None):
     ap.add_argument('--tile', type=int, default=512, help='dsgan: tile size for large images')
     ap.add_argument('--hr-output', default=None,
                     help='also write the HR each LR pairs with here (needed for --mode tdsr, which changes it)')
+    return ap
+
+
+def lines(r, job) -> list[str]:
+    """What srkit-degrade prints for a :class:`srkit.degrading.DegradeResult` (stdout)."""
+    from ..report import degrade_lines
+    out = ([f'{job.model}: {r.generator}'] if r.generator else []) + degrade_lines(r)
+    i, n = r.shard
+    if r.lmdb and not r.failed and n > 1 and r.already_complete is None:
+        out.append(f'shard {i}/{n} staged in {r.out_dir}; when every shard has finished, run the same command '
+                   f'without --shard to pack {r.lmdb}')
+    return out
+
+
+@cli_entry('srkit-degrade')
+def main(argv=None):
+    ap = parser()
     a = ap.parse_args(argv)
-    from ..degrading import degrade_folder
+    from ..degrading import DegradeJob, degrade_folder
     from ..utils.device import cap_workers
-    a.workers, note = cap_workers(a.workers)  # the output does not depend on the count
+    from ..utils.naming import field_names
+    from .common import Bars, flags
+    a.workers, note = cap_workers(a.workers, '--workers')  # the output does not depend on the count
     if note:
         print(f'srkit-degrade: {note}', file=sys.stderr)
-    return degrade_folder(**vars(a))
+    job = DegradeJob(**vars(a))
+    with field_names(flags(ap)), Bars() as bars:  # messages name the flags
+        r = degrade_folder(job, bars)
+    print('\n'.join(lines(r, job)))
+    for f in r.failed:
+        print(f'  {f}', file=sys.stderr)
+    return 0 if r.ok else 1
 
 
 if __name__ == '__main__':

@@ -18,8 +18,7 @@ import argparse
 from ..errors import cli_entry
 
 
-@cli_entry('srkit-export')
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='srkit-export', description=__doc__.split('\n')[0])
     ap.add_argument('--model', required=True, help='generator checkpoint (.pth, .safetensors; any srkit-infer reads)')
     ap.add_argument('--out', required=True, help='the .onnx file to write')
@@ -31,19 +30,23 @@ def main(argv=None):
     ap.add_argument('--param-key', default=None, help='params or params_ema (default: params_ema if present)')
     ap.add_argument('--tolerance', type=float, default=None,
                     help='largest allowed difference on [0, 1] (default 1e-4, with --fp16 2e-2)')
+    return ap
+
+
+@cli_entry('srkit-export')
+def main(argv=None):
+    ap = parser()
     a = ap.parse_args(argv)
-    from ..errors import UserError
-    from ..export import check_arguments, export_onnx
-    check_arguments(a.opset, a.tolerance, a.size)  # before loading the model
-    try:
-        r = export_onnx(a.model, a.out, a.opset, a.fp16, a.dynamic, a.size, a.input, a.param_key, a.tolerance)
-    except OSError as e:  # an output folder that cannot be made or written
-        raise UserError(f'{a.out}: cannot write ({e.strerror or e})') from None
-    print(f'{a.out}: {r["arch"]["type"]} x{r["scale"]}, {r["bytes"] / 1e6:.2f} MB, opset {a.opset}'
-          f'{", fp16" if a.fp16 else ""}{", dynamic axes" if a.dynamic else ""}')
-    sizes = ' and a '.join(f'{h}x{w}' for h, w in r['sizes'])
-    print(f'onnxruntime vs PyTorch on a {sizes} image: max difference {r["max_diff"]:.3g}, '
-          f'mean {r["mean_diff"]:.3g} (tolerance {r["tolerance"]:g})')
+    from ..export import ExportRequest, export_model
+    from ..utils.naming import field_names
+    from .common import flags
+    with field_names(flags(ap)):  # messages name the flags
+        r = export_model(ExportRequest(**vars(a)))
+    print(f'{r.out}: {r.arch["type"]} x{r.scale}, {r.bytes / 1e6:.2f} MB, opset {r.opset}'
+          f'{", fp16" if r.fp16 else ""}{", dynamic axes" if r.dynamic else ""}')
+    sizes = ' and a '.join(f'{h}x{w}' for h, w in r.sizes)
+    print(f'onnxruntime vs PyTorch on a {sizes} image: max difference {r.max_diff:.3g}, '
+          f'mean {r.mean_diff:.3g} (tolerance {r.tolerance:g})')
     return 0
 
 

@@ -38,9 +38,11 @@ def main(argv=None):
     if not args.opt:
         p.error('the following arguments are required: -opt/--opt')
     from ..options import load_options
-    opt = load_options(args.opt, args.force)
     from ..trainer import train
-    return train(opt, auto_resume=args.auto_resume, quiet=args.quiet)
+    from ..utils.naming import field_names
+    from .common import flags
+    with field_names(flags(p)):  # the library's messages name the fields as this command's flags
+        return train(load_options(args.opt, args.force), auto_resume=args.auto_resume, quiet=args.quiet)
 
 
 if __name__ == '__main__':

@@ -56,6 +56,23 @@ class SRDataset(Dataset):
 
 
 class PairedOptions(DatasetOptions):
+    """PairedImageDataset's keys (BasicSR's names).
+
+    Attributes:
+        dataroot_gt: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of GT images; required,
+            must exist.
+        dataroot_lq: the folder (or ``.lmdb``) of LQ images, matched to the GT by key; required,
+            must exist.
+        meta_info_file: a text file listing the GT images to use, one per line; default: every
+            image in ``dataroot_gt`` (an LMDB: its own ``meta_info.txt``).
+        filename_tmpl: the LQ key of each GT key, a template with ``{}`` (default ``{}``: the same
+            name; e.g. ``{}x4``).
+        gt_size: side of the GT training crop in pixels, 1 to 16384, divisible by ``scale`` (the LQ
+            crop is ``gt_size / scale``); required for training, unused when validating.
+        use_hflip: random horizontal flips in training (default false).
+        use_rot: random vertical flips and 90-degree rotations in training (default false).
+    """
+
     dataroot_gt: Optional[Str] = None
     dataroot_lq: Optional[Str] = None
     meta_info_file: Optional[Str] = None
@@ -130,7 +147,12 @@ class PairedImageDataset(SRDataset):
 class RealESRGANPairedOptions(PairedOptions):
     """Real-ESRGAN's paired fine-tuning set: ``meta_info`` lines ``gt_relpath, lq_relpath``
     (relative to ``dataroot_gt`` and ``dataroot_lq``); without it, the two folders matched by
-    ``filename_tmpl``; with LMDBs, both LMDBs' own keys."""
+    ``filename_tmpl``; with LMDBs, both LMDBs' own keys.
+
+    Attributes:
+        meta_info: a text file of ``gt_relpath, lq_relpath`` lines (relative to ``dataroot_gt``
+            and ``dataroot_lq``); ignored with LMDBs; default: the folders matched by ``filename_tmpl``.
+    """
 
     meta_info: Optional[Str] = None
 
@@ -174,6 +196,21 @@ class RealESRGANPairedDataset(PairedImageDataset):
 
 
 class SingleHROptions(DatasetOptions):
+    """SingleHRDataset's keys: HR images and the degradation that makes their LQ.
+
+    Attributes:
+        dataroot_gt: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of HR images; required,
+            must exist.
+        meta_info_file: a text file listing the images to use, one per line; default: every image.
+        gt_size: side of the HR training crop in pixels, 1 to 16384, divisible by ``scale``;
+            required for training, unused when validating.
+        use_hflip: random horizontal flips in training (default false).
+        use_rot: random vertical flips and 90-degree rotations in training (default false).
+        degradation: the pipeline that makes the LQ: ``{type: bicubic}`` (default), another
+            pipeline of ``degradations`` (``bsrgan``, ``sensor_noise`` ...) with its keywords, or
+            ``{preset: NAME or FILE, ...}`` with keys that override the preset's.
+    """
+
     dataroot_gt: Optional[Str] = None
     meta_info_file: Optional[Str] = None
     gt_size: Optional[IntIn(1, MAX_SIZE)] = None
@@ -243,7 +280,38 @@ class SingleHRDataset(SRDataset):
 
 
 class RealESRGANDatasetOptions(DatasetOptions):
-    """RealESRGANDataset's keys (Real-ESRGAN's recipe names; defaults = x4plus)."""
+    """RealESRGANDataset's keys (Real-ESRGAN's recipe names; defaults = x4plus).
+
+    Attributes:
+        dataroot_gt: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of HR images; required,
+            must exist.
+        meta_info_file: a text file listing the images to use (paths relative to
+            ``dataroot_gt``); ignored with LMDBs; default: every image.
+        meta_info: Real-ESRGAN's name for ``meta_info_file``; give one of the two.
+        gt_size: accepted for Real-ESRGAN's recipes; the model crops after degrading, to the
+            top-level ``gt_size``.
+        crop_pad_size: side of the GT crop in pixels, 1 to 16384 (default 400); smaller images are
+            reflect-padded to it.
+        use_hflip: random horizontal flips (default true).
+        use_rot: random vertical flips and 90-degree rotations (default false).
+        blur_kernel_size: the largest blur kernel side, an odd number >= 7, equal to
+            ``blur_kernel_size2`` (default 21); kernels are drawn with odd sides from 7 up to it.
+        kernel_list: the first blur's kernel kinds (``iso``, ``aniso``, ``generalized_iso`` ...).
+        kernel_prob: the probability of each ``kernel_list`` kind, one number >= 0 per kind.
+        sinc_prob: probability, in [0, 1], that the first blur is a sinc filter (default 0.1).
+        blur_sigma: [low, high] Gaussian sigma of the first blur, in pixels (default [0.2, 3]).
+        betag_range: [low, high] shape of the first blur's generalized Gaussian kernels (default
+            [0.5, 4]).
+        betap_range: [low, high] shape of the first blur's plateau kernels (default [1, 2]).
+        blur_kernel_size2: the second blur's largest kernel side, equal to ``blur_kernel_size``.
+        kernel_list2: the second blur's kernel kinds.
+        kernel_prob2: the probability of each ``kernel_list2`` kind.
+        sinc_prob2: probability that the second blur is a sinc filter (default 0.1).
+        blur_sigma2: [low, high] Gaussian sigma of the second blur (default [0.2, 1.5]).
+        betag_range2: [low, high] shape of the second blur's generalized Gaussian kernels.
+        betap_range2: [low, high] shape of the second blur's plateau kernels.
+        final_sinc_prob: probability, in [0, 1], of the final sinc filter (default 0.8).
+    """
 
     dataroot_gt: Optional[Str] = None
     meta_info_file: Optional[Str] = None

@@ -38,6 +38,21 @@ def resize_square(img: np.ndarray, size: int) -> np.ndarray:
 
 
 class AlignedOptions(DatasetOptions):
+    """AlignedImageDataset's keys (the pix2pix reference's flags).
+
+    Attributes:
+        dataroot_ab: a folder of side-by-side ``A|B`` files (the reference's format); give it or
+            ``dataroot_a`` and ``dataroot_b``.
+        dataroot_a: a folder (or ``.lmdb``) of A images, matched to ``dataroot_b`` by key.
+        dataroot_b: a folder (or ``.lmdb``) of B images, matched to ``dataroot_a`` by key.
+        direction: ``AtoB`` (default; ``lq`` = A, ``gt`` = B) or ``BtoA``.
+        load_size: resize both images to ``load_size x load_size`` first, 1 to 16384 (the
+            reference: 286); default: as stored.
+        crop_size: then a random crop of this side in training (centred otherwise), at most
+            ``load_size`` (the reference: 256); default: no crop.
+        use_hflip: random horizontal flips in training (default true).
+    """
+
     dataroot_ab: Optional[Str] = None  # A|B side-by-side files (the reference's format)
     dataroot_a: Optional[Str] = None   # or two folders/LMDBs matched by key
     dataroot_b: Optional[Str] = None
@@ -118,6 +133,16 @@ class AlignedImageDataset(SRDataset):
 
 
 class LabelledOptions(DatasetOptions):
+    """LabelledImageDataset's keys.
+
+    Attributes:
+        dataroot: a folder with one sub-folder of images per class (classes numbered in sorted
+            name order), or an ``.lmdb``; required, must exist.
+        labels_file: LMDB only: ``key class`` lines; default: ``<dataroot>/labels.txt``.
+        img_size: resize each image to ``img_size x img_size``, 1 to 16384; default: as stored.
+        channels: 1 (grey, default) or 3 (RGB).
+    """
+
     dataroot: Optional[Str] = None     # class sub-folders, or an .lmdb
     labels_file: Optional[Str] = None  # LMDB only: `key class` lines (default: <lmdb>/labels.txt)
     img_size: Optional[IntIn(1, MAX_SIZE)] = None     # resize to img_size x img_size (default: as stored)

@@ -24,6 +24,23 @@ from .translation import resize_square
 
 
 class UnpairedOptions(DatasetOptions):
+    """UnpairedImageDataset's keys.
+
+    Attributes:
+        dataroot_a: a folder (or ``.lmdb``) of domain A images (DSGAN: the source images);
+            required, must exist.
+        dataroot_b: a folder (or ``.lmdb``) of domain B images (DSGAN: real LR images); default:
+            none, DSGAN's same-domain mode (B crops cut from the A image).
+        crop_a: side of the training crop of A in pixels, 1 to 16384 (DSGAN: 512); required for
+            training.
+        crop_b: side of the training crop of B, 1 to 16384 (DSGAN: 128), at most ``crop_a``
+            without ``dataroot_b``; required for training.
+        load_size: resize both domains to ``load_size x load_size`` first (CycleGAN: 286);
+            default: as stored.
+        use_hflip: random horizontal flips in training (default true).
+        use_rot: random vertical flips and 90-degree rotations in training (default false).
+    """
+
     dataroot_a: Optional[Str] = None   # domain A (DSGAN: the source images)
     dataroot_b: Optional[Str] = None   # domain B (DSGAN: real LR images); none: same-domain mode
     crop_a: Optional[IntIn(1, MAX_SIZE)] = None       # training crop of A (DSGAN: 512)

@@ -60,16 +60,3 @@ def init_distributed(backend: str | None = None, port: int = 29500) -> DistConte
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend or ('nccl' if use_cuda else 'gloo'))
     return DistContext(rank, world, local_rank)
-
-
-def pick_device(opt_device: str | None, num_gpu, ctx: DistContext) -> torch.device:
-    if opt_device:
-        from ..utils.device import check_device
-        dev = check_device(opt_device, 'device')
-    elif num_gpu == 0 or not torch.cuda.is_available():
-        dev = torch.device('cpu')
-    else:
-        dev = torch.device('cuda', ctx.local_rank)
-    if dev.type == 'cuda' and ctx.enabled and dev.index is None:
-        dev = torch.device('cuda', ctx.local_rank)
-    return dev

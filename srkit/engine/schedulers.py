@@ -13,7 +13,17 @@ from ..registry import SCHEDULER_REGISTRY
 @SCHEDULER_REGISTRY.register(name='MultiStepLR')
 @SCHEDULER_REGISTRY.register()
 class MultiStepRestartLR(LRScheduler):
-    """Multiply the lr by ``gamma`` at each milestone (iterations); optional restarts."""
+    """Multiply the lr by ``gamma`` at each milestone (iterations); optional restarts.
+
+    Args:
+        milestones: iterations at which the lr is multiplied by ``gamma`` (a milestone listed
+            twice multiplies twice); required.
+        gamma: the factor at each milestone (default 0.1; BasicSR's recipes: 0.5).
+        restarts: iterations at which the lr restarts from its initial value times the matching
+            ``restart_weights`` entry (default [0]: none).
+        restart_weights: the initial lr's factor at each restart, one per ``restarts`` entry
+            (default [1]).
+    """
 
     def __init__(self, optimizer, milestones: list, gamma: float = 0.1, restarts: list = (0,),
                  restart_weights: list = (1,), last_epoch: int = -1):
@@ -38,7 +48,15 @@ class MultiStepRestartLR(LRScheduler):
 @SCHEDULER_REGISTRY.register()
 class CosineAnnealingRestartLR(LRScheduler):
     """Cosine annealing in cycles of ``periods`` iterations, each restarted at
-    ``initial_lr * restart_weight`` and annealed to ``eta_min``."""
+    ``initial_lr * restart_weight`` and annealed to ``eta_min``.
+
+    Args:
+        periods: the length of each cycle, in iterations (their sum is usually ``total_iter``);
+            required.
+        restart_weights: the initial lr's factor at the start of each cycle, one per ``periods``
+            entry (default [1]).
+        eta_min: the lr at the end of each cycle (default 0).
+    """
 
     def __init__(self, optimizer, periods: list, restart_weights: list = (1,), eta_min: float = 0.0,
                  last_epoch: int = -1):
@@ -62,7 +80,14 @@ class CosineAnnealingRestartLR(LRScheduler):
 @SCHEDULER_REGISTRY.register()
 class LinearDecayLR(LRScheduler):
     """Constant lr until ``decay_start``, then linear to ``end_factor`` at ``total_iter``
-    (pix2pix/CycleGAN's schedule, counted in iterations instead of epochs)."""
+    (pix2pix/CycleGAN's schedule, counted in iterations instead of epochs).
+
+    Args:
+        decay_start: the iteration at which the linear decay starts; required.
+        total_iter: the iteration at which the lr reaches ``end_factor`` times its initial value,
+            > ``decay_start``; required.
+        end_factor: the initial lr's factor at ``total_iter`` and after (default 0).
+    """
 
     def __init__(self, optimizer, decay_start: int, total_iter: int, end_factor: float = 0.0,
                  last_epoch: int = -1):

@@ -17,6 +17,21 @@ from ..registry import LOSS_REGISTRY
 
 @LOSS_REGISTRY.register()
 class GANLoss(nn.Module):
+    """The adversarial loss on the discriminator's raw outputs (BasicSR's ``GANLoss``).
+
+    Args:
+        gan_type: ``vanilla`` (BCE with logits, default), ``lsgan`` (MSE), ``wgan``, ``wgan-gp``
+            (wgan with a gradient penalty), ``wgan_softplus`` or ``hinge``.
+        real_label_val: the target of real images for ``vanilla``/``lsgan`` (default 1.0).
+        fake_label_val: the target of generated images for ``vanilla``/``lsgan`` (default 0.0).
+        loss_weight: the factor of the generator's adversarial term, >= 0 (default 1.0; ESRGAN:
+            5e-3); the discriminator's loss is not scaled.
+        gp_weight: the factor of the gradient penalty with ``wgan-gp`` (default 10.0).
+    """
+
+    role = 'adversarial'  # called on D's outputs, ``(pred, target_is_real, is_disc)``; no target
+    outputs = ()
+
     def __init__(self, gan_type: Literal['vanilla', 'lsgan', 'wgan', 'wgan-gp', 'wgan_softplus', 'hinge'] = 'vanilla',
                  real_label_val: float = 1.0, fake_label_val: float = 0.0, loss_weight: float = 1.0,
                  gp_weight: float = 10.0):

@@ -121,7 +121,25 @@ class PerceptualLoss(nn.Module):
 
     ``optional: true`` turns missing VGG weights into a logged warning and a
     disabled loss (``enabled`` is False), instead of an error.
+
+    Args:
+        layer_weights: ``{VGG19 layer: weight}``, e.g. ``{conv5_4: 1.0}`` (ESRGAN) or Real-ESRGAN's
+            ``conv1_2`` ... ``conv5_4``; required.
+        vgg_type: the feature network; ``vgg19`` only (default).
+        use_input_norm: normalise the input with ImageNet's mean and std (default true).
+        range_norm: the input is in [-1, 1] and is mapped to [0, 1] first (default false).
+        perceptual_weight: the factor of the feature term, >= 0 (default 1.0; 0: no such term).
+        style_weight: the factor of the Gram-matrix style term, >= 0 (default 0: none).
+        criterion: the feature distance: ``l1`` (default), ``l2`` (MSE) or ``fro`` (Frobenius norm).
+        vgg_weights: a VGG19 weights file; default: torchvision's, from the torch hub cache.
+        optional: missing VGG weights disable the loss with a warning instead of stopping the run
+            (default false).
     """
+
+    role = 'compare'
+    # the two values' log names: the term's own name is the first's; the second's replaces
+    # 'percep' in it (l_g_percep -> l_g_style), or adds '_style'
+    outputs = ('percep', 'style')
 
     def __init__(self, layer_weights: dict, vgg_type: Literal['vgg19'] = 'vgg19', use_input_norm: bool = True,
                  range_norm: bool = False, perceptual_weight: float = 1.0, style_weight: float = 0.0,
@@ -183,7 +201,19 @@ class LPIPSLoss(nn.Module):
     weights are there; failing both, it raises :class:`WeightsMissing` naming every
     file and where it goes, or with ``optional`` is disabled (``enabled`` False).
     ``describe()`` says which one is in use.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        fallback_layers: ``{VGG19 layer: weight}`` of the VGG19 fallback when LPIPS's weights are
+            missing (default ``{conv5_4: 1.0}``).
+        vgg_weights: the fallback's VGG19 weights file; default: torchvision's, from the torch hub
+            cache.
+        optional: missing weights disable the loss with a warning instead of stopping the run
+            (default false).
     """
+
+    role = 'compare'
+    outputs = ()
 
     def __init__(self, loss_weight: float = 1.0, fallback_layers: Optional[dict] = None,
                  vgg_weights: Optional[str] = None, optional: bool = False):

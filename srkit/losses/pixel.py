@@ -13,6 +13,16 @@ Reduction = Literal['mean', 'sum', 'none']
 
 
 class _PixelLoss(nn.Module):
+    """A per-pixel loss between the output and its target, ``(B,C,H,W)`` each.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        reduction: ``mean`` (default) or ``sum`` over all elements, or ``none`` (the per-pixel map).
+    """
+
+    role = 'compare'  # ``(output, reference)`` on a target the family offers
+    outputs = ()      # one value, logged under the term's name
+
     def __init__(self, loss_weight: float = 1.0, reduction: Reduction = 'mean'):
         super().__init__()
         self.loss_weight = loss_weight
@@ -30,6 +40,8 @@ class _PixelLoss(nn.Module):
 
 @LOSS_REGISTRY.register()
 class L1Loss(_PixelLoss):
+    """The mean absolute error |pred - target|."""
+
     def forward(self, pred, target, weight=None):
         if weight is None and self.reduction != 'none':
             return self.loss_weight * F.l1_loss(pred, target, reduction=self.reduction)
@@ -38,6 +50,8 @@ class L1Loss(_PixelLoss):
 
 @LOSS_REGISTRY.register()
 class MSELoss(_PixelLoss):
+    """The mean squared error (pred - target)^2."""
+
     def forward(self, pred, target, weight=None):
         if weight is None and self.reduction != 'none':
             return self.loss_weight * F.mse_loss(pred, target, reduction=self.reduction)
@@ -46,7 +60,11 @@ class MSELoss(_PixelLoss):
 
 @LOSS_REGISTRY.register()
 class CharbonnierLoss(_PixelLoss):
-    """sqrt((pred - target)^2 + eps): a differentiable L1 (eps 1e-12, as BasicSR)."""
+    """sqrt((pred - target)^2 + eps): a differentiable L1 (eps 1e-12, as BasicSR).
+
+    Args:
+        eps: added under the square root, > 0, so the gradient exists at 0 (default 1e-12).
+    """
 
     def __init__(self, loss_weight: float = 1.0, reduction: Reduction = 'mean', eps: float = 1e-12):
         super().__init__(loss_weight, reduction)
@@ -54,3 +72,9 @@ class CharbonnierLoss(_PixelLoss):
 
     def forward(self, pred, target, weight=None):
         return self.loss_weight * self._reduce(torch.sqrt((pred - target) ** 2 + self.eps), weight)
+
+
+def l1_entry(loss_weight: float, target: str, name: str) -> dict:
+    """A ``train.losses`` entry: the mean absolute difference on ``target``, weighted and logged as
+    ``name``; the terms pix2pix's and CycleGAN's ``lambda_*`` options stand for."""
+    return {'type': L1Loss.__name__, 'loss_weight': loss_weight, 'target': target, 'name': name}

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 @dataclass
 class LossTerm:
     """One loss of a family: its spec, where it came from (``train.pixel_opt``,
-    ``train.losses[2]``), what it compares (``target``) and its log name.  The
-    adversarial loss (a GANLoss) has no target."""
+    ``train.losses[2]``), what it compares (``target``) and its log name.  What the
+    loss is to the family comes from its class (see :mod:`srkit.losses`): its ``role``
+    and the names of its ``outputs``.  The adversarial loss has no target."""
 
     where: str
     spec: LossSpec
@@ -44,8 +45,37 @@ class LossTerm:
     name: str
 
     @property
+    def role(self) -> str:
+        return loss_role(self.spec.type)
+
+    @property
     def adversarial(self) -> bool:
-        return self.spec.type == 'GANLoss'
+        return self.role == 'adversarial'
+
+    @property
+    def log_names(self) -> tuple[str, ...]:
+        """The names the loss's values log under: ``(name,)`` for a loss with one value; for
+        one returning a tuple, ``name`` for the first and, for each other, ``name`` with the first
+        output's name replaced by its own (or ``_<its name>`` added)."""
+        outputs = tuple(getattr(LOSS_REGISTRY.get(self.spec.type), 'outputs', ()) or ())
+        if len(outputs) < 2:
+            return (self.name,)
+        first, name = outputs[0], self.name
+        return (name,) + tuple(name.replace(first, o) if first in name else f'{name}_{o}' for o in outputs[1:])
+
+
+def loss_role(loss_type: str) -> str:
+    """The ``role`` the registered loss ``loss_type`` declares (``'compare'`` when it declares none)."""
+    return getattr(LOSS_REGISTRY.get(loss_type), 'role', 'compare')
+
+
+class _NamedLosses:
+    """A family's ``named_losses``, derived: the keys of its ``named_loss_targets``, then
+    ``gan_opt`` when it ``needs_gan`` (a family may still set a tuple of its own)."""
+
+    def __get__(self, obj, owner) -> tuple:
+        keys = tuple(owner.named_loss_targets(None))
+        return (keys + ('gan_opt',)) if owner.needs_gan else keys
 
 
 _AMP = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -65,12 +95,16 @@ class BaseModel:
     """
 
     network_names: tuple = ('g',)
+    eval_network_names: tuple = ('g',)  # those built without a train section (to run, validate, export)
     optimizer_names: tuple = ('g',)
-    named_losses: tuple = ()  # BasicSR's train.<key> loss keys the family reads (pixel_opt ...)
+    # BasicSR's train.<key> loss keys the family reads (pixel_opt ...): named_loss_targets' keys, and
+    # gan_opt when the family needs_gan
+    named_losses = _NamedLosses()
     Options: Optional[type] = None  # a config.Schema of the family's own top-level keys
     sr_generator = False  # network_g upscales by the top-level scale (checked at parse time)
     TrainOptions: type = TrainOptions
-    needs_gan = False  # a GANLoss (gan_opt, or one entry of train.losses) is required
+    # a discriminator is trained: an adversarial loss (gan_opt, or one entry of train.losses) is required
+    needs_gan = False
 
     # ---------------------------------------------------------------- losses
     @classmethod
@@ -80,7 +114,9 @@ class BaseModel:
 
     @classmethod
     def named_loss_targets(cls, opt) -> dict[str, tuple[str, str]]:
-        """``{BasicSR key: (target, log name)}`` for the family's named loss keys."""
+        """``{BasicSR key: (target, log name)}`` for the family's named loss keys (``gan_opt``
+        aside).  Called with ``opt`` None for the keys alone (the schema's ``train`` section),
+        so the keys must not depend on the options; the targets may."""
         return {}
 
     @classmethod
@@ -120,14 +156,15 @@ class BaseModel:
             if isinstance(weight, (int, float)) and not 0 <= weight < float('inf'):
                 raise OptionError(f'{where}.loss_weight: must be a finite number >= 0, got {weight} '
                                   '(a negative weight would maximise the loss)')
-            if spec.type == 'GANLoss':
+            if loss_role(spec.type) == 'adversarial':
                 if spec.target is not None:
                     raise OptionError(f'{where}.target: the adversarial loss compares with no target; leave it out')
-                if any(t.adversarial for t in terms):
-                    raise OptionError(f'{where}: a second GANLoss ({terms[0].where} or another is the first); '
+                first = next((t for t in terms if t.adversarial), None)
+                if first is not None:
+                    raise OptionError(f'{where}: a second adversarial loss ({first.where} is the first); '
                                       f'one adversarial loss per family')
                 if not cls.needs_gan:
-                    raise OptionError(f'{where}: model_type {opt.model_type} has no discriminator for a GANLoss')
+                    raise OptionError(f'{where}: model_type {opt.model_type} has no discriminator for a {spec.type}')
                 name = name or 'l_g_gan'
             else:
                 if not targets:
@@ -148,8 +185,13 @@ class BaseModel:
             names.add(name)
             terms.append(LossTerm(where, spec, target, name))
         if cls.needs_gan and not any(t.adversarial for t in terms):
+            kinds = ' or '.join(n for n in LOSS_REGISTRY.keys() if loss_role(n) == 'adversarial'
+                                and not n.startswith('_')) or 'adversarial'
             raise OptionError(f'train.gan_opt: required by model_type {opt.model_type} '
-                              '(or a GANLoss entry in train.losses)')
+                              f'(or a {kinds} entry in train.losses)')
+        if targets and not cls.needs_gan and not terms:
+            raise OptionError(f'train: model_type {opt.model_type} needs a loss '
+                              f'({", ".join(cls.named_losses)} or train.losses)')
         return terms
 
     def __init__(self, opt: Options, ctx: EngineContext):
@@ -175,8 +217,9 @@ class BaseModel:
         device, and return the module to call in ``train_step`` (DDP-wrapped
         and compiled where configured)."""
         cfg = self.opt.networks.get(name)
-        if cfg is None:
-            raise OptionError(f'network_{name}: required by model_type {self.opt.model_type}')
+        if cfg is None:  # the options' check requires every network the family declares
+            raise LookupError(f'network_{name}: {type(self).__name__} builds it without declaring it in '
+                              'network_names (or eval_network_names, to build it without a train section)')
         net = build_network(cfg, f'network_{name}')
         n_params = sum(p.numel() for p in net.parameters())
         self.ctx.log(f'network_{name}: {describe(net.srkit_config, getattr(net, "scale", 1))}, '
@@ -208,8 +251,9 @@ class BaseModel:
 
     def build_optimizer(self, name: str, params) -> torch.optim.Optimizer:
         cfg = self.train_opt.optimizers.get(name)
-        if cfg is None:
-            raise OptionError(f'train.optim_{name}: required by model_type {self.opt.model_type}')
+        if cfg is None:  # the options' check requires every optimizer the family declares
+            raise LookupError(f'train.optim_{name}: {type(self).__name__} builds it without declaring it in '
+                              'optimizer_names')
         params = [p for p in params if p.requires_grad]
         o = build_optimizer(params, cfg, f'train.optim_{name}')
         self.optimizers[name] = o
@@ -223,8 +267,8 @@ class BaseModel:
         and ``self.g_losses``, ``[(log name, target, module)]`` for :meth:`generator_losses`.
         A perceptual loss whose weights are missing and that is ``optional`` is left out
         with a warning."""
-        self.cri_gan, self.g_losses = None, []
-        for term in self.train_opt.loss_terms:
+        self.cri_gan, self.g_losses, self.loss_log_names = None, [], {}
+        for term in self.opt.loss_terms:
             module = LOSS_REGISTRY.build(term.spec, term.where).to(self.device)
             if term.adversarial:
                 self.cri_gan = module
@@ -235,9 +279,13 @@ class BaseModel:
                 self.ctx.log(f'warning: {term.where}: {module.missing_message}')
                 continue
             self.g_losses.append((term.name, term.target, module))
+            self.loss_log_names[term.name] = term.log_names
+        # a loss is required when the options are parsed; here only the weight files decide that
+        # every one given is left out (optional: true, its weights missing)
         if not self.g_losses and self.loss_targets(self.opt) and not self.needs_gan:
             raise OptionError(f'train: model_type {self.opt.model_type} needs a loss '
-                              f'({", ".join(self.named_losses)} or train.losses)')
+                              f'({", ".join(self.named_losses)} or train.losses); each one given is left out '
+                              'as its weights are missing')
 
     def loss_module(self, name: str) -> nn.Module:
         """The generator loss logged as ``name``."""
@@ -246,7 +294,8 @@ class BaseModel:
     def generator_losses(self, pairs: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Each configured loss on its target: ``pairs[target]`` is ``(output, reference)``
         or a callable giving them (called once, only when a loss uses that target).  A
-        loss returning ``(perceptual, style)`` logs both (``..._percep`` and ``..._style``)."""
+        loss returning a tuple logs each value under the name its class's ``outputs`` give it
+        (:attr:`LossTerm.log_names`: ``l_g_percep`` and ``l_g_style``); ``None`` values are left out."""
         made, out = {}, {}
         for name, target, fn in self.g_losses:
             if target not in made:
@@ -254,11 +303,11 @@ class BaseModel:
                 made[target] = pair() if callable(pair) else pair
             value = fn(*made[target])
             if isinstance(value, tuple):
-                percep, style = value
-                if percep is not None:
-                    out[name] = percep
-                if style is not None:
-                    out[name.replace('percep', 'style') if 'percep' in name else f'{name}_style'] = style
+                names = self.loss_log_names.get(name, (name,))
+                if len(names) != len(value):
+                    raise TypeError(f'{name}: the loss returned {len(value)} values, its class declares '
+                                    f'{len(names)} outputs ({", ".join(names)})')
+                out.update((n, v) for n, v in zip(names, value) if v is not None)
             elif value is not None:
                 out[name] = value
         return out
@@ -401,6 +450,18 @@ class BaseModel:
         finally:
             net.train(was)
 
+    @torch.no_grad()
+    def val_pair(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """One val batch (as the val dataset gives it, on the CPU) -> ``(output, reference)``,
+        both ``(B,C,H,W)`` in [0,1] on the device: what validation scores (the output rounded
+        to 8-bit levels first), saves and shows.  Here the :meth:`test` output of ``lq`` against
+        ``gt``; a family whose val batches hold other keys overrides it."""
+        lq = batch['lq'].to(self.device)
+        gt = batch['gt'].to(self.device)
+        if self.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
+        return self.test(lq), gt
+
     def snapshots(self) -> dict[str, torch.Tensor]:
         """Images to save at each validation, ``{name: (3,H,W) RGB [0,1]}`` (e.g. CGAN's
         fixed-noise grid); the trainer writes them to ``visualization/`` and TensorBoard."""
@@ -462,11 +523,11 @@ class BaseModel:
 
 class GANModel(BaseModel):
     """A family with a generator and a discriminator: ``network_g``/``network_d``,
-    ``optim_g``/``optim_d`` and an adversarial loss (``gan_opt`` or a GANLoss entry)."""
+    ``optim_g``/``optim_d`` and an adversarial loss (``gan_opt``, or an entry of
+    ``train.losses`` whose loss declares ``role = 'adversarial'``)."""
 
     network_names = ('g', 'd')
     optimizer_names = ('g', 'd')
-    named_losses = ('gan_opt',)
     needs_gan = True
 
     def build_gan(self) -> bool:

@@ -21,12 +21,20 @@ from ..archs.dsgan import FilterLow
 from ..config import Bool, IntIn, Schema
 from ..errors import DataError, OptionError
 from ..losses.gan import gradient_penalty
-from ..registry import MODEL_REGISTRY
+from ..registry import LOSS_REGISTRY, MODEL_REGISTRY
 from .base import GANModel
 
 
 class DSGANOptions(Schema):
-    """DSGAN's top-level keys."""
+    """DSGAN's top-level keys.
+
+    Attributes:
+        filter_size: side of the colour loss's low-pass filter, an odd number 1 to 255 (default
+            5); D's high-pass is ``network_d.filter_size``.
+        gaussian_filter: a Gaussian low-pass (sigma = size / 6) instead of the box (default false).
+        relativistic: the relativistic average GAN loss (RaGAN) instead of ``gan_opt``'s plain one
+            (default false).
+    """
 
     filter_size: IntIn(1, 255) = 5           # the colour loss's box low-pass (D's high-pass is network_d.filter_size)
     gaussian_filter: Bool = False  # a Gaussian (sigma = size/6) instead of the box
@@ -39,10 +47,9 @@ class DSGANOptions(Schema):
 
 @MODEL_REGISTRY.register()
 class DSGANModel(GANModel):
-    """``network_g`` (DSGANGenerator) and ``network_d`` (DSGANDiscriminator); D step, then G step."""
+    """``network_g`` (DSGAN's generator) and ``network_d`` (its discriminator); D step, then G step."""
 
     Options = DSGANOptions
-    named_losses = ('color_opt', 'perceptual_opt', 'gan_opt')
 
     @classmethod
     def loss_targets(cls, opt):
@@ -59,9 +66,17 @@ class DSGANModel(GANModel):
             return
         self.low = FilterLow(opt.model.filter_size, opt.model.gaussian_filter).to(self.device)
         self.build_losses()
-        if self.cri_gan.use_gp and opt.model.relativistic:
-            raise OptionError('relativistic: RaGAN and wgan-gp do not combine; pick one')
         self.build_ema('g')
+
+    @classmethod
+    def check_options(cls, opt) -> None:
+        super().check_options(opt)
+        if opt.train is None or not opt.relativistic:
+            return
+        for term in opt.loss_terms:
+            # the adversarial loss says whether it adds a gradient penalty (use_gp); it is cheap to build
+            if term.adversarial and getattr(LOSS_REGISTRY.build(term.spec, term.where), 'use_gp', False):
+                raise OptionError('relativistic: RaGAN and wgan-gp do not combine; pick one')
 
     def prepare_batch(self, batch: dict) -> dict:
         """Adds ``lq``: the bicubic (MATLAB) downscale of ``a`` by ``scale``, the G input."""

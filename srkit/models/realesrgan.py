@@ -34,7 +34,21 @@ _SecondOrderKeys = signature_model('SecondOrderKeys', SecondOrderConfig, base=Sc
 
 class RealESRGANOptions(_SecondOrderKeys):
     """Real-ESRGAN's top-level recipe keys: the degradation's (``SecondOrderConfig``,
-    defaults = train_realesrgan_x4plus.yml) and these."""
+    defaults = train_realesrgan_x4plus.yml) and these.
+
+    Attributes:
+        gt_size: side of the GT crop each training pair is cut to, in pixels, 1 to 16384 (default
+            256); the LQ crop is ``gt_size / scale``.
+        queue_size: training pairs held in the pool that mixes batches, 0 to 65536 (default 180;
+            0: no pool), allocated at the first batch; at least the batch size.
+        gt_usm: RealESRNetModel's key (Real-ESRGAN's name): the pixel loss against the sharpened
+            (USM) GT; RealESRGANModel refuses it; default: ``l1_gt_usm``.
+        l1_gt_usm: the pixel loss compares with the sharpened (USM) GT (default true).
+        percep_gt_usm: the perceptual loss compares with the sharpened GT (default true).
+        gan_gt_usm: the discriminator sees the sharpened GT as real (default false).
+        high_order_degradation: degrade each batch on the device with the keys above (default
+            true); false trains on paired data (the batch brings its LQ; the GT is still sharpened).
+    """
 
     gt_size: IntIn(1, MAX_SIZE) = 256
     queue_size: IntIn(0, 65536) = 180  # images held in the pair pool, allocated at the first batch (0: none)
@@ -85,20 +99,23 @@ class SecondOrderData:
         if got is not None and got != opt.gt_size:
             raise OptionError(f'datasets.train.gt_size: {got} differs from the top-level gt_size {opt.gt_size} '
                               '(Real-ESR models crop after degrading, at the top-level size)')
-        if opt.gt_usm is not None and 'gan_opt' in cls.named_losses:
+        if opt.gt_usm is not None and cls.needs_gan:
             raise OptionError('gt_usm: RealESRNetModel\'s key; RealESRGANModel reads l1_gt_usm, percep_gt_usm '
                               'and gan_gt_usm')
+        super().check_options(opt)
+        if opt.train is None or not opt.high_order_degradation:
+            return  # no degrader is built
+        if opt.gt_size % opt.scale:
+            raise OptionError(f'gt_size: {opt.gt_size} is not divisible by scale {opt.scale}')
+        batch = getattr(train, 'batch_size_per_gpu', None)
+        if opt.queue_size and batch is not None and opt.queue_size < batch:
+            raise OptionError(f'queue_size: {opt.queue_size} is smaller than the batch size {batch}')
 
     def _build_degrader(self) -> None:
         m, scale = self.opt.model, self.opt.scale
         self.degrader = None
         if self.opt.train is None or not m.high_order_degradation:
             return
-        if m.gt_size % scale:
-            raise OptionError(f'gt_size: {m.gt_size} is not divisible by scale {scale}')
-        if m.queue_size and m.queue_size < self.opt.datasets['train'].batch_size_per_gpu:
-            raise OptionError(f'queue_size: {m.queue_size} is smaller than the batch size '
-                              f'{self.opt.datasets["train"].batch_size_per_gpu}')
         # its own stream, distinct from the global RNGs seeded with manual_seed + rank
         seed = int(np.random.SeedSequence([self.opt.manual_seed, self.ctx.dist.rank, 2021]).generate_state(1)[0])
         self.degrader = Degrader(scale, m.gt_size, m.degradation(), m.queue_size, self.device, seed)
@@ -136,10 +153,14 @@ class SecondOrderData:
 
     @classmethod
     def named_loss_targets(cls, opt):
-        pix = 'l_pix' if 'gan_opt' not in cls.named_losses else 'l_g_pix'
-        usm = opt.l1_gt_usm if opt.gt_usm is None else opt.gt_usm  # Real-ESRNet's recipes say gt_usm
+        pix = 'l_g_pix' if cls.needs_gan else 'l_pix'
+        if opt is None:  # the keys alone
+            usm = percep_usm = True
+        else:
+            usm = opt.l1_gt_usm if opt.gt_usm is None else opt.gt_usm  # Real-ESRNet's recipes say gt_usm
+            percep_usm = opt.percep_gt_usm
         return {'pixel_opt': ('gt_usm' if usm else 'gt', pix),
-                'perceptual_opt': ('gt_usm' if opt.percep_gt_usm else 'gt', pix.replace('pix', 'percep'))}
+                'perceptual_opt': ('gt_usm' if percep_usm else 'gt', pix.replace('pix', 'percep'))}
 
     def loss_pairs(self, sr, batch) -> dict:
         return {'gt': (sr, batch['gt']), 'gt_usm': (sr, batch['gt_usm'])}

@@ -15,8 +15,6 @@ class SRModel(BaseModel):
 
     sr_generator = True
 
-    named_losses = ('pixel_opt', 'perceptual_opt')
-
     @classmethod
     def loss_targets(cls, opt):
         return {'gt': 'the ground truth'}

@@ -18,14 +18,20 @@ from ..archs.dsgan import FilterHigh, FilterLow
 from ..config import Bool, GANTrainOptions, IntIn, Schema
 from ..errors import OptionError
 from ..losses.gan import gradient_penalty
-from ..registry import MODEL_REGISTRY
+from ..registry import ARCH_REGISTRY, MODEL_REGISTRY
 from .base import GANModel
 
 
 class SRGANOptions(Schema):
     """Frequency separation (ESRGAN-FS, Fritsche et al. 2019): with ``fs_filter_size``
     (the paper: 9) the pixel loss compares low-passes of SR and GT and D sees
-    high-passes only; ``fs_gaussian`` swaps the box for a Gaussian."""
+    high-passes only; ``fs_gaussian`` swaps the box for a Gaussian.
+
+    Attributes:
+        fs_filter_size: side of the frequency-separation filter, an odd number 1 to 255 (the
+            paper: 9); default: none (the plain loss on whole images).
+        fs_gaussian: a Gaussian filter (sigma = size / 6) instead of the box (default false).
+    """
 
     fs_filter_size: Optional[IntIn(1, 255)] = None
     fs_gaussian: Bool = False
@@ -54,7 +60,6 @@ class SRGANModel(GANModel):
 
     Options = SRGANOptions
     TrainOptions = GANTrainOptions
-    named_losses = ('pixel_opt', 'perceptual_opt', 'gan_opt')
 
     @classmethod
     def loss_targets(cls, opt):
@@ -78,21 +83,29 @@ class SRGANModel(GANModel):
             self.fs_low = FilterLow(fs, opt.model.fs_gaussian).to(self.device)
             self.net_d = _HighPassInput(self.net_d, FilterHigh(fs, opt.model.fs_gaussian).to(self.device))
             ctx.log(f'frequency separation (ESRGAN-FS): pixel loss on the low-pass, D on the high-pass, size {fs}')
-        self._check_d_input(opt)
         self.build_losses()
         self.build_ema('g')
 
-    def _check_d_input(self, opt):
-        cfg = opt.networks['d']
-        train = opt.datasets.get('train')
-        if cfg['type'] == 'VGGStyleDiscriminator' and train is not None:
-            size = cfg.get('input_size', 128)
-            # Real-ESR models crop after degrading, at the top-level gt_size
-            where, got = (('gt_size', opt.model.gt_size) if hasattr(opt.model, 'gt_size')
-                          else ('datasets.train.gt_size', getattr(train, 'gt_size', None)))
-            if got != size:
-                raise OptionError(f'{where}: {got} does not match network_d.input_size {size} '
-                                  '(VGGStyleDiscriminator takes 128 or 256)')
+    @classmethod
+    def check_options(cls, opt) -> None:
+        """A discriminator built for one input size (its architecture declares the key that fixes
+        it, ``input_size_key``) must see training crops of that size: ``datasets.train.gt_size``,
+        or the top-level ``gt_size`` of a family that crops after degrading."""
+        super().check_options(opt)
+        spec, train = opt.networks.get('d'), opt.datasets.get('train')
+        if opt.train is None or spec is None or train is None:
+            return
+        arch = ARCH_REGISTRY.get(spec.type, 'network_d.type')
+        key = getattr(arch, 'input_size_key', None)
+        if key is None:
+            return
+        size = getattr(spec, key)
+        where, got = (('gt_size', opt.model.gt_size) if hasattr(opt.model, 'gt_size')
+                      else ('datasets.train.gt_size', getattr(train, 'gt_size', None)))
+        if got != size:
+            sizes = ' or '.join(str(s) for s in getattr(arch, 'input_sizes', ()))
+            raise OptionError(f'{where}: {got} does not match network_d.{key} {size}'
+                              + (f' ({spec.type} takes {sizes})' if sizes else ''))
 
     def g_turn(self) -> bool:
         t = self.train_opt

@@ -16,6 +16,7 @@ import torch
 
 from ..config import Float, IntIn, Schema
 from ..errors import DataError, OptionError
+from ..losses.pixel import l1_entry
 from ..registry import MODEL_REGISTRY
 from .base import GANModel
 
@@ -97,7 +98,14 @@ class _Translation(GANModel):
 
 
 class Pix2PixOptions(Schema):
-    """pix2pix's top-level keys (the reference's flags)."""
+    """pix2pix's top-level keys (the reference's flags).
+
+    Attributes:
+        lambda_l1: weight of the L1 term against the true B, >= 0 (default 100), when
+            ``train.losses`` does not list the losses; 0: no L1 term.
+        inference_mode: test-time behaviour: ``eval`` (default; dropout off, BatchNorm's running
+            statistics) or ``train`` (the reference's ``test.py`` without ``--eval``).
+    """
 
     lambda_l1: Float = 100.0  # the L1 term's weight, when train.losses does not list the losses
     inference_mode: Literal['eval', 'train'] = 'eval'
@@ -125,12 +133,12 @@ class Pix2PixModel(_Translation):
     def default_losses(cls, opt):
         if opt.lambda_l1 <= 0:
             return []
-        return [{'type': 'L1Loss', 'loss_weight': opt.lambda_l1, 'target': 'gt', 'name': 'l_g_l1'}]
+        return [l1_entry(opt.lambda_l1, 'gt', 'l_g_l1')]
 
     @classmethod
     def resolve_losses(cls, opt):
         if opt.train.losses is not None and 'lambda_l1' in opt.model_fields_set:
-            raise OptionError('lambda_l1: give it or an L1Loss entry in train.losses, not both')
+            raise OptionError('lambda_l1: give it or a train.losses entry on target gt, not both')
         return super().resolve_losses(opt)
 
     def __init__(self, opt, ctx):
@@ -179,7 +187,18 @@ class Pix2PixModel(_Translation):
 
 class CycleGANOptions(Schema):
     """CycleGAN's top-level keys (the reference's flags); the lambdas weigh the L1 terms when
-    train.losses does not list the losses."""
+    train.losses does not list the losses.
+
+    Attributes:
+        lambda_a: weight of the cycle loss A -> B -> A, >= 0 (default 10).
+        lambda_b: weight of the cycle loss B -> A -> B, >= 0 (default 10).
+        lambda_identity: weight of the identity losses as a fraction of ``lambda_a`` /
+            ``lambda_b``, >= 0 (default 0.5; 0: none).
+        pool_size: generated images kept in each history pool that the discriminators see, 0 to
+            65536 (default 50; 0: only the newest).
+        inference_mode: test-time behaviour: ``eval`` (default; dropout off, BatchNorm's running
+            statistics) or ``train`` (the reference's ``test.py`` without ``--eval``).
+    """
 
     lambda_a: Float = 10.0          # cycle loss A -> B -> A
     lambda_b: Float = 10.0          # cycle loss B -> A -> B
@@ -203,6 +222,7 @@ class CycleGANModel(_Translation):
     """
 
     Options = CycleGANOptions
+    eval_network_names = ('g_a', 'g_b')  # both directions run without a train section
     network_names = ('g_a', 'g_b', 'd_a', 'd_b')
 
     @classmethod
@@ -214,12 +234,9 @@ class CycleGANModel(_Translation):
     def default_losses(cls, opt):
         out = []
         if opt.lambda_identity > 0:
-            out += [{'type': 'L1Loss', 'loss_weight': opt.lambda_b * opt.lambda_identity, 'target': 'identity_a',
-                     'name': 'l_idt_a'},
-                    {'type': 'L1Loss', 'loss_weight': opt.lambda_a * opt.lambda_identity, 'target': 'identity_b',
-                     'name': 'l_idt_b'}]
-        return out + [{'type': 'L1Loss', 'loss_weight': opt.lambda_a, 'target': 'cycle_a', 'name': 'l_cycle_a'},
-                      {'type': 'L1Loss', 'loss_weight': opt.lambda_b, 'target': 'cycle_b', 'name': 'l_cycle_b'}]
+            out += [l1_entry(opt.lambda_b * opt.lambda_identity, 'identity_a', 'l_idt_a'),
+                    l1_entry(opt.lambda_a * opt.lambda_identity, 'identity_b', 'l_idt_b')]
+        return out + [l1_entry(opt.lambda_a, 'cycle_a', 'l_cycle_a'), l1_entry(opt.lambda_b, 'cycle_b', 'l_cycle_b')]
 
     @classmethod
     def resolve_losses(cls, opt):
@@ -304,7 +321,12 @@ class CycleGANModel(_Translation):
 
 
 class CGANOptions(Schema):
-    """CGAN's top-level keys."""
+    """CGAN's top-level keys.
+
+    Attributes:
+        samples_per_label: columns of the fixed-noise grid saved at each validation, one row per
+            label, 1 to 1000 (default 8).
+    """
 
     samples_per_label: IntIn(1, 1000) = 8  # columns of the fixed-noise grid saved at each validation
 
@@ -337,11 +359,17 @@ class CGANModel(GANModel):
         self.fixed_labels = torch.arange(self.n_classes).repeat_interleave(per).to(self.device)
         if not training:
             return
-        if self.nets['d'].n_classes != self.n_classes:
-            raise OptionError(f'network_d.n_classes: {self.nets["d"].n_classes} differs from network_g\'s '
-                              f'{self.n_classes}')
         self.build_losses()
         self.build_ema('g')
+
+    @classmethod
+    def check_options(cls, opt) -> None:
+        super().check_options(opt)
+        if opt.train is None:
+            return
+        n_g, n_d = (getattr(opt.networks.get(n), 'n_classes', None) for n in ('g', 'd'))
+        if n_g is not None and n_d is not None and n_d != n_g:
+            raise OptionError(f'network_d.n_classes: {n_d} differs from network_g\'s {n_g}')
 
     def prepare_batch(self, batch: dict) -> dict:
         if 'img' not in batch or 'label' not in batch:

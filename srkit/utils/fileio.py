@@ -7,6 +7,7 @@ import tempfile
 
 from ..config import is_safe_name
 from ..errors import DataError, UserError
+from . import naming
 
 
 @contextlib.contextmanager
@@ -153,7 +154,8 @@ def check_free_space(folder: str, needed: int, what: str) -> None:
         return
     if free < needed:
         raise UserError(f'no space left on {folder}: {what} needs ~{needed / 2**20:.1f} MB, '
-                        f'{free / 2**20:.1f} MB free; free some space and run again (--auto_resume continues)')
+                        f'{free / 2**20:.1f} MB free; free some space and run again '
+                        f'({naming.name("auto_resume")} continues)')
 
 
 def safe_name(name: str, what: str) -> str:
@@ -172,9 +174,10 @@ def join_inside(root: str, name: str, what: str) -> str:
     return os.path.join(root, safe_name(name, what))
 
 
-def check_apart(output: str, inputs: list[str], what: str = '--output') -> None:
+def check_apart(output: str, inputs: list[str], what: str | None = None) -> None:
     """Refuse an ``output`` folder that is, or lies inside, one of the ``inputs`` (folders or
     files' folders are compared as real paths): its outputs would replace the inputs."""
+    what = what or naming.name('output')  # the field as the caller names it (a command line: its flag)
     out = os.path.realpath(output)
     for inp in inputs:
         if not inp:
@@ -185,9 +188,10 @@ def check_apart(output: str, inputs: list[str], what: str = '--output') -> None:
                             'overwrite; write to another folder')
 
 
-def make_output_dir(path: str, what: str = '--output') -> str:
+def make_output_dir(path: str, what: str | None = None) -> str:
     """Create the output folder ``path`` (and its parents), or one line saying why not: a file is
     in the way, or the folder cannot be written."""
+    what = what or naming.name('output')  # the field as the caller names it (a command line: its flag)
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f'{what} {path}: exists and is not a folder')
     try:
@@ -210,11 +214,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def check_folder_replaceable(out: str, marker: str, what: str = '--out', inputs=()) -> None:
+def check_folder_replaceable(out: str, marker: str, what: str | None = None, inputs=()) -> None:
     """Refuse, with one line, to replace the folder ``out`` unless it is new, empty, or holds
     ``marker`` (the file the same tool leaves in what it wrote): a user's folder, the working
     directory, or a folder holding one of ``inputs`` (or the working directory) is never
     swapped away."""
+    what = what or naming.name('out')  # the field as the caller names it (a command line: its flag)
     out = os.path.realpath(out)
     for p in [os.getcwd(), *[i for i in inputs if i]]:
         r = os.path.realpath(p)
@@ -236,7 +241,7 @@ def check_folder_replaceable(out: str, marker: str, what: str = '--out', inputs=
 
 
 @contextlib.contextmanager
-def staged_folder(out: str, what: str = '--out', reuse: tuple[str, ...] = (), marker: str = '.srkit-output',
+def staged_folder(out: str, what: str | None = None, reuse: tuple[str, ...] = (), marker: str = '.srkit-output',
                   inputs=()):
     """Build the folder ``out`` in ``.<name>.partial-<pid>`` beside it and swap it in whole on
     success, so a killed or failed run leaves the previous ``out`` as it was (and a reader never
@@ -247,6 +252,7 @@ def staged_folder(out: str, what: str = '--out', reuse: tuple[str, ...] = (), ma
     (:func:`check_folder_replaceable`)."""
     import glob
     import shutil
+    what = what or naming.name('out')  # the field as the caller names it (a command line: its flag)
     check_folder_replaceable(out, marker, what, inputs)
     out = os.path.abspath(out)
     parent, base = os.path.dirname(out), os.path.basename(out)

@@ -13,6 +13,12 @@ float (``!!float 5e3``), a ``float`` takes a numeric string (YAML 1.1 reads ``1e
 as a string), a ``bool`` takes only ``true``/``false``.  :func:`signature_model`
 turns a constructor's signature into a section, so an architecture's, loss's,
 optimizer's or scheduler's parameters are its schema.
+
+Every key is described where its code is: a constructor's parameter by its line in the
+docstring's ``Args:`` section, a hand-written section's field by its line in the class
+docstring's ``Attributes:`` (:func:`doc_args`, Google style), or by ``Field(description=...)``.
+The JSON Schema (``srkit-train --print-schema``) carries each as the key's ``description``.
+This module imports nothing from :mod:`srkit.config.sections`, which is built with it.
 """
 from __future__ import annotations
 
@@ -20,13 +26,14 @@ import inspect
 import re
 import types
 import typing
+import weakref
 from typing import Annotated, Any, Callable, Literal, Optional, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
                       ValidationError, create_model, model_validator)
 from pydantic_core import PydanticCustomError
 
-from .errors import OptionError
+from ..errors import OptionError
 
 # ---------------------------------------------------------------------------
 # scalars
@@ -98,6 +105,156 @@ def IntIn(lo: int, hi: int):  # noqa: N802 - a type, as Int is
     return Annotated[int, BeforeValidator(_int), Field(ge=lo, le=hi)]
 
 # ---------------------------------------------------------------------------
+# each key's description, from the docstring that documents it
+
+# the Google-style sections that list keys: a constructor's ``Args:``, a section class's ``Attributes:``
+_DOC_SECTION = re.compile(r'(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Attributes|Keys)\s*:')
+# ``name (type): text``, ``name: text``, ``a, b: text`` (both alike) or ``name:`` (text on the lines
+# below); ``<...>`` in a name stands for any word (``network_<net>``); ``*args`` stars are dropped
+_DOC_NAME = r'\*{0,2}[A-Za-z_<][\w<>]*'
+_DOC_ITEM = re.compile(rf'(?P<names>{_DOC_NAME}(?:\s*,\s*{_DOC_NAME})*)\s*(?:\((?:[^()]|\([^()]*\))*\))?\s*:'
+                       r'(?:\s+(?P<text>.*))?')
+
+
+def _clean(doc: Optional[str]) -> str:
+    """``inspect.cleandoc``, but lines below a first line are dedented only as far as the first
+    line is, so ``\"\"\"Args:`` keeps its items deeper than itself when docstrings are joined."""
+    return inspect.cleandoc('\n' + (doc or ''))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _key_sections(lines: list[str]):
+    """``(header index, end index, the items' indent, [(indent, line) ...])`` of each key section
+    in ``lines`` (a cleaned docstring).  A section's body is its lines below the header, down to
+    the first non-blank line indented no deeper than the header or shallower than its first item;
+    a header on the docstring's first line has no indent of its own (cleandoc dedents the lines
+    below it)."""
+    i = 0
+    while i < len(lines):
+        start = i
+        header = lines[i]
+        i += 1
+        if not _DOC_SECTION.fullmatch(header.strip()):
+            continue
+        top = -1 if start == 0 else _indent(header)
+        first, body = None, []
+        while i < len(lines):
+            line = lines[i]
+            if line.strip():
+                depth = _indent(line)
+                if depth <= top or (first is not None and depth < first):
+                    break
+                first = depth if first is None else first
+                body.append((depth, line))
+            i += 1
+        yield start, i, first, body
+
+
+def doc_args(doc: Optional[str]) -> dict[str, str]:
+    """``{name: description}`` from a docstring's ``Args:`` (or ``Attributes:``, ``Parameters:``,
+    ``Keyword Args:`` ...) sections, Google style: an item is ``name (type): text``, ``name: text``
+    or ``a, b: text`` at the section's first indent; more deeply indented lines continue it; the
+    section ends at the first line indented no deeper than its header (or than its items).  The
+    text's lines and spaces are joined into one line.  No such section: ``{}``; a name listed twice
+    keeps its first text."""
+    if not doc:
+        return {}
+    out: dict[str, str] = {}
+
+    def keep(names, parts):
+        text = ' '.join(' '.join(parts).split())
+        for name in names if text else ():
+            out.setdefault(name, text)
+
+    for _, _, first, body in _key_sections(inspect.cleandoc(doc).splitlines()):
+        names, parts = (), []
+        for depth, line in body:
+            if depth <= first:  # a new item (or a line that is none: it ends the last)
+                keep(names, parts)
+                m = _DOC_ITEM.fullmatch(line.strip())
+                names = [n.strip().lstrip('*') for n in m.group('names').split(',')] if m else ()
+                parts = [m.group('text') or ''] if m else []
+            elif names:
+                parts.append(line.strip())
+        keep(names, parts)
+    return out
+
+
+def doc_without_keys(doc: Optional[str]) -> str:
+    """``doc`` without its key sections (``Args:``, ``Attributes:`` ...): a section's description in
+    the JSON Schema, whose keys carry their own."""
+    lines = inspect.cleandoc(doc or '').splitlines()
+    drop = set()
+    for start, end, _, _ in _key_sections(lines):
+        drop.update(range(start, end))
+    text = '\n'.join(line for k, line in enumerate(lines) if k not in drop)
+    return re.sub(r'\n{3,}', '\n\n', text).strip()
+
+
+def _template(key: str):
+    """``network_<net>`` as a pattern matching ``network_g`` (its ``<net>`` a named group)."""
+    pieces = re.split(r'<(\w+)>', key)
+    return re.compile(''.join(re.escape(p) if k % 2 == 0 else f'(?P<{p}>\\w+?)' for k, p in enumerate(pieces)))
+
+
+def describe(name: str, docs: dict[str, str]) -> Optional[str]:
+    """The description of key ``name`` in ``docs`` (:func:`doc_args`): its own entry, else the first
+    templated entry (``optim_<net>``) that matches it, with ``<net>`` replaced by what it matched."""
+    if name in docs:
+        return docs[name]
+    for key, text in docs.items():
+        if '<' in key:
+            m = _template(key).fullmatch(name)
+            if m:
+                for group, value in m.groupdict().items():
+                    text = text.replace(f'<{group}>', value)
+                return text
+    return None
+
+
+def class_docs(cls: type) -> dict[str, str]:
+    """The keys documented by ``cls``'s docstring and, for keys it leaves out, its bases' (in MRO
+    order); a class's ``Options`` section may document its keys in the class's own docstring."""
+    docs: dict[str, str] = {}
+    for c in cls.__mro__:
+        if c is BaseModel or c is object:
+            continue
+        for k, v in doc_args(c.__dict__.get('__doc__')).items():
+            docs.setdefault(k, v)
+    return docs
+
+
+def describe_fields(model: type, docs: Optional[dict] = None) -> None:
+    """Give each field of ``model`` that has no description its text from ``docs`` (default: the
+    model's and its bases' docstrings); :meth:`Schema.__get_pydantic_json_schema__` writes it into
+    the JSON Schema, where an editor shows it on hover (no rebuild of the model is needed)."""
+    docs = class_docs(model) if docs is None else docs
+    own = inspect.get_annotations(model)  # the fields this class declares itself
+    inherited = set().union(*(_FROM_DOCS.get(b, ()) for b in model.__mro__[1:]))
+    mine = _FROM_DOCS.setdefault(model, set())
+    for name, field in model.model_fields.items():
+        # a base's docstring text may give way to this class's; a Field(description=...) may not
+        if not field.description or (name in inherited and name not in own):
+            text = describe(field.alias or name, docs)
+            if text:
+                field.description = text
+                mine.add(name)
+
+
+# the fields each model has its descriptions for from docstrings (not from Field(description=...))
+_FROM_DOCS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def summary(doc: Optional[str]) -> Optional[str]:
+    """A docstring's first paragraph, on one line."""
+    first = inspect.cleandoc(doc or '').split('\n\n')[0]
+    return ' '.join(first.split()) or None
+
+
+# ---------------------------------------------------------------------------
 # sections
 
 
@@ -110,6 +267,31 @@ class Schema(BaseModel):
 
     model_config = ConfigDict(extra='forbid', protected_namespaces=(), validate_assignment=False,
                               arbitrary_types_allowed=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs):
+        """Each key's description from the docstrings (``Args:``/``Attributes:``) of the section's
+        classes, where the field does not give one (``Field(description=...)``)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        describe_fields(cls)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        """The JSON Schema with each field's description as it is now (pydantic reads a field's
+        description when it builds the model, before :func:`describe_fields` sets it), and the
+        section's own description without the key sections its keys now carry."""
+        out = handler(core_schema)
+        target = handler.resolve_ref_schema(out)
+        if target.get('description'):
+            target['description'] = doc_without_keys(target['description'])
+            if not target['description']:
+                del target['description']
+        props = target.get('properties', {})
+        for name, field in cls.model_fields.items():
+            prop = props.get(field.alias or name)
+            if field.description and isinstance(prop, dict):
+                prop['description'] = field.description
+        return out
 
     @model_validator(mode='before')
     @classmethod
@@ -205,26 +387,34 @@ def _plain(ann):
 
 
 def fields_model(name: str, params: dict, base: type = Spec, tag: Optional[str] = None, doc: Optional[str] = None,
-                 int_bounds: Optional[tuple[int, int]] = None, **extra_fields):
+                 int_bounds: Optional[tuple[int, int]] = None, descriptions: Optional[dict] = None, **extra_fields):
     """A section whose fields are ``{name: (annotation, default)}`` (``inspect.Parameter.empty``
     or ``...``: required), each annotation typed as YAML gives it; ``tag`` fixes ``type``.
-    ``int_bounds``: ``(lo, hi)`` for every plain ``int`` parameter that declares no bounds."""
+    ``int_bounds``: ``(lo, hi)`` for every plain ``int`` parameter that declares no bounds.
+    ``doc``: the docstring that documents the parameters; its first paragraph is the section's
+    docstring and its ``Args:`` (:func:`doc_args`), then ``descriptions``, describe the fields."""
+    docs = {**doc_args(doc), **(descriptions or {})}
     fields: dict[str, Any] = {}
     for pname, (ann, default) in params.items():
         ann = Pair if pname == 'betas' else _plain(ann)
         if int_bounds is not None and ann is Int:
             ann = IntIn(*int_bounds)
-        fields[pname] = (ann, ... if default is inspect.Parameter.empty else default)
+        text = describe(pname, docs)
+        default = ... if default is inspect.Parameter.empty else default
+        fields[pname] = (ann, Field(default, description=text) if text else default)
+    first = summary(doc)
     if tag is not None:
-        fields['type'] = (Literal[tag], ...)
+        fields['type'] = (Literal[tag], Field(..., description=f'{tag}: {first}' if first else tag))
     fields.update(extra_fields)
-    return create_model(name, __base__=base, __doc__=doc, **fields)
+    return create_model(name, __base__=base, __doc__=first, **fields)
 
 
 def signature_model(name: str, fn: Callable, base: type = Spec, skip: tuple = ('self',),
-                    tag: Optional[str] = None, int_bounds: Optional[tuple[int, int]] = None, **extra_fields):
+                    tag: Optional[str] = None, int_bounds: Optional[tuple[int, int]] = None,
+                    doc: Optional[str] = None, **extra_fields):
     """A section whose fields are ``fn``'s parameters (less ``skip``), typed from its
-    annotations; ``tag`` fixes the ``type`` key's value."""
+    annotations; ``tag`` fixes the ``type`` key's value.  Each field's description is the
+    parameter's entry in the ``Args:`` of ``doc`` (default: ``fn``'s :func:`docstring`)."""
     sig = inspect.signature(fn)
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
@@ -232,21 +422,24 @@ def signature_model(name: str, fn: Callable, base: type = Spec, skip: tuple = ('
         hints = {}
     params = {n: (hints.get(n, p.annotation), p.default) for n, p in sig.parameters.items()
               if n not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    doc = (inspect.getdoc(fn) or '').split('\n\n')[0] or None
+    if doc is None:
+        doc = docstring(fn)
     return fields_model(name, params, base, tag, doc, int_bounds, **extra_fields)
 
 
-_DEGRADATIONS: dict[str, type] = {}
-
-
-def check_degradation(method: str, kwargs: dict, where: str) -> None:
-    """A degradation pipeline's options (``degradations.option_types``) checked like every other
-    section: unknown keys and wrong types are one line naming ``where.key``."""
-    from degradations import option_types
-    if method not in _DEGRADATIONS:
-        _DEGRADATIONS[method] = fields_model(f'{method}Degradation', option_types(method), base=Schema,
-                                             int_bounds=(0, MAX_SIZE))  # kernel sizes, tiles: image sides
-    validate(_DEGRADATIONS[method], kwargs, where)
+def docstring(obj) -> str:
+    """``obj``'s docstring; for a class, its own, then its base classes' from the same package (a
+    base class may document the parameters it takes), then its constructor's: Google style
+    documents a constructor's ``Args:`` in the class's docstring or in ``__init__``'s."""
+    if not inspect.isclass(obj):
+        return _clean(getattr(obj, '__doc__', None))
+    package = obj.__module__.split('.')[0]
+    mine = [c for c in obj.__mro__ if c.__module__.split('.')[0] == package]  # not torch's nn.Module
+    parts = [c.__dict__.get('__doc__') for c in mine]
+    owner = next((c for c in obj.__mro__ if '__init__' in c.__dict__), object)
+    if owner in mine:
+        parts.append(owner.__dict__['__init__'].__doc__)
+    return '\n\n'.join(_clean(p) for p in parts if p)
 
 
 class _Discriminator(Discriminator):
@@ -401,190 +594,3 @@ def check_path(value: Optional[str], path: str, required: bool = True) -> Option
         raise OptionError(f'{path}: no such file or directory: {value}')
     return p
 
-
-# ---------------------------------------------------------------------------
-# the sections every recipe shares (the per-model parts are assembled in srkit.options)
-
-
-MAX_ITER = 10 ** 10  # iterations: a thousand years at 300 it/s
-MAX_SIZE = 16384  # an image side an option may ask for (a crop, a resize)
-
-
-class IOBackend(Schema):
-    type: Literal['disk', 'lmdb'] = 'disk'
-
-
-class DatasetOptions(Schema):
-    """Keys every dataset accepts; each dataset class subclasses this with its own."""
-
-    name: Str = 'dataset'
-    type: Str = ''
-    phase: Literal['train', 'val', 'test'] = 'train'
-    io_backend: IOBackend = IOBackend()
-    # loader processes: more than 256 (utils.device.MAX_WORKERS) is refused, more than the CPUs capped
-    num_worker_per_gpu: IntIn(0, 256) = 2
-    batch_size_per_gpu: IntIn(1, 65536) = 1
-    dataset_enlarge_ratio: IntIn(1, 1_000_000) = 1
-    # BasicSR's prefetch modes load unchanged: srkit's loader always prefetches in workers
-    # and, on CUDA, copies from pinned memory without blocking
-    prefetch_mode: Optional[Literal['cpu', 'cuda']] = None
-    pin_memory: Bool = True
-    use_shuffle: Bool = True
-    scale: Int = 1  # the top-level `scale`, copied in
-
-    def check(self, path):
-        check_name(self.name, f'{path}.name')
-        if self.batch_size_per_gpu < 1:
-            raise OptionError(f'{path}.batch_size_per_gpu: must be >= 1, got {self.batch_size_per_gpu}')
-        if self.num_worker_per_gpu < 0:
-            raise OptionError(f'{path}.num_worker_per_gpu: must be >= 0')
-        if self.dataset_enlarge_ratio < 1:
-            raise OptionError(f'{path}.dataset_enlarge_ratio: must be >= 1')
-
-
-class TrainOptions(Schema):
-    """``train:`` keys every family shares; srkit.options adds the family's optimizers
-    (``optim_<net>``), its BasicSR loss keys (``pixel_opt`` ...), ``losses`` and ``scheduler``."""
-
-    total_iter: IntIn(1, MAX_ITER)
-    ema_decay: Float = 0.0
-    warmup_iter: Int = -1
-    # precision and layout: fp32 + channels_last measured fastest on CPU
-    # (scripts/bench/train_step.py, docs/benchmarks.md); bf16/fp16 are for GPUs
-    amp: Literal['none', 'bf16', 'fp16'] = 'none'
-    channels_last: Bool = True
-    compile: Bool = False
-    grad_clip: Optional[Float] = None  # max global L2 norm of each optimizer's gradients
-    accum_iter: IntIn(1, 65536) = 1  # batches whose gradients add up before each optimizer step
-    # a non-finite loss or gradient: stop (keeping the last finite checkpoint) or skip that step
-    nonfinite: Literal['stop', 'skip_step'] = 'stop'
-    # the generator's loss terms, resolved from `losses` and the BasicSR keys (srkit.options)
-    _loss_terms: list = PrivateAttr(default_factory=list)
-
-    def check(self, path):
-        if self.total_iter < 1:
-            raise OptionError(f'{path}.total_iter: must be >= 1, got {self.total_iter}')
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise OptionError(f'{path}.ema_decay: must be in [0, 1), got {self.ema_decay}')
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise OptionError(f'{path}.grad_clip: must be > 0 (leave it out for no clipping), got {self.grad_clip}')
-        if self.accum_iter < 1:
-            raise OptionError(f'{path}.accum_iter: must be >= 1, got {self.accum_iter}')
-
-    @property
-    def loss_terms(self) -> list:
-        """``[LossTerm]``: every loss the family computes, each with its target and log name."""
-        return self._loss_terms
-
-    @property
-    def optimizers(self) -> dict:
-        """``{net: optimizer spec}`` from the ``optim_<net>`` keys."""
-        return {k[len('optim_'):]: v for k, v in self if k.startswith('optim_') and v is not None}
-
-
-class GANTrainOptions(TrainOptions):
-    """SRGAN/ESRGAN's schedule: G updates every ``net_d_iters`` iterations, D alone for the first
-    ``net_d_init_iters``."""
-
-    net_d_iters: Int = 1
-    net_d_init_iters: Int = 0
-
-    def check(self, path):
-        super().check(path)
-        if self.net_d_iters < 1:
-            raise OptionError(f'{path}.net_d_iters: must be >= 1, got {self.net_d_iters}')
-
-
-class MetricOptions(Schema):
-    """A validation metric: BasicSR's function names (``calculate_psnr``, ``calculate_ssim``,
-    ``calculate_niqe``) or pyiqa's (``psnr``, ``ssim``, ``niqe``, ``lpips``).  NIQE is on Y
-    (``test_y_channel`` does not apply); LPIPS on RGB, its weights from the torch hub cache."""
-
-    type: Literal['calculate_psnr', 'calculate_ssim', 'calculate_niqe', 'psnr', 'ssim', 'niqe', 'lpips']
-    crop_border: Int = 0
-    test_y_channel: Bool = True
-    better: Optional[Literal['higher', 'lower']] = None  # which way the best value is kept (default: the metric's)
-
-    @property
-    def kind(self) -> str:
-        return self.type.replace('calculate_', '')
-
-    @property
-    def higher_is_better(self) -> bool:
-        if self.better is not None:
-            return self.better == 'higher'
-        return self.kind in ('psnr', 'ssim')
-
-
-class ValOptions(Schema):
-    val_freq: Int = 5000
-    save_img: Bool = False
-    suffix: Optional[Str] = None
-    pbar: Bool = False  # a progress bar over each validation set
-    max_tb_images: Int = 4
-    metrics: dict[str, MetricOptions] = {}
-
-    def check(self, path):
-        if self.val_freq < 1:
-            raise OptionError(f'{path}.val_freq: must be >= 1, got {self.val_freq}')
-
-
-class WandbOptions(Schema):
-    project: Optional[Str] = None
-    resume_id: Optional[Str] = None
-
-    def check(self, path):
-        for key in ('project', 'resume_id'):  # BasicSR's recipes carry both as ~
-            if getattr(self, key):
-                raise OptionError(f'{path}.{key}: wandb is not supported; use TensorBoard (logger.use_tb_logger)')
-
-
-class LoggerOptions(Schema):
-    print_freq: Int = 100
-    save_checkpoint_freq: Int = 5000
-    use_tb_logger: Bool = True
-    keep_checkpoints: Int = 0  # 0 keeps all; N keeps the newest N training states
-    # network files: BasicSR's .pth (params and params_ema), or .safetensors (one flat state
-    # dict, the EMA when there is one; the raw weights then go into the training state)
-    save_format: Literal['pth', 'safetensors'] = 'pth'
-    wandb: WandbOptions = WandbOptions()
-
-    def check(self, path):
-        if self.print_freq < 1 or self.save_checkpoint_freq < 1:
-            raise OptionError(f'{path}: print_freq and save_checkpoint_freq must be >= 1')
-
-
-class PretrainOptions(Schema):
-    path: Optional[str] = None
-    param_key: str = 'params'
-    strict: bool = True
-
-
-class PathOptions(Schema):
-    """``path:``; srkit.options adds ``pretrain_network_<net>``, ``param_key_<net>`` and
-    ``strict_load_<net>`` for each network of the family."""
-
-    experiments_root: Optional[Str] = None
-    resume_state: Optional[Str] = None
-
-    def check(self, path):
-        if self.resume_state is not None:
-            check_path(self.resume_state, f'{path}.resume_state')
-        for key, value in self:
-            if key.startswith('pretrain_network_') and value:
-                setattr(self, key, check_path(value, f'{path}.{key}'))
-
-    @property
-    def pretrain(self) -> dict[str, PretrainOptions]:
-        out = {}
-        for key, value in self:
-            if key.startswith('pretrain_network_'):
-                net = key[len('pretrain_network_'):]
-                out[net] = PretrainOptions(path=value or None, param_key=getattr(self, f'param_key_{net}'),
-                                           strict=getattr(self, f'strict_load_{net}'))
-        return out
-
-
-class DistOptions(Schema):
-    backend: Optional[Literal['gloo', 'nccl', 'mpi']] = None  # default: nccl on GPUs, gloo on CPUs
-    port: Int = 29500  # MASTER_PORT when the launcher did not set one (torchrun does)
