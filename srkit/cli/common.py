@@ -6,6 +6,18 @@ import argparse
 
 from tqdm import tqdm
 
+from ..errors import UserError
+
+
+def comma_list(text: str, flag: str, kind: type = float) -> list:
+    """``flag``'s comma-separated values, each a ``kind`` (``'0,0.5,1'`` -> ``[0.0, 0.5, 1.0]``);
+    empty items are skipped."""
+    try:
+        return [kind(t) for t in text.split(',') if t.strip()]
+    except ValueError:
+        words = 'integers' if kind is int else 'numbers'
+        raise UserError(f'{flag}: expected comma-separated {words}, got {text!r}') from None
+
 
 def flags(parser: argparse.ArgumentParser, **extra: str) -> dict[str, str]:
     """``{field: flag}``: each option's destination (a request field of the same name) and its

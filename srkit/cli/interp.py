@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from ..errors import UserError, cli_entry
+from .common import comma_list
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,10 +38,7 @@ def alphas(a) -> list[float]:
         return [a.alpha]
     if not a.out_dir:
         raise UserError('--out-dir is required with --alphas')
-    try:
-        return [float(x) for x in a.alphas.split(',') if x.strip()]
-    except ValueError:
-        raise UserError(f'--alphas: expected comma-separated numbers, got {a.alphas!r}') from None
+    return comma_list(a.alphas, '--alphas')
 
 
 @cli_entry('srkit-interp')

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError, cli_entry
+from ..errors import cli_entry
+from .common import comma_list
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,12 +28,7 @@ def parser() -> argparse.ArgumentParser:
 
 def labels(text: str | None) -> list[int] | None:
     """``--labels``' integers; None (every class) when it is not given."""
-    if not text:
-        return None
-    try:
-        return [int(t) for t in text.split(',') if t.strip() != '']
-    except ValueError:
-        raise UserError(f'--labels: expected comma-separated integers, got {text!r}') from None
+    return comma_list(text, '--labels', int) if text else None
 
 
 @cli_entry('srkit-sample')
