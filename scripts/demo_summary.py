@@ -84,17 +84,16 @@ def sr_rows(out: str) -> list:
 
 
 def dsgan_rows(out: str) -> list:
-    from dsgan import noise_level
-    from srkit.utils.imgio import list_images, read_image
+    from dsgan import folder_level, gap_closed
+    from srkit.utils.imgio import list_images
     d = os.path.join(out, 'data')
     sets = {k: os.path.join(d, f'lr_val_{k}_x4') for k in ('camera', 'dsgan')}
     sets['bicubic'] = os.path.join(d, 'lr_val_x4')
     if not all(os.path.isdir(p) and list_images(p) for p in sets.values()):
         return []
-    lvl = {k: float(np.mean([noise_level(read_image(os.path.join(p, f))) for f in list_images(p)]))
-           for k, p in sets.items()}
+    lvl = {k: folder_level(p) for k, p in sets.items()}
     gap_bic, gap_ds = abs(lvl['bicubic'] - lvl['camera']), abs(lvl['dsgan'] - lvl['camera'])
-    r = row('6 DSGAN camera', 'DSGAN', 'gap_closed', 1 - gap_ds / gap_bic, 'required', DSGAN_SHARE)
+    r = row('6 DSGAN camera', 'DSGAN', 'gap_closed', gap_closed(lvl), 'required', DSGAN_SHARE)
     r['detail'] = {'noise_sigma': lvl, 'gap_bicubic': gap_bic, 'gap_dsgan': gap_ds}
     return [r]
 

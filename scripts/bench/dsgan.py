@@ -145,6 +145,18 @@ def degrade_speed(root: str, ckpt: str, workers: int) -> float:
     return n / (time.perf_counter() - t)
 
 
+def folder_level(folder: str, target: str = 'sensor_noise') -> float:
+    """The mean statistic over the images of ``folder``."""
+    from srkit.utils.imgio import list_images, read_image
+    return float(np.mean([STATISTICS[target](read_image(os.path.join(folder, f))) for f in list_images(folder)]))
+
+
+def gap_closed(levels: dict) -> float:
+    """The share of bicubic's gap to the camera that DSGAN closes, from the statistic of each
+    (``levels``: ``camera``, ``bicubic``, ``dsgan``); overshooting the camera counts as a gap too."""
+    return 1 - abs(levels['dsgan'] - levels['camera']) / abs(levels['bicubic'] - levels['camera'])
+
+
 def measure(folders: list[str], target: str) -> None:
     """Print the mean statistic of each image folder (``--measure``)."""
     from srkit.utils.imgio import list_images, read_image
