@@ -1,4 +1,6 @@
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -64,6 +66,15 @@ def test_checkpoint_mismatch_and_fallbacks(tmp_path):
     junk.write_text('garbage, not a checkpoint')
     with pytest.raises(UserError, match=r'junk.pth: not a readable checkpoint \(Unsupported operand'):
         load_checkpoint(str(junk))
+    # bytes the weights-only unpickler reads as other opcodes (a text file: IndexError; others: KeyError,
+    # struct.error) are one line too
+    for i, data in enumerate([b'root:x:0:0:root:/root:/bin/bash\n', b'}q\x00', b'\x80\x02h\x05',
+                              b'\x80\x02J\x01']):
+        bad = tmp_path / f'bad{i}.pth'
+        bad.write_bytes(data)
+        with pytest.raises(UserError, match=rf'^{re.escape(str(bad))}: not a readable checkpoint \(corrupt or '
+                                            'truncated'):
+            load_checkpoint(str(bad))
 
 
 class _Evil:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
+import warnings
 import zipfile
 from typing import Optional
 
@@ -119,7 +121,9 @@ def load_checkpoint(path: str, map_location='cpu'):
         if _is_torchscript(path):
             raise UserError(f'{path}: a TorchScript archive (torch.jit.save), which holds code; srkit reads '
                             'state dicts (.pth, .safetensors): save it with torch.save(model.state_dict(), ...)')
-        return _torch_load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the odd protocol byte of a file that is no pickle
+            warnings.simplefilter('ignore', UserWarning)
+            return _torch_load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f'{path}: no such checkpoint file') from None
     except IsADirectoryError:
@@ -132,7 +136,9 @@ def load_checkpoint(path: str, map_location='cpu'):
         detail = [ln.strip() for ln in msg.splitlines() if ln.strip()
                   and not ln.startswith(('Weights only', 'Please file', 'Check the documentation'))]
         raise UserError(f'{path}: not a readable checkpoint ({detail[-1] if detail else "unpickling error"})') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    # other bytes than a pickle's stop the weights-only unpickler with whatever its opcode table raises
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError, TypeError,
+            AttributeError, struct.error) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f'{path}: not a readable checkpoint (corrupt or truncated: {first})') from None
 
