@@ -163,8 +163,11 @@ def export_onnx(model: str, out: str, opset: int = 17, fp16: bool = False, dynam
     x = torch.from_numpy(sample_image(size, channels, image))
     checks = [x]
     unit = _Unit(net).eval()
-    padded = _needs_padding(net)
-    graph = _PadCrop(unit, mult, getattr(net, 'min_size', 0), getattr(net, 'square', False)) if padded else unit
+    least = getattr(net, 'min_size', 0)
+    # a fixed-size graph traced at a size the network takes as it is needs no padding: shapes stay
+    # constants (ONNX's adaptive pooling, SAFMN's, exports only with constant sizes)
+    padded = _needs_padding(net) and (dynamic or size % mult != 0 or size < least)
+    graph = _PadCrop(unit, mult, least, getattr(net, 'square', False)) if padded else unit
     if dynamic and size > 3:
         # odd sizes: a dynamic export promises any height and width (a graph that baked in the traced size,
         # or pads wrongly, fails here instead of in the user's runtime)

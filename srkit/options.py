@@ -242,6 +242,26 @@ def _check_networks(opt) -> None:
         if net == 'g' and opt.model_class.sr_generator and isinstance(s, int) and s != opt.scale:
             raise OptionError(f'network_g: a x{s} network (its upscale/scale key), but scale is {opt.scale}; '
                               'make the two agree')
+        if net == 'g' and opt.model_class.sr_generator and opt.train is not None:
+            _check_crops(opt, built)
+
+
+def _check_crops(opt, net) -> None:
+    """The LQ training crops fit the generator: at least its minimum size and a multiple of its
+    size multiple (a window transformer's, DAT's 16, SAFMN's 8), else training would stop at the
+    first batch, or the network would pad every crop."""
+    least, mult = int(getattr(net, 'min_size', 0) or 0), int(getattr(net, 'size_multiple', 1) or 1)
+    crops = [(f'datasets.{k}.gt_size', getattr(d, 'gt_size', None)) for k, d in opt.datasets.items() if k == 'train']
+    crops.append(('gt_size', getattr(opt, 'gt_size', None)))  # Real-ESRGAN's families crop after degrading
+    for key, gt in crops:
+        if not isinstance(gt, int) or opt.scale < 1:
+            continue
+        lq = gt // opt.scale
+        if lq < least or lq % mult:
+            need = ', '.join(p for p in (f'at least {least}' if least > 1 else '',
+                                         f'a multiple of {mult}' if mult > 1 else '') if p)
+            raise OptionError(f'{key}: {gt} gives {lq}-pixel LQ crops, but {net.srkit_config["type"]} takes {need}; '
+                              f'use a gt_size of {opt.scale * (-(-max(least, lq) // mult) * mult)} or more')
 
 
 def read_yaml(path: str) -> dict:
@@ -342,7 +362,8 @@ def apply_override(data: dict, assignment: str) -> None:
 
 def _prepare(data: dict) -> dict:
     """Copy the top-level ``scale`` into each dataset (refusing a different one) and give each
-    its phase, as BasicSR does."""
+    its phase, as BasicSR does; and into a traiNNer-redux preset's ``network_g`` that names none,
+    as traiNNer-redux does."""
     data = dict(data)
     scale = data.get('scale', 1)
     sets = data.get('datasets')
@@ -357,6 +378,10 @@ def _prepare(data: dict) -> dict:
                 cfg['scale'] = scale
             cfg.setdefault('phase', 'train' if key == 'train' else 'val')
         data['datasets'] = sets
+    g = data.get('network_g')
+    if (isinstance(g, dict) and 'scale' not in g and isinstance(scale, int) and isinstance(g.get('type'), str)
+            and g['type'] in ARCH_REGISTRY and getattr(ARCH_REGISTRY.get(g['type']), 'scale_from_options', False)):
+        data['network_g'] = {**g, 'scale': scale}  # traiNNer-redux's presets take the top-level scale
     if data.get('model_type') is not None and data['model_type'] not in MODEL_REGISTRY:
         MODEL_REGISTRY.get(data['model_type'], 'model_type')
     return data

@@ -684,6 +684,39 @@ def test_basicsr_recipes_train_an_iteration(div2k_like, tmp_path, vgg_cache, rec
     assert ('l_g_gan' in log and 'l_g_percep' in log) if 'GAN' in recipe else 'l_pix' in log
 
 
+@pytest.mark.slow  # full-size networks, as the recipe has them
+def test_realesrnet_x2plus_recipe_starts_from_the_x4plus_file(df2k_ost, tmp_path):
+    """Real-ESRGAN's train_realesrnet_x2plus (tests/fixtures/realesrgan) from RealESRGAN_x4plus.pth
+    (``params_ema``, ``strict_load_g: False``): the x2 RRDBNet reads a 12-channel pixel-unshuffled
+    input, so conv_first is skipped with one warning line; every other tensor is the file's."""
+    import os
+    import torch
+    from conftest import ROOT
+    from srkit.compat import import_basicsr
+    from srkit.utils.checkpoint import load_checkpoint
+    torch.manual_seed(0)
+    g = import_basicsr('basicsr.archs.rrdbnet_arch').RRDBNet(3, 3, num_feat=64, num_block=23, num_grow_ch=32)
+    pre = tmp_path / 'RealESRGAN_x4plus.pth'
+    torch.save({'params_ema': g.state_dict()}, pre)
+    over = [f'datasets.train.dataroot_gt={df2k_ost / "DF2K"}',
+            f'datasets.train.meta_info={df2k_ost / "meta_info_DF2Kmultiscale+OST_sub.txt"}',
+            f'path.pretrain_network_g={pre}', 'num_gpu=0', 'datasets.train.batch_size_per_gpu=2',
+            'datasets.train.num_worker_per_gpu=0', 'gt_size=64', 'datasets.train.gt_size=64',
+            'datasets.train.crop_pad_size=96', 'queue_size=4', 'train.total_iter=1', 'train.ema_decay=0',
+            f'path.experiments_root={tmp_path / "exp"}', 'logger.use_tb_logger=false']
+    r = call_cli('train', '-opt', os.path.join(ROOT, 'tests', 'fixtures', 'realesrgan', 'train_realesrnet_x2plus.yml'),
+                 *[x for o in over for x in ('--force', o)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    exp = next((tmp_path / 'exp').iterdir())
+    log = next(exp.glob('train_*.log')).read_text()
+    assert 'network_g: RRDBNet x2 (' in log
+    warned = [ln for ln in log.splitlines() if f'{pre}: ' in ln and 'skipped' in ln]
+    assert len(warned) == 1 and "'conv_first.weight' has shape (64, 3, 3, 3), the network (64, 12, 3, 3)" in warned[0]
+    saved = load_checkpoint(str(exp / 'models' / 'net_g_latest.pth'))['params']
+    drift = max((saved[k] - v).abs().max().item() for k, v in g.state_dict().items() if k != 'conv_first.weight')
+    assert drift < 5e-4  # one Adam step at lr 2e-4 from the file's weights
+
+
 def _realesrgan_released_weights(root) -> tuple:
     """RealESRNet_x4plus.pth (``params_ema``) and RealESRGAN_x4plus_netD.pth (``params``) as Real-ESRGAN
     releases them: basicsr's own RRDBNet and UNetDiscriminatorSN, saved with torch.save."""

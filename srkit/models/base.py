@@ -224,9 +224,11 @@ class BaseModel:
         n_params = sum(p.numel() for p in net.parameters())
         self.ctx.log(f'network_{name}: {describe(net.srkit_config, getattr(net, "scale", 1))}, '
                      f'{n_params / 1e6:.3f}M parameters')
+        if getattr(net, 'caveat', None):
+            self.ctx.log(f'network_{name}: {net.caveat}')
         pre = self.opt.path.pretrain.get(name)
         if pre is not None and pre.path:
-            key = load_network(net, pre.path, pre.param_key, pre.strict)
+            key = load_network(net, pre.path, pre.param_key, pre.strict, warn=self.ctx.log)
             self.ctx.log(f'loaded network_{name} from {pre.path} [{key}]')
         net = net.to(self.device)
         if self.channels_last:

@@ -41,3 +41,10 @@ class SRModel(BaseModel):
         losses = self.generator_losses(self.loss_pairs(sr.float(), batch))
         self.step('g', sum(losses.values()))
         return {k: v.detach() for k, v in losses.items()}
+
+
+@MODEL_REGISTRY.register()
+class SwinIRModel(SRModel):
+    """BasicSR's ``SwinIRModel``: an SRModel whose validation pads the LQ to the window size.
+    srkit pads every network to what it declares (:func:`srkit.inference.run_generator`), so
+    this is SRModel under the name BasicSR's SwinIR, HAT and DAT recipes use."""

@@ -206,16 +206,40 @@ def check_compatible(net: nn.Module, sd: dict, path: str, strict: bool = True) -
             raise UserError(f'{path}: {len(unexpected)} unexpected key(s) in the checkpoint, first {unexpected[0]!r}')
 
 
-def load_network(net: nn.Module, path: str, param_key: Optional[str] = 'params', strict: bool = True) -> str:
+def load_network(net: nn.Module, path: str, param_key: Optional[str] = 'params', strict: bool = True,
+                 warn=None) -> str:
     """Load weights into ``net``, in its own keys (the architecture's ``convert_keys`` reads
-    other projects' layouts of it); returns the key used.  Mismatches are errors, never silent."""
+    other projects' layouts of it); returns the key used.  ``strict``: every mismatch is an error.
+    Not strict (BasicSR's ``strict_load_<net>: false``): every tensor that fits is loaded, and
+    ``warn`` gets one line per key skipped (another shape, or not in the network) and per key of
+    the network the file lacks, as basicsr warns; a dtype the network cannot use is still an error."""
     ckpt = load_checkpoint(path)
     sd, key = extract_state_dict(ckpt, param_key, path)
     if hasattr(net, 'convert_keys'):
         sd = net.adapt_state_dict(type(net).convert_keys(sd))
+    if not strict:
+        sd = fitting(net, sd, path, warn or (lambda line: None))
     check_compatible(net, sd, path, strict)
     net.load_state_dict(sd, strict=strict)
     return key
+
+
+def fitting(net: nn.Module, sd: dict, path: str, warn) -> dict:
+    """The tensors of ``sd`` that fit ``net`` (same key and shape); ``warn(line)`` for each one
+    left out and each key of ``net`` not given."""
+    own = net.state_dict()
+    kept = {}
+    for k, v in sd.items():
+        if k not in own:
+            warn(f'{path}: {k!r} is not a key of the network; skipped')
+        elif isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape):
+            warn(f'{path}: {k!r} has shape {tuple(v.shape)}, the network {tuple(own[k].shape)}; skipped')
+        else:
+            kept[k] = v
+    for k in own:
+        if k not in sd:
+            warn(f'{path}: {k!r} is not in the file; the network keeps its initial values')
+    return kept
 
 
 def network_meta(net: nn.Module, scale: int, it: int) -> dict:
