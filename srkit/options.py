@@ -96,6 +96,7 @@ class RootOptions(Schema):
             if getattr(self.train, f'optim_{net}') is None:
                 raise OptionError(f'train.optim_{net}: required by model_type {self.model_type}')
         _check_networks(self)
+        _check_val_references(self)
         cls.check_options(self)
         if self.train is not None:
             self.loss_terms  # noqa: B018  (resolved now, so that a loss's problem is found at parse time)
@@ -228,6 +229,20 @@ class _SafeLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _check_val_references(opt) -> None:
+    """A val set without a ground truth (SingleImageDataset) has its outputs saved and only
+    no-reference metrics (NIQE) scored: a PSNR, SSIM or LPIPS on it is refused here."""
+    if opt.val is None:
+        return
+    for key, ds in opt.val_datasets.items():
+        if getattr(DATASET_REGISTRY.get(ds.type), 'has_gt', True):
+            continue
+        full = [m for m, spec in opt.val.metrics.items() if spec.kind != 'niqe']
+        if full:
+            raise OptionError(f'val.metrics.{full[0]}: compares with a ground truth, and datasets.{key} '
+                              f'({ds.type}) has none; score it with niqe, or leave metrics out')
+
+
 def _check_networks(opt) -> None:
     """Every ``network_<net>`` built on the meta device (no memory, no init cost), so that a
     constructor's refusal or a network too large is one line at parse time; ``network_g`` of an SR
@@ -244,6 +259,22 @@ def _check_networks(opt) -> None:
                               'make the two agree')
         if net == 'g' and opt.model_class.sr_generator and opt.train is not None:
             _check_crops(opt, built)
+        if net == 'g' and opt.model_class.sr_generator:
+            _check_channels(opt, built)
+
+
+def _check_channels(opt, net) -> None:
+    """Datasets of luma (``color: y``) need a network of 1 input and output channel, RGB ones 3 (or
+    4, read from RGBA)."""
+    from .inference import image_channels
+    cin, cout = image_channels(net, 'network_g')
+    for key, ds in opt.datasets.items():
+        gray = getattr(ds, 'color', None) == 'y'
+        if gray and (cin, cout) != (1, 1):
+            raise OptionError(f'datasets.{key}.color: y gives 1-channel images, but network_g reads {cin} and '
+                              f'writes {cout} channels; set its num_in_ch and num_out_ch to 1')
+        if not gray and cin == 1 and key == 'train':
+            raise OptionError(f'network_g: reads 1 channel, but datasets.{key} gives RGB; set its color: y')
 
 
 def _check_crops(opt, net) -> None:

@@ -105,10 +105,10 @@ def test_the_classes_declare_their_roles():
 def test_named_losses_follow_the_targets():
     import srkit.options  # noqa: F401
     from srkit.registry import MODEL_REGISTRY
-    want = {'SRModel': ('pixel_opt', 'perceptual_opt'), 'RealESRNetModel': ('pixel_opt', 'perceptual_opt'),
+    want = {'SRModel': ('pixel_opt', 'perceptual_opt'), 'RealESRNetModel': ('pixel_opt', 'ldl_opt', 'perceptual_opt'),
             'SRGANModel': ('pixel_opt', 'perceptual_opt', 'gan_opt'),
             'ESRGANModel': ('pixel_opt', 'perceptual_opt', 'gan_opt'),
-            'RealESRGANModel': ('pixel_opt', 'perceptual_opt', 'gan_opt'),
+            'RealESRGANModel': ('pixel_opt', 'ldl_opt', 'perceptual_opt', 'gan_opt'),
             'DSGANModel': ('color_opt', 'perceptual_opt', 'gan_opt'),
             'Pix2PixModel': ('gan_opt',), 'CycleGANModel': ('gan_opt',), 'CGANModel': ('gan_opt',)}
     assert {n: MODEL_REGISTRY.get(n).named_losses for n in want} == want

@@ -8,7 +8,7 @@ from ``numpy.random.default_rng(seed)``.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ from ..registry import DATASET_REGISTRY
 from ..utils.fileio import read_text
 from ..utils.imgio import img2tensor
 from .storage import FolderStorage, check_same_keys, open_storage
-from .transforms import augment, check_pair, mod_crop, paired_random_crop, random_crop
+from .transforms import augment, check_pair, mod_crop, paired_random_crop, random_crop, rgb_to_y
 
 
 def _split_index(idx):
@@ -39,6 +39,7 @@ class SRDataset(Dataset):
     """Common storage handling; subclasses implement ``load(key, rng)``."""
 
     Options = DatasetOptions
+    has_gt = True  # its samples hold a ground truth (``gt``) to score outputs against
 
     def __init__(self, opt):
         self.opt = opt
@@ -71,6 +72,8 @@ class PairedOptions(DatasetOptions):
             crop is ``gt_size / scale``); required for training, unused when validating.
         use_hflip: random horizontal flips in training (default false).
         use_rot: random vertical flips and 90-degree rotations in training (default false).
+        color: ``y``: the images' BT.601 luma only (MATLAB's ``rgb2ycbcr``, BasicSR's key), so a
+            1-channel network trains on them (ECBSR's recipes); default: RGB.
     """
 
     dataroot_gt: Optional[Str] = None
@@ -80,6 +83,7 @@ class PairedOptions(DatasetOptions):
     gt_size: Optional[IntIn(1, MAX_SIZE)] = None
     use_hflip: Bool = False
     use_rot: Bool = False
+    color: Optional[Literal['y']] = None
 
     def check(self, path):
         super().check(path)
@@ -141,7 +145,56 @@ class PairedImageDataset(SRDataset):
             (gt, lq), _ = augment([gt, lq], self.opt.use_hflip, self.opt.use_rot, rng)
         else:
             gt = check_pair(gt, lq, self.scale, gt_name, lq_name)
+        if getattr(self.opt, 'color', None) == 'y':
+            gt, lq = rgb_to_y(gt), rgb_to_y(lq)
         return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'key': key}
+
+
+class SingleOptions(DatasetOptions):
+    """SingleImageDataset's keys (BasicSR's): LQ images with no ground truth.
+
+    Attributes:
+        dataroot_lq: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of LQ images; required,
+            must exist.
+        meta_info_file: a text file listing the images to use, one per line; default: every image.
+        color: ``y``: the images' BT.601 luma only (as PairedImageDataset's); default: RGB.
+        mean, std: BasicSR's per-channel normalisation, accepted only as none (srkit's networks
+            take [0,1] images).
+    """
+
+    dataroot_lq: Optional[Str] = None
+    meta_info_file: Optional[Str] = None
+    color: Optional[Literal['y']] = None
+    mean: Optional[Literal[None]] = None
+    std: Optional[Literal[None]] = None
+
+    def check(self, path):
+        super().check(path)
+        if self.phase == 'train':
+            raise OptionError(f'{path}.type: SingleImageDataset has no ground truth to train on; it validates '
+                              '(its outputs are saved, no-reference metrics scored)')
+        self.dataroot_lq = check_path(self.dataroot_lq, f'{path}.dataroot_lq')
+        self.meta_info_file = check_path(self.meta_info_file, f'{path}.meta_info_file', required=False)
+
+
+@DATASET_REGISTRY.register()
+class SingleImageDataset(SRDataset):
+    """BasicSR's ``SingleImageDataset``: LQ images alone (``lq`` and ``key``), for validation
+    sets of real photos without a ground truth, such as LDL's and Real-ESRGAN's."""
+
+    Options = SingleOptions
+    has_gt = False
+
+    def __init__(self, opt: SingleOptions):
+        super().__init__(opt)
+        self.lq = self._open(opt.dataroot_lq, opt.meta_info_file)
+        self.keys = list(self.lq.keys)
+
+    def load(self, key, rng):
+        lq = self.lq.read(key)
+        if self.opt.color == 'y':
+            lq = rgb_to_y(lq)
+        return {'lq': img2tensor(lq), 'key': key}
 
 
 class RealESRGANPairedOptions(PairedOptions):

@@ -73,3 +73,13 @@ def augment(imgs: list[np.ndarray], hflip: bool, rot: bool, rng: np.random.Gener
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
     h, w = img.shape[:2]
     return img[: h - h % scale, : w - w % scale]
+
+
+# MATLAB's rgb2ycbcr for [0,1] images: Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255
+_Y = np.array([65.481, 128.553, 24.966], np.float32) / 255
+
+
+def rgb_to_y(img: np.ndarray) -> np.ndarray:
+    """``(H,W,3) RGB float32 in [0,1]`` -> ``(H,W,1)`` BT.601 luma in [16/255, 235/255], as MATLAB's
+    ``rgb2ycbcr`` (and BasicSR's ``color: y``) computes it."""
+    return (img.astype(np.float32) @ _Y + np.float32(16 / 255))[..., None]

@@ -457,9 +457,10 @@ class BaseModel:
         """One val batch (as the val dataset gives it, on the CPU) -> ``(output, reference)``,
         both ``(B,C,H,W)`` in [0,1] on the device: what validation scores (the output rounded
         to 8-bit levels first), saves and shows.  Here the :meth:`test` output of ``lq`` against
-        ``gt``; a family whose val batches hold other keys overrides it."""
+        ``gt`` (None for a set without one: only no-reference metrics score it); a family whose
+        val batches hold other keys overrides it."""
         lq = batch['lq'].to(self.device)
-        gt = batch['gt'].to(self.device)
+        gt = batch['gt'].to(self.device) if 'gt' in batch else None  # a set of LQ images alone
         if self.channels_last:
             lq = lq.contiguous(memory_format=torch.channels_last)
         return self.test(lq), gt

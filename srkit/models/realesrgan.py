@@ -23,6 +23,7 @@ from degradations.torch_ops import usm_sharp_pt
 
 from ..config import MAX_SIZE, Bool, IntIn, Schema, signature_model
 from ..errors import DataError, OptionError
+from ..losses.ldl import artifact_map
 from ..registry import MODEL_REGISTRY
 from .sr import SRModel
 from .srgan import SRGANModel
@@ -149,7 +150,18 @@ class SecondOrderData:
 
     @classmethod
     def loss_targets(cls, opt):
-        return {'gt': 'the ground truth', 'gt_usm': 'the USM-sharpened ground truth'}
+        return {'gt': 'the ground truth', 'gt_usm': 'the USM-sharpened ground truth',
+                'ldl': "the ground truth, output and ground truth both weighted by LDL's artifact map (which "
+                       "compares the output with the EMA generator's: needs train.ema_decay > 0)"}
+
+    @classmethod
+    def resolve_losses(cls, opt):
+        terms = super().resolve_losses(opt)
+        ldl = next((t for t in terms if t.target == 'ldl'), None)
+        if ldl is not None and not opt.train.ema_decay:
+            raise OptionError(f"{ldl.where}: LDL's artifact map compares the output with the EMA generator's; "
+                              'set train.ema_decay > 0 (LDL\'s recipe: 0.999)')
+        return terms
 
     @classmethod
     def named_loss_targets(cls, opt):
@@ -160,10 +172,19 @@ class SecondOrderData:
             usm = opt.l1_gt_usm if opt.gt_usm is None else opt.gt_usm  # Real-ESRNet's recipes say gt_usm
             percep_usm = opt.percep_gt_usm
         return {'pixel_opt': ('gt_usm' if usm else 'gt', pix),
+                'ldl_opt': ('ldl', pix.replace('pix', 'ldl')),
                 'perceptual_opt': ('gt_usm' if percep_usm else 'gt', pix.replace('pix', 'percep'))}
 
     def loss_pairs(self, sr, batch) -> dict:
-        return {'gt': (sr, batch['gt']), 'gt_usm': (sr, batch['gt_usm'])}
+        return {'gt': (sr, batch['gt']), 'gt_usm': (sr, batch['gt_usm']), 'ldl': lambda: self._ldl_pair(sr, batch)}
+
+    def _ldl_pair(self, sr, batch):
+        """LDL (BasicSR's ``ldl_opt``): the output and the plain GT, both times the artifact map of
+        the output against the EMA generator's output on the same LQ."""
+        with torch.no_grad(), self.autocast():
+            ema = self.emas['g'].module(batch['lq']).float()
+        weight = artifact_map(batch['gt'], sr, ema, 7)
+        return weight * sr, weight * batch['gt']
 
     def d_real(self, batch):
         return batch['gt_usm'] if self.opt.gan_gt_usm else batch['gt']
