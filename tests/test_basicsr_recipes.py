@@ -81,7 +81,8 @@ def test_msrresnet_recipes_load_the_x4_pretrain_as_basicsr_does(scale, div2k_x23
     opt = load_options(recipe, [f'datasets.train.dataroot_gt={div2k_x234 / "hr"}',
                                 f'datasets.train.dataroot_lq={div2k_x234 / f"x{scale}"}',
                                 f'datasets.val.dataroot_gt={div2k_x234 / "hr"}',
-                                f'datasets.val.dataroot_lq={div2k_x234 / f"x{scale}"}', f'path.pretrain_network_g={pre}'])
+                                f'datasets.val.dataroot_lq={div2k_x234 / f"x{scale}"}',
+                                f'path.pretrain_network_g={pre}'])
     net = build_network(opt.network_g)
     lines = []
     load_network(net, str(pre), 'params', strict=opt.path.pretrain['g'].strict, warn=lines.append)

@@ -282,3 +282,23 @@ def test_a_constructor_that_would_run_for_minutes_is_stopped(monkeypatch):
     monkeypatch.setattr(archs, 'MAX_PROBE_CALLS', 1000)
     with pytest.raises(OptionError, match=r'network_g: a SwinIR too large to build \(more than 1,000 operations'):
         archs.build_network({'type': 'SwinIR', **TINY['SwinIR'], 'depths': [8] * 8, 'num_heads': [2] * 8})
+
+
+def test_a_spandrel_format_file_is_a_pretrain(tmp_path, photos_dir):
+    """A bare state dict of spandrel's own class (as chaiNNer's and traiNNer-redux's files are), as
+    .safetensors, fine-tunes with the strict load BasicSR's recipes default to."""
+    from safetensors.torch import save_file
+    from spandrel.architectures.SPAN import SPAN
+    torch.manual_seed(1)
+    theirs = SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2).state_dict()
+    save_file({k: v.contiguous() for k, v in theirs.items()}, str(tmp_path / 'span.safetensors'))
+    opt = tiny_options(tmp_path, photos_dir, network_g={'type': 'SPAN', **TINY['SPAN']},
+                       **{'train.total_iter': 1, 'val': None, 'train.optim_g.lr': 1e-9,
+                          'path.pretrain_network_g': str(tmp_path / 'span.safetensors')})
+    r = call_cli('train', '-opt', write_yaml(tmp_path / 'o.yml', opt))
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = next((tmp_path / 'exp').glob('*/train_*.log')).read_text()
+    assert f'loaded network_g from {tmp_path / "span.safetensors"} [' in log
+    saved = torch.load(tmp_path / 'exp' / 'tiny' / 'models' / 'net_g_1.pth', weights_only=True)['params']
+    assert saved.keys() == theirs.keys()
+    assert max((saved[k].float() - v.float()).abs().max().item() for k, v in theirs.items()) < 1e-6

@@ -297,8 +297,8 @@ def _adapter(up: Upstream) -> type:
     if not names.isdisjoint({'gradient_checkpointing'}):
         raise TypeError(f'{cls.__name__} has a parameter srkit adds')
     return type(up.type_name, (cls, UpstreamArch), {
-        '__init__': __init__, 'forward': forward, '__doc__': _describe(up, cls, params), '__module__': __name__, '__qualname__': up.type_name,
-        'upstream': up})
+        '__init__': __init__, 'forward': forward, '__doc__': _describe(up, cls, params), '__module__': __name__,
+        '__qualname__': up.type_name, 'upstream': up})
 
 
 CLASSES = {up.type_name: ARCH_REGISTRY.register(_adapter(up)) for up in SPANDREL + BASICSR}
