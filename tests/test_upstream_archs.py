@@ -302,3 +302,20 @@ def test_a_spandrel_format_file_is_a_pretrain(tmp_path, photos_dir):
     saved = torch.load(tmp_path / 'exp' / 'tiny' / 'models' / 'net_g_1.pth', weights_only=True)['params']
     assert saved.keys() == theirs.keys()
     assert max((saved[k].float() - v.float()).abs().max().item() for k, v in theirs.items()) < 1e-6
+
+
+def test_tiled_validation_gives_the_untiled_figures(tmp_path, photos_dir):
+    """``val.tile``: validation through srkit-infer's tiles; with an overlap wider than the
+    network's receptive field the figures are the untiled ones."""
+    import re
+    psnr = {}
+    for tile in (0, 16):
+        run = tmp_path / f't{tile}'
+        run.mkdir()
+        opt = tiny_options(run, photos_dir, **{'train.total_iter': 2, 'val.val_freq': 2, 'val.tile': tile,
+                                               'val.tile_overlap': 16, 'name': f't{tile}'})
+        r = call_cli('train', '-opt', write_yaml(run / 'o.yml', opt))
+        assert r.returncode == 0, r.stderr[-2000:]
+        log = next((run / 'exp').glob('*/train_*.log')).read_text()
+        psnr[tile] = float(re.search(r'\[val val @ 2\] psnr ([\d.]+)', log).group(1))
+    assert psnr[16] == pytest.approx(psnr[0], abs=2e-4)

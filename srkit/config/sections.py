@@ -212,6 +212,10 @@ class ValOptions(Schema):
         max_tb_images: outputs per validation set shown in TensorBoard (default 4; 0: none).
         metrics: ``{name: {type: psnr, crop_border: 4, ...}}``: the metrics to report, each logged
             under its name; default: none (outputs only).
+        tile: run the generator on tiles of this many LQ pixels, blended where they overlap, as
+            ``srkit-infer --tile`` does: large val images and window transformers (HAT, DAT ...) fit in
+            memory; 0 to 16384 (default 0: whole images).
+        tile_overlap: the tiles' overlap in LQ pixels, 0 to 16384 (default 32).
     """
 
     val_freq: Int = 5000
@@ -220,6 +224,8 @@ class ValOptions(Schema):
     pbar: Bool = False  # a progress bar over each validation set
     max_tb_images: Int = 4
     metrics: dict[str, MetricOptions] = {}
+    tile: IntIn(0, MAX_SIZE) = 0
+    tile_overlap: IntIn(0, MAX_SIZE) = 32
 
     def check(self, path):
         if self.val_freq < 1:
