@@ -41,14 +41,15 @@ def _probe_mode():
         def __torch_function__(self, func, types, args=(), kwargs=None):
             self.calls += 1
             if self.calls > MAX_PROBE_CALLS:
-                raise _TooLarge(f'more than {MAX_PROBE_CALLS:,} operations to construct')
+                raise _TooLarge(f'takes more than {MAX_PROBE_CALLS:,} operations to construct: too large to build')
             kwargs = dict(kwargs or {})
             if func in factories and kwargs.get('device') is None:
                 t = func(*args, **{**kwargs, 'device': 'meta'})
                 if isinstance(t, torch.Tensor):
                     self.values += t.numel()
                     if self.values > 2 * MAX_NETWORK_PARAMS:
-                        raise _TooLarge(f'more than {2 * MAX_NETWORK_PARAMS:,} values')
+                        raise _TooLarge(f'of more than {2 * MAX_NETWORK_PARAMS:,} values is over the limit of '
+                                        f'{MAX_NETWORK_PARAMS:,} (4 GiB of weights)')
                     if t.numel() <= 1 << 16:
                         return func(*args, **{**kwargs, 'device': 'cpu'})
                 return t
@@ -79,8 +80,7 @@ def build_network(cfg, where: str = 'network_g'):
     except OptionError:
         raise
     except _TooLarge as e:
-        raise OptionError(f'{where}: a {spec.type} too large to build ({e}; the limit is '
-                          f'{MAX_NETWORK_PARAMS:,} values, 4 GiB of weights); check its sizes') from None
+        raise OptionError(f'{where}: a {spec.type} {e}; check its sizes') from None
     except RecursionError:
         raise OptionError(f'{where}: {spec.type} nested too deeply to build') from None
     except (TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError, AssertionError, KeyError,

@@ -297,6 +297,7 @@ def _preset(name: str, target: str, values: dict):
         lines.append(f'    {p.name}: {text}.')
     build.__doc__ = '\n'.join(lines)
     build.scale_from_options = True  # traiNNer-redux copies the top-level scale into network_g
+    build.target = cls  # the architecture it builds (its metadata: scale, sizes, value range)
     return build
 
 
