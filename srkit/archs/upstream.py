@@ -225,7 +225,7 @@ def _describe(up: Upstream, cls: type, params: list[inspect.Parameter]) -> str:
         lines.append(f'    {p.name}: {text or "a constructor argument of " + cls.__name__}{default}.')
     if up.blocks:
         lines.append('    gradient_checkpointing: recompute each residual group in the backward pass instead of '
-                     'storing its activations: less memory, about a third more time (default false).')
+                     'storing its activations: less memory, more computation (default false).')
     return '\n'.join(lines)
 
 
