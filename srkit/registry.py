@@ -37,6 +37,7 @@ class Registry:
         self.skip = ('self',) + tuple(skip)
         self.spec_base = spec_base
         self._items: dict[str, Any] = {}
+        self._lazy: dict[str, Any] = {}  # name -> a function that imports and returns the entry
         self._specs: dict[str, type] = {}
 
     def register(self, obj=None, *, name: Optional[str] = None):
@@ -44,7 +45,7 @@ class Registry:
 
         def add(o):
             key = name or o.__name__
-            if key in self._items and self._items[key] is not o:
+            if key in self._lazy or (key in self._items and self._items[key] is not o):
                 raise KeyError(f'{self.kind} {key!r} is registered twice')
             self._items[key] = o
             self._specs.pop(key, None)
@@ -52,16 +53,27 @@ class Registry:
 
         return add(obj) if obj is not None else add
 
+    def register_lazy(self, name: str, load) -> None:
+        """Add entry ``name``, made by ``load()`` the first time it is asked for: an entry whose
+        library is slow to import (spandrel's architectures, basicsr's) costs nothing to a tool
+        that never names it."""
+        if name in self._items or name in self._lazy:
+            raise KeyError(f'{self.kind} {name!r} is registered twice')
+        self._lazy[name] = load
+
     def get(self, name: str, where: str = 'type'):
         if name not in self._items:
-            raise OptionError(f'{where}: unknown {self.kind} type {name!r} (known: {", ".join(self.keys())})')
+            if name not in self._lazy:
+                raise OptionError(f'{where}: unknown {self.kind} type {name!r} (known: {", ".join(self.keys())})')
+            self._items[name] = self._lazy.pop(name)()
         return self._items[name]
 
     def __contains__(self, name):
-        return name in self._items
+        return name in self._items or name in self._lazy
 
-    def keys(self):
-        return sorted(self._items)
+    def keys(self, loaded: bool = False):
+        """Every entry's name, sorted; ``loaded``: only those already made (no import)."""
+        return sorted(self._items) if loaded else sorted({*self._items, *self._lazy})
 
     def spec(self, name: str) -> type:
         """The options section of entry ``name``: ``type: name`` and the entry's own section, its

@@ -9,7 +9,9 @@ from ..registry import ARCH_REGISTRY
 def identify(sd: dict, path: str = 'checkpoint') -> tuple[dict, dict]:
     """``({type, **kwargs}, state dict in that architecture's own keys)`` from key names
     and shapes; :class:`UserError` naming the file when no architecture claims it."""
-    for name in ARCH_REGISTRY.keys():
+    # the entries not yet imported are spandrel's and basicsr's classes (srkit.archs.upstream), which
+    # declare no detection: spandrel tells its own files apart (srkit.inference.SpandrelNet)
+    for name in ARCH_REGISTRY.keys(loaded=True):
         cls = ARCH_REGISTRY.get(name)
         convert, detect = getattr(cls, 'convert_keys', None), getattr(cls, 'detect', None)
         if detect is None:

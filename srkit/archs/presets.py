@@ -12,6 +12,7 @@ paper's lightweight model, which traiNNer-redux calls ``swinir_s``.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from typing import Literal
@@ -311,5 +312,5 @@ def _said(cls, key: str, mapped: dict) -> str:
     return text or f"{cls.__name__}'s {own}"
 
 
-for _name, (_target, _values) in PRESETS.items():
-    ARCH_REGISTRY.register(_preset(_name, _target, _values), name=_name)
+for _name, (_target, _values) in PRESETS.items():  # made when first named, as their classes are
+    ARCH_REGISTRY.register_lazy(_name, functools.partial(_preset, _name, _target, _values))

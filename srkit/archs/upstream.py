@@ -27,6 +27,7 @@ import functools
 import importlib
 import inspect
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Optional, Union
 
@@ -301,4 +302,25 @@ def _adapter(up: Upstream) -> type:
         '__qualname__': up.type_name, 'upstream': up})
 
 
-CLASSES = {up.type_name: ARCH_REGISTRY.register(_adapter(up)) for up in SPANDREL + BASICSR}
+TABLE = {up.type_name: up for up in SPANDREL + BASICSR}
+
+
+class _Classes(Mapping):
+    """``{type name: class}`` of :data:`TABLE`, each class made (its library imported) when first
+    asked for, as the registry makes it."""
+
+    def __getitem__(self, name):
+        if name not in TABLE:
+            raise KeyError(name)
+        return ARCH_REGISTRY.get(name)
+
+    def __iter__(self):
+        return iter(TABLE)
+
+    def __len__(self):
+        return len(TABLE)
+
+
+for _name, _up in TABLE.items():
+    ARCH_REGISTRY.register_lazy(_name, functools.partial(_adapter, _up))
+CLASSES = _Classes()
