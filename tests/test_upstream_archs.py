@@ -319,3 +319,19 @@ def test_tiled_validation_gives_the_untiled_figures(tmp_path, photos_dir):
         log = next((run / 'exp').glob('*/train_*.log')).read_text()
         psnr[tile] = float(re.search(r'\[val val @ 2\] psnr ([\d.]+)', log).group(1))
     assert psnr[16] == pytest.approx(psnr[0], abs=2e-4)
+
+
+@pytest.mark.parametrize('cfg', [
+    {'type': 'SwinIR', 'upscale': 2, 'embed_dim': 30, 'num_heads': [7], 'depths': [1], 'window_size': 8,
+     'upsampler': 'pixelshuffle'},  # heads that do not divide the embedding
+    {'type': 'DITN_Real', 'upscale': 2, 'dim': 12, 'ITL_blocks': 1, 'SAL_blocks': 1, 'patch_size': 0},
+], ids=['heads', 'patch0'])
+def test_hyperparameters_a_network_cannot_run_are_one_line(cfg, tmp_path, photos_dir):
+    """Values each within bounds, accepted by the constructor, that its layers cannot run: one line
+    naming the class, not a traceback from inside it."""
+    opt = tiny_options(tmp_path, photos_dir, network_g=cfg, **{'train.total_iter': 1, 'val': None})
+    r = call_cli('train', '-opt', write_yaml(tmp_path / 'o.yml', opt))
+    assert r.returncode == 2, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'srkit-train: error: {cfg["type"]} cannot run a (2, 3, 16, 16) input (')
+    assert 'Traceback' not in r.stderr and last.endswith('check its hyperparameters')

@@ -35,6 +35,7 @@ from pydantic import Field
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import OptionError
 from ..registry import ARCH_REGISTRY, MAX_ARCH_INT
 from .util import Arch
 
@@ -286,7 +287,16 @@ def _adapter(up: Upstream) -> type:
     def forward(self, x, *args, **kwargs):
         # on a copy: some upstream forwards scale their input in place (spandrel's RCAN), which
         # would change the batch, or the image a tile is a view of
-        return cls.forward(self, x.clone(), *args, **kwargs)
+        try:
+            return cls.forward(self, x.clone(), *args, **kwargs)
+        except (RuntimeError, ValueError, ZeroDivisionError, AssertionError, IndexError) as e:
+            # hyperparameters its constructor took but its layers cannot run (an embed_dim the heads
+            # do not divide, a patch_size 0): the options' problem, said in one line
+            if isinstance(e, RuntimeError) and 'out of memory' in str(e):
+                raise
+            detail = ' '.join(str(e).split())[:200] or type(e).__name__
+            raise OptionError(f'{up.type_name} cannot run a {tuple(x.shape)} input ({detail}); check its '
+                              'hyperparameters') from None
 
     sig = list(params)
     if up.blocks:
