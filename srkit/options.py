@@ -282,10 +282,10 @@ def _check_crops(opt, net) -> None:
     size multiple (a window transformer's, DAT's 16, SAFMN's 8), else training would stop at the
     first batch, or the network would pad every crop."""
     least, mult = int(getattr(net, 'min_size', 0) or 0), int(getattr(net, 'size_multiple', 1) or 1)
-    crops = [(f'datasets.{k}.gt_size', getattr(d, 'gt_size', None)) for k, d in opt.datasets.items() if k == 'train']
-    crops.append(('gt_size', getattr(opt, 'gt_size', None)))  # Real-ESRGAN's families crop after degrading
+    crops = [('datasets.train.gt_size', getattr(opt.datasets.get('train'), 'gt_size', None)),
+             ('gt_size', getattr(opt, 'gt_size', None))]  # Real-ESRGAN's families crop after degrading
     for key, gt in crops:
-        if not isinstance(gt, int) or opt.scale < 1:
+        if not isinstance(gt, int):
             continue
         lq = gt // opt.scale
         if lq < least or lq % mult:

@@ -262,8 +262,9 @@ def _adapter(up: Upstream) -> type:
         module = importlib.import_module(up.module)
     cls = getattr(module, up.cls)
     params = _parameters(up, cls)
+    if any(p.name == 'gradient_checkpointing' for p in params):
+        raise TypeError(f'{cls.__name__} has a parameter srkit adds (gradient_checkpointing)')
     defaults = {p.name: p.default for p in params if p.default is not p.empty}
-    names = {p.name for p in params}
 
     def __init__(self, gradient_checkpointing: bool = False, **kwargs):
         cls.__init__(self, **kwargs)
@@ -305,8 +306,6 @@ def _adapter(up: Upstream) -> type:
     __init__.__signature__ = inspect.Signature([inspect.Parameter('self', inspect.Parameter.POSITIONAL_OR_KEYWORD)]
                                                + sig)
     __init__.__annotations__ = {p.name: p.annotation for p in sig}
-    if not names.isdisjoint({'gradient_checkpointing'}):
-        raise TypeError(f'{cls.__name__} has a parameter srkit adds')
     return type(up.type_name, (cls, UpstreamArch), {
         '__init__': __init__, 'forward': forward, '__doc__': _describe(up, cls, params), '__module__': __name__,
         '__qualname__': up.type_name, 'upstream': up})

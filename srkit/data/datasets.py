@@ -145,7 +145,7 @@ class PairedImageDataset(SRDataset):
             (gt, lq), _ = augment([gt, lq], self.opt.use_hflip, self.opt.use_rot, rng)
         else:
             gt = check_pair(gt, lq, self.scale, gt_name, lq_name)
-        if getattr(self.opt, 'color', None) == 'y':
+        if self.opt.color == 'y':
             gt, lq = rgb_to_y(gt), rgb_to_y(lq)
         return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'key': key}
 

@@ -449,8 +449,7 @@ class BaseModel:
         net.eval()
         val = self.opt.val
         try:  # as the tools run it: padded to the network's size multiple, in its value range; tiled when asked
-            return run_generator(net, lq, val.tile, val.tile_overlap) if val is not None and val.tile else \
-                run_generator(net, lq)
+            return run_generator(net, lq, val.tile, val.tile_overlap) if val is not None else run_generator(net, lq)
         finally:
             net.train(was)
 
