@@ -2,7 +2,8 @@
 # `make demo`: the main job end to end on built-in photos, on CPU.
 #   1. build a small photo set from images bundled with scikit-image (nothing is downloaded)
 #   2. write the training photos to LMDB (srkit-lmdb)
-#   3. SRResNet x2: train (LQ made on the fly by bicubic degradation), infer, evaluate vs bicubic
+#   3. SRResNet x2: train (LQ made on the fly by bicubic degradation), infer, evaluate vs bicubic;
+#      then three modern architectures (spandrel's SPAN, RealPLKSR and SwinIR) on the same data
 #   4. ESRGAN x4: PSNR-oriented RRDBNet, then the GAN stage from it, then a network
 #      interpolation sweep (srkit-interp)
 #   5. realistic degradations: BSRGAN and Real-ESRGAN LR sets (srkit-degrade) and a
@@ -14,7 +15,8 @@
 #      colour cast) and a conditional GAN on scikit-learn's digits (srkit-sample)
 #   8. the report (srkit-eval --out): bicubic, the PSNR model, the interpolated models and the
 #      GAN model on the held-out photos, in demo_out/report/report.html
-# Stages 3, 6 and 7 need nothing from 4 and 5, so they run beside them: two jobs of one CPU
+# Stages 3, 6 and 7 need nothing from 4 and 5, so they run beside them (3's RealPLKSR in the
+# main job, which has less to do): two jobs of one CPU
 # thread each (these small networks gain about 15% from a second thread, a second job nearly
 # 100%).  Their output goes to demo_out/logs/stages_3_6_7.log and is shown after stage 5.
 # The summary at the end puts every stage's model against its baseline.
@@ -77,6 +79,10 @@ side_stages() {  # 3, 6 and 7
   srkit-infer --model "$(last_ckpt demo_srresnet_x2)" --input "$DATA/lr_val_x2" --output "$OUT/sr_srresnet_x2"
   srkit-eval --sr "SRResNet=$OUT/sr_srresnet_x2" --gt "$DATA/hr_val" --lq "$DATA/lr_val_x2" --scale 2 \
     --json "$OUT/eval_srresnet_x2.json"
+
+  stage "3b. modern architectures on the same data: SPAN and a small SwinIR (spandrel's classes)"
+  train options/demo_span_x2.yml demo_span_x2 800
+  train options/demo_swinir_x2.yml demo_swinir_x2 800
 
   stage "6a. DSGAN: a 'camera' domain (bicubic LR + sensor noise sigma 8), then learn it from unpaired photos"
   srkit-degrade --input "$DATA/hr_train" --output "$DATA/camera_lr_x4" --preset dsgan_sensor_noise --scale 4 --seed 1
@@ -149,12 +155,19 @@ R=$OUT/eval_realesrgan_lr/sr
   --sr "bicubic-trained=$R/bicubic-trained" --sr "Real-ESRNet=$R/Real-ESRNet" \
   --sr "Real-ESRGAN=$R/Real-ESRGAN" --scale 4 --crop 128 --out "$OUT/realworld_panel.png"
 
+stage "3c. RealPLKSR on the same data (stage 3b's third modern architecture)"
+train options/demo_realplksr_x2.yml demo_realplksr_x2 600
+
 if ! wait $SIDE; then
   cat "$SIDE_LOG"
   echo "demo: stages 3, 6 or 7 failed (above; $SIDE_LOG)" >&2
   exit 1
 fi
 cat "$SIDE_LOG"
+echo "stage 3's modern architectures on the held-out photos, x2:"
+srkit-eval --model "SPAN=$(last_ckpt demo_span_x2)" --model "RealPLKSR=$(last_ckpt demo_realplksr_x2)" \
+  --model "SwinIR=$(last_ckpt demo_swinir_x2)" --lq "$DATA/lr_val_x2" --gt "$DATA/hr_val" --scale 2 \
+  --json "$OUT/eval_archs_x2.json"
 stage "8. the report: bicubic, the PSNR model, the interpolation sweep and the GAN model (x4, held-out photos)"
 I=$OUT/interp
 partial_ok srkit-eval --model "RRDB-PSNR=$(ls "$I"/*_alpha0.pth)" --model "interp-0.2=$(ls "$I"/*_alpha0.2.pth)" \

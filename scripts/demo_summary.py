@@ -68,6 +68,9 @@ def sr_rows(out: str) -> list:
     if r:
         rows.append(row('3 SR x2', 'SRResNet', 'psnr_y', _mean(r, 'SRResNet', 'psnr'), 'bicubic',
                         _mean(r, 'bicubic', 'psnr')))
+    r = _eval(out, 'eval_archs_x2.json')
+    for m in ('SPAN', 'RealPLKSR', 'SwinIR') if r else ():
+        rows.append(row('3 SR x2', m, 'psnr_y', _mean(r, m, 'psnr'), 'bicubic', _mean(r, 'bicubic', 'psnr')))
     r = _eval(out, 'report/metrics.json')
     if r:
         rows.append(row('4 ESRGAN x4', 'RRDB-PSNR', 'psnr_y', _mean(r, 'RRDB-PSNR', 'psnr'), 'bicubic',

@@ -25,6 +25,8 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
     from translation import digit_classifier
     out = tmp_path / 'demo_out'
     _eval_json(out / 'eval_srresnet_x2.json', {'bicubic': {'psnr': 32.0}, 'SRResNet': {'psnr': 33.5}})
+    _eval_json(out / 'eval_archs_x2.json', {'bicubic': {'psnr': 32.2}, 'SPAN': {'psnr': 32.8},
+                                            'RealPLKSR': {'psnr': 32.1}, 'SwinIR': {'psnr': 33.0}})
     _eval_json(out / 'report' / 'metrics.json', {'bicubic': {'psnr': 28.0, 'niqe': 7.8},
                                                  'RRDB-PSNR': {'psnr': 28.5, 'niqe': 7.0},
                                                  'ESRGAN': {'psnr': 28.1, 'niqe': 6.9}})
@@ -60,7 +62,9 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
                        env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stderr
     rows = {(x['model'], x['measure']): x for x in json.loads((out / 'summary.json').read_text())['rows']}
-    assert len(rows) == 11
+    assert len(rows) == 14
+    assert rows[('SPAN', 'PSNR Y (dB)')]['won'] and rows[('SwinIR', 'PSNR Y (dB)')]['won']
+    assert not rows[('RealPLKSR', 'PSNR Y (dB)')]['won'] and rows[('RealPLKSR', 'PSNR Y (dB)')]['baseline_value'] == 32.2
     assert rows[('SRResNet', 'PSNR Y (dB)')]['won'] and rows[('SRResNet', 'PSNR Y (dB)')]['baseline_value'] == 32.0
     assert rows[('ESRGAN', 'NIQE')]['won'] and not rows[('ESRGAN', 'NIQE')]['higher_is_better']
     assert not rows[('Real-ESRGAN', 'SSIM Y')]['won'] and rows[('BSRNet', 'SSIM Y')]['won']
@@ -78,8 +82,8 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
     assert lines[0].split() == ['stage', 'model', 'measure', 'model', 'baseline', 'baseline', 'result']
     assert any(line.startswith('7 CycleGAN cast') and 'SSIM RGB' in line and line.endswith('LOST') for line in lines)
     assert sum(line.endswith(' won') for line in lines) == sum(x['won'] for x in rows.values())
-    assert f'{sum(x["won"] for x in rows.values())} of 11 beat their baseline; LOST: ' in r.stdout
-    assert 'Real-ESRGAN (SSIM Y)' in r.stdout and 'this run of the demo: 20.6 min' in r.stdout
+    assert f'{sum(x["won"] for x in rows.values())} of 14 beat their baseline; LOST: ' in r.stdout
+    assert 'Real-ESRGAN (SSIM Y)' in r.stdout and 'RealPLKSR (PSNR Y (dB))' in r.stdout and 'this run of the demo: 20.6 min' in r.stdout
 
 
 def test_summary_lists_only_the_stages_that_ran_and_a_missing_figure_loses(tmp_path):

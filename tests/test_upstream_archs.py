@@ -335,3 +335,29 @@ def test_hyperparameters_a_network_cannot_run_are_one_line(cfg, tmp_path, photos
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith(f'srkit-train: error: {cfg["type"]} cannot run a (2, 3, 16, 16) input (')
     assert 'Traceback' not in r.stderr and last.endswith('check its hyperparameters')
+
+
+@pytest.mark.parametrize('net, layout, expected', [
+    ({'type': 'RealPLKSR', **TINY['RealPLKSR']}, None, False),   # its large kernels train slower so
+    ({'type': 'realplksr_tiny'}, None, False),                     # a preset of it too
+    ({'type': 'PLKSR', **TINY['PLKSR']}, None, False),
+    ({'type': 'SPAN', **TINY['SPAN']}, None, True),
+    ({'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2}, None, True),
+    ({'type': 'RealPLKSR', **TINY['RealPLKSR']}, True, True),    # the recipe's word wins
+    ({'type': 'SPAN', **TINY['SPAN']}, False, False),
+])
+def test_the_training_layout_is_the_architectures_unless_the_recipe_says(net, layout, expected, tmp_path,
+                                                                        photos_dir):
+    """channels_last is the default layout, except for networks whose gradients it slows (PLKSR's and
+    RealPLKSR's large kernels: 9-12x on CPU, docs/benchmarks.md); the network and the batches agree."""
+    from srkit.engine.context import DistContext, EngineContext
+    from srkit.models import build_model
+    from srkit.options import parse_options
+    o = tiny_options(tmp_path, photos_dir, network_g=net, **{'train.channels_last': layout})
+    model = build_model(parse_options(o), EngineContext(torch.device('cpu'), DistContext(), log=lambda m: None))
+    assert model.channels_last is expected
+    conv = next(m for m in model.nets['g'].modules() if isinstance(m, torch.nn.Conv2d)
+                and m.kernel_size[0] > 1 and m.in_channels > 1)  # one whose layouts differ
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) is expected
+    lq = model.prepare_batch({'lq': torch.rand(2, 3, 16, 16)})['lq']
+    assert lq.is_contiguous(memory_format=torch.channels_last) is expected

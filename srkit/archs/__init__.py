@@ -57,6 +57,13 @@ def _probe_mode():
     return Probe()
 
 
+def trains_channels_last(cfg) -> bool:
+    """Whether the architecture ``cfg`` names (a class or a preset of one) trains faster in
+    channels-last layout (:attr:`Arch.train_channels_last`), without building it."""
+    built = ARCH_REGISTRY.get(cfg['type'] if isinstance(cfg, dict) else cfg.type)
+    return bool(getattr(getattr(built, 'target', built), 'train_channels_last', True))
+
+
 def build_network(cfg, where: str = 'network_g'):
     """Build a network from ``{type: Name, **kwargs}`` (or its parsed spec), the keys checked
     against the constructor; remembers its own config.

@@ -64,6 +64,9 @@ class Upstream:
     # with other values loads in srkit's tools (its metadata says them) but not in spandrel
     assumes: Union[dict, Callable[[dict], dict]] = field(default_factory=dict)
     source: str = 'spandrel'
+    # trains in channels-last layout (train.channels_last's default): PLKSR's and RealPLKSR's large
+    # kernels train 9-12x slower in it on CPU (oneDNN's backward; docs/benchmarks.md)
+    channels_last: bool = True
 
     @property
     def type_name(self) -> str:
@@ -109,8 +112,8 @@ SPANDREL = (
     _s('MoESR', 'MoESR', 'MoESR', scale='scale', minimum=2),
     _s('MoSR', 'mosr_arch', 'MoSR'),
     _s('OmniSR', 'OmniSR', 'OmniSR', scale='up_scale', minimum=16),
-    _s('PLKSR', 'PLKSR', 'PLKSR', scale='upscaling_factor'),
-    _s('PLKSR', 'RealPLKSR', 'RealPLKSR', scale='upscaling_factor'),
+    _s('PLKSR', 'PLKSR', 'PLKSR', scale='upscaling_factor', channels_last=False),
+    _s('PLKSR', 'RealPLKSR', 'RealPLKSR', scale='upscaling_factor', channels_last=False),
     _s('RGT', 'rgt', 'RGT', minimum=16, blocks=('layers',), assumes={'qk_scale': None, 'img_range': 1.0}),
     _s('RealCUGAN', 'upcunet_v3', 'UpCunet2x', scale=2, minimum=32),
     _s('RealCUGAN', 'upcunet_v3', 'UpCunet3x', scale=3, minimum=32),
@@ -308,7 +311,7 @@ def _adapter(up: Upstream) -> type:
     __init__.__annotations__ = {p.name: p.annotation for p in sig}
     return type(up.type_name, (cls, UpstreamArch), {
         '__init__': __init__, 'forward': forward, '__doc__': _describe(up, cls, params), '__module__': __name__,
-        '__qualname__': up.type_name, 'upstream': up})
+        '__qualname__': up.type_name, 'upstream': up, 'train_channels_last': up.channels_last})
 
 
 TABLE = {up.type_name: up for up in SPANDREL + BASICSR}

@@ -16,11 +16,13 @@ class Arch(nn.Module):
     A generator that tools load from a bare state dict also declares ``detect(sd)``
     (its constructor arguments from key names and shapes, or None when the keys are not
     its own) and ``convert_keys(sd)`` (other projects' layouts of it to its own keys);
-    ``adapt_state_dict`` fixes up a file for one built instance."""
+    ``adapt_state_dict`` fixes up a file for one built instance.  ``train_channels_last``: whether
+    it trains faster in channels-last memory layout (the default of ``train.channels_last``)."""
 
     scale = 1
     size_multiple = 1
     value_range = (0.0, 1.0)
+    train_channels_last = True
 
     @classmethod
     def detect(cls, sd: dict) -> Optional[dict]:

@@ -100,8 +100,9 @@ class TrainOptions(Schema):
             0: no warmup.
         amp: mixed precision: ``none`` (fp32, default), ``bf16`` or ``fp16`` (with a gradient scaler);
             for GPUs.
-        channels_last: networks and batches in channels-last memory layout (default true; measured
-            fastest on CPU and GPU).
+        channels_last: networks and batches in channels-last memory layout; default: channels-last
+            (measured fastest on CPU and GPU) unless a network trains faster without it (PLKSR and
+            RealPLKSR: their large kernels' gradients take 9-12x longer in it on CPU).
         compile: run the networks through ``torch.compile`` (default false).
         grad_clip: clip each optimizer's gradients to this global L2 norm, > 0; default: no clipping.
         accum_iter: batches whose gradients add up before each optimizer step, 1 to 65536 (default
@@ -127,7 +128,7 @@ class TrainOptions(Schema):
     # precision and layout: fp32 + channels_last measured fastest on CPU
     # (scripts/bench/train_step.py, docs/benchmarks.md); bf16/fp16 are for GPUs
     amp: Literal['none', 'bf16', 'fp16'] = 'none'
-    channels_last: Bool = True
+    channels_last: Optional[Bool] = None
     compile: Bool = False
     grad_clip: Optional[Float] = None  # max global L2 norm of each optimizer's gradients
     accum_iter: IntIn(1, 65536) = 1  # batches whose gradients add up before each optimizer step

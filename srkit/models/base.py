@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import torch
 from torch import nn
 
-from ..archs import build_network
+from ..archs import build_network, trains_channels_last
 from ..config import TrainOptions
 from ..engine.context import EngineContext  # noqa: F401  (models are built with one)
 from ..engine.ema import EMA
@@ -209,7 +209,10 @@ class BaseModel:
         self.current_iter = 0  # set by the trainer before each train_step
         amp = opt.train.amp if opt.train else 'none'
         self.amp_dtype = _AMP.get(amp)
-        self.channels_last = bool(opt.train and opt.train.channels_last)
+        layout = opt.train.channels_last if opt.train else False
+        if layout is None:  # the networks' own preference: NCHW if any of them trains faster so
+            layout = all(trains_channels_last(spec) for spec in opt.networks.values())
+        self.channels_last = layout
 
     # ----------------------------------------------------------- construction
     def build_net(self, name: str, train: bool = True) -> nn.Module:

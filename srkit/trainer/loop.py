@@ -134,7 +134,8 @@ class Trainer:
             self.logger.info(f'removed {stale} temporary file(s) left by an interrupted run')
         self.logger.info(f'srkit {__version__} | {opt.model_type} | device {self.device} | '
                          f'world {self.dist.world} | {len(self.train_set)} training images, '
-                         f'{self.batches_per_epoch / self.accum:g} it/epoch | amp {opt.train.amp}')
+                         f'{self.batches_per_epoch / self.accum:g} it/epoch | amp {opt.train.amp} | '
+                         f'{"channels-last" if self.model.channels_last else "NCHW"}')
         self._stop_signal = None
 
     def release(self) -> None:
