@@ -25,6 +25,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench/train_step.py --model srresnet
 	$(PY) scripts/bench/train_step.py --model esrgan --rrdb-blocks 6
+	# SPAN and RealPLKSR against traiNNer-redux's own SRModel: TRAINNER_REDUX=<its checkout>, set up
+	# once with scripts/bench/setup_trainner_redux.sh (not on PyPI; without it, srkit and plain PyTorch)
+	$(PY) scripts/bench/train_step.py --model span $(if $(TRAINNER_REDUX),--trainner-redux $(TRAINNER_REDUX))
+	$(PY) scripts/bench/train_step.py --model realplksr $(if $(TRAINNER_REDUX),--trainner-redux $(TRAINNER_REDUX))
+	OMP_NUM_THREADS=1 $(PY) scripts/bench/layout.py
 	# the peer for BSRGAN: KAIR's code as packaged on PyPI (its own deps are ours already)
 	$(VENV)/bin/pip install --quiet --no-deps bsrgan==0.1.5
 	$(PY) scripts/bench/degrade.py
@@ -32,6 +37,7 @@ bench: $(STAMP)
 	# the peer for tiled inference: Real-ESRGAN's RealESRGANer (it imports basicsr, already here)
 	$(VENV)/bin/pip install --quiet --no-deps realesrgan==0.3.0
 	$(PY) scripts/bench/infer.py --size 512
+	$(PY) scripts/bench/infer_memory.py
 
 clean:
 	rm -rf demo_out demo_out.old-* experiments tb_logger .pytest_cache

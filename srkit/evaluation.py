@@ -152,7 +152,7 @@ def run_model(ckpt: str, lq: dict[str, str], out_dir: str, device, tile: int = 0
     """A generator checkpoint (any format ``srkit-infer`` reads) on each LQ image; outputs
     written as 8-bit PNGs into ``out_dir``.  Returns ``({stem: path}, scale)``."""
     from .inference import load_generator, read_input, upscale_image
-    from .utils.imgio import write_image
+    from .utils.imgio import write_encoded
     net, cfg, scale = load_generator(ckpt, None, device, channels_last=True)
     os.makedirs(out_dir, exist_ok=True)
     out = {}
@@ -161,9 +161,8 @@ def run_model(ckpt: str, lq: dict[str, str], out_dir: str, device, tile: int = 0
         if progress:
             progress(stage, n, len(lq))
         img = read_input(lq[key])  # as srkit-infer reads it: EXIF orientation, alpha, 16 bit
-        y, alpha = upscale_image(net, img, scale, device, tile, overlap)
         path = os.path.join(out_dir, f'{key}.png')
-        write_image(path, y, bit_depth=16 if img.bit_depth == 16 else 8, alpha=alpha)
+        write_encoded(path, upscale_image(net, img, scale, device, tile, overlap))
         out[key] = path
     if progress:
         progress(stage, len(lq), len(lq))

@@ -24,7 +24,8 @@ from .archs import build_network
 from .archs.detect import identify
 from .errors import DataError, UserError
 from .utils.checkpoint import check_compatible, check_dtypes, extract_state_dict, interpolate, load_checkpoint
-from .utils.imgio import Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes, tensor2img
+from .utils.imgio import (Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes, tensor2img,
+                          to_uint)
 from .utils.naming import name
 from .utils.tiling import tiled_forward
 
@@ -184,7 +185,7 @@ def size_multiple(net) -> int:
     return int(getattr(net, 'size_multiple', 1) or 1)
 
 
-def run_generator(net, x, tile: int = 0, overlap: int = 32, dtype=None, progress=None):
+def run_generator(net, x, tile: int = 0, overlap: int = 32, dtype=None, progress=None, sink=None):
     """``(B,C,H,W)`` in [0,1] through an image-to-image generator: the network's own value
     range (``value_range``, [-1,1] for the translation nets) on the way in and out, and
     padding to its size multiple, cropped off afterwards.
@@ -192,7 +193,9 @@ def run_generator(net, x, tile: int = 0, overlap: int = 32, dtype=None, progress
     With ``tile > 0`` the image stays where it is (the CPU) and tiles of ``tile`` pixels,
     overlapping by ``overlap`` and blended (:func:`srkit.utils.tiling.tiled_forward`), go to
     the network's device one at a time.  ``dtype``: the precision the network runs in.
-    Returns float32 on ``x``'s device.
+    Returns float32 on ``x``'s device; or, given ``sink(row, block)``, hands the output over in
+    finished rows, ``block (B,C',n,W*s)`` float32 on the CPU, and returns None (tiled, one row of
+    tiles is held at a time; see ``tiled_forward``).
     """
     lo, hi = getattr(net, 'value_range', (0.0, 1.0))
     mult = size_multiple(net)
@@ -208,14 +211,27 @@ def run_generator(net, x, tile: int = 0, overlap: int = 32, dtype=None, progress
         mode = 'reflect' if ph < h and pw < w else 'replicate'
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     mapped = (lo, hi) != (0.0, 1.0)
+    padded_w = x.shape[-1]
 
     def fn(t):
         y = net(t * (hi - lo) + lo) if mapped else net(t)
         return (y - lo) / (hi - lo) if mapped else y
+
+    def cropped(row, block):  # the padding's rows and columns are not the image's
+        s = block.shape[-1] // padded_w
+        if row < h * s:
+            sink(row, block[..., : h * s - row, : w * s])
     if tile > 0:
-        y = tiled_forward(fn, x.cpu(), tile, overlap, device, dtype, mult, progress).to(x.device)
+        y = tiled_forward(fn, x.cpu(), tile, overlap, device, dtype, mult, progress,
+                          cropped if sink is not None else None)
+        if sink is not None:
+            return None
+        y = y.to(x.device)
     else:
         y = fn(x.to(device=device, dtype=dtype)).float()
+        if sink is not None:
+            cropped(0, y.cpu())
+            return None
     s = y.shape[-1] // x.shape[-1]
     return y[..., : h * s, : w * s]
 
@@ -266,29 +282,62 @@ def network_input(img: Decoded, channels: int) -> np.ndarray:
 
 
 def upscale_image(net, img: Decoded, scale: int, device=None, tile: int = 0, overlap: int = 32, dtype=None,
-                  progress: Optional[Callable] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """``(RGB (H*s,W*s,3) float32 in [0,1], alpha (H*s,W*s) or None)`` for a decoded image: the
-    network (``net``; None: MATLAB bicubic) on what it reads (:func:`network_input`), bicubic on
-    the alpha.  A 1-channel output is gray RGB; a 4-channel one gives the alpha when the image
-    has one (else it is dropped: the output keeps the input's channels)."""
+                  progress: Optional[Callable] = None, rows: Optional[Callable] = None) -> Optional[np.ndarray]:
+    """A decoded image upscaled, ready to encode: ``(H*s,W*s,3)`` BGR, or ``(H*s,W*s,4)`` BGRA
+    when the image has an alpha channel, uint16 for a 16-bit image and uint8 otherwise, rounded
+    as :func:`srkit.utils.imgio.to_uint` rounds.  The network (``net``; None: MATLAB bicubic)
+    runs on what it reads (:func:`network_input`); the alpha is upscaled bicubically.  A
+    1-channel output is gray; a 4-channel one gives the alpha when the image has one (else it
+    is dropped: the output keeps the input's channels).
+
+    Tiled (``tile > 0``), the output is made a row of tiles at a time (``run_generator``'s
+    ``sink``), so the host holds one row of tiles in float, not the whole output in float (4
+    bytes a value, and its rounding's temporaries).  ``rows(block)``, where
+    :func:`streams_rows` says it can: the integer rows go there as they finish, top to
+    bottom, ``(n,W*s,C)`` in RGB(A) order, and nothing is returned or held whole (a
+    :class:`~srkit.utils.imgio.PngRows` writes them)."""
     from degradations import imresize
-    net_alpha = None
+    bits = 16 if img.bit_depth == 16 else 8
+    maxv, kind = float(2 ** bits - 1), np.uint16 if bits == 16 else np.uint8
+    h, w = img.rgb.shape[:2]
+    if rows is not None and not streams_rows(net, img):
+        raise ValueError('upscale_image: rows need a network that gives every channel')
+    out = None if rows else np.empty((h * scale, w * scale, 3 if img.alpha is None else 4), kind)
+    alpha_done = False
     if net is None:
-        out = np.clip(imresize(img.rgb, scale), 0, 1)
+        out[..., :3] = to_uint(np.clip(imresize(img.rgb, scale), 0, 1), bits)
     else:
         cin, cout = image_channels(net)
+        keep = 3 if img.alpha is None else 4
+
+        def put(row, block):  # (1,cout,n,W*s) float rows, RGB(A) -> the integer rows
+            q = block[0].clamp_(0, 1).mul_(maxv).round_().permute(1, 2, 0).numpy()
+            if rows is not None:
+                rows(np.repeat(q, 3, 2).astype(kind) if cout == 1 else q[..., :keep].astype(kind))
+                return
+            done = out[row:row + q.shape[0]]
+            done[..., :3] = q if cout == 1 else q[..., 2::-1]
+            if cout == 4 and img.alpha is not None:
+                done[..., 3] = q[..., 3]
         with torch.no_grad():
-            x = img2tensor(network_input(img, cin)).unsqueeze(0)
-            if not tile:
+            if tile:  # tiles are cut from the (H,W,C) array as it is: no (C,H,W) copy of the image
+                x = torch.from_numpy(network_input(img, cin)).permute(2, 0, 1).unsqueeze(0)
+            else:
+                x = img2tensor(network_input(img, cin)).unsqueeze(0)
                 x = x.to(device if device is not None else next(net.parameters()).device)
-            out = tensor2img(run_generator(net, x, tile, overlap, dtype, progress))  # (H*s,W*s,cout)
-        if cout == 4:
-            out, net_alpha = out[..., :3], out[..., 3]
-        elif cout == 1:
-            out = np.repeat(out, 3, axis=2)
-    if img.alpha is None:
-        return out, None
-    return out, net_alpha if net_alpha is not None else np.clip(imresize(img.alpha, scale), 0, 1)
+            run_generator(net, x, tile, overlap, dtype, progress, sink=put)
+            del x
+        alpha_done = cout == 4
+    if img.alpha is not None and not alpha_done:
+        out[..., 3] = to_uint(np.clip(imresize(img.alpha, scale), 0, 1), bits)
+    return out
+
+
+def streams_rows(net, img: Decoded) -> bool:
+    """Whether :func:`upscale_image` can hand ``img``'s upscale over in rows: a network that
+    gives every channel the output keeps (not bicubic, whose whole-image resize an alpha would
+    also need)."""
+    return net is not None and (img.alpha is None or image_channels(net)[1] == 4)
 
 
 # ------------------------------------------------------------------ srkit-infer
@@ -458,7 +507,8 @@ def upscale_folder(request: UpscaleRequest, progress: Optional[Progress] = None)
     ``progress(stage, done, total)``: stage ``infer`` over the images, ``tiles`` within one."""
     from .utils.device import pick_device
     from .utils.fileio import check_apart, make_output_dir
-    from .utils.imgio import write_image
+    from .utils.fileio import atomic_path
+    from .utils.imgio import PngRows, write_encoded
     r = request
     device = pick_device(r.device, name('device'))
     dtype = _checked_tiles(r, device)
@@ -476,8 +526,14 @@ def upscale_folder(request: UpscaleRequest, progress: Optional[Progress] = None)
             progress('infer', n, len(files))
         try:
             img = read_input(f)
-            out, alpha = upscale_image(net, img, scale, device, r.tile, r.tile_overlap, dtype, tiles)
-            write_image(output_path(r.output, f), out, bit_depth=16 if img.bit_depth == 16 else 8, alpha=alpha)
+            path = output_path(r.output, f)
+            if r.tile and streams_rows(net, img):  # PNG rows written as they finish (bounded memory)
+                with atomic_path(path) as tmp, open(tmp, 'wb') as fh:
+                    h, w = img.rgb.shape[:2]
+                    with PngRows(fh, w * scale, h * scale, 3 if img.alpha is None else 4, img.bit_depth) as png:
+                        upscale_image(net, img, scale, device, r.tile, r.tile_overlap, dtype, tiles, png.write)
+            else:
+                write_encoded(path, upscale_image(net, img, scale, device, r.tile, r.tile_overlap, dtype, tiles))
             result.written.append(output_path(r.output, f))
         except DataError as e:
             result.failed.append(str(e))

@@ -84,48 +84,72 @@ def test_every_spandrel_sr_family_is_a_type():
         assert name in ARCH_REGISTRY
 
 
-def _gt_size(net) -> int:
-    """The smallest training crop the network takes at x2: its minimum input and size multiple."""
+def _gt_size(net, scale: int = 2) -> int:
+    """The smallest training crop the network takes at ``scale``: its minimum input and size multiple."""
     lq = max(16, net.min_size)
-    return 2 * (-(-lq // net.size_multiple) * net.size_multiple)
+    return scale * (-(-lq // net.size_multiple) * net.size_multiple)
 
 
 @pytest.mark.parametrize('family', sorted(TINY))
 def test_each_family_trains_and_runs_in_every_tool(family, tmp_path, photos_dir):
+    _trains_and_runs_in_every_tool({'type': family, **TINY[family]}, 2, tmp_path, photos_dir)
+
+
+@pytest.mark.parametrize('family, scale', [('UpCunet3x', 3), ('UpCunet4x', 4)])
+def test_realcugan_x3_and_x4_train_and_run_in_every_tool(family, scale, tmp_path):
+    """Real-CUGAN's x3 and x4 classes take 32 px and more: 96 and 128 px photos."""
+    from degradations.pipelines import bicubic
+    from srkit.utils.imgio import write_image
+    from conftest import photo
+    size = 32 * scale
+    for i, (name, top, left) in enumerate((('astronaut', 0, 0), ('coffee', 100, 200), ('chelsea', 60, 120))):
+        hr = photo(name)[top:top + size, left:left + size]
+        write_image(str(tmp_path / 'photos' / 'hr' / f'{name}_{i}.png'), hr)
+        write_image(str(tmp_path / 'photos' / f'lr_x{scale}' / f'{name}_{i}.png'),
+                    bicubic(np.rint(hr * 255) / 255, scale)[0])
+    _trains_and_runs_in_every_tool({'type': family}, scale, tmp_path, tmp_path / 'photos')
+
+
+def _trains_and_runs_in_every_tool(cfg: dict, scale: int, tmp_path, photos_dir):
+    """Two iterations of srkit-train at ``scale``; spandrel reads the file and gives srkit's output;
+    srkit-infer, srkit-eval and srkit-export (its onnxruntime check) run on it."""
     from srkit.archs import build_network
     from srkit.inference import load_generator, run_generator
-    cfg = {'type': family, **TINY[family]}
+    family = cfg['type']
     probe = build_network(cfg)
     assert probe.caveat is None, probe.caveat
-    opt = tiny_options(tmp_path, photos_dir, network_g=cfg, **{
+    gt = _gt_size(probe, scale)
+    opt = tiny_options(tmp_path, photos_dir, network_g=cfg, scale=scale, **{
         'train.total_iter': 2, 'val.val_freq': 2, 'logger.save_checkpoint_freq': 2, 'logger.print_freq': 1,
-        'datasets.train.gt_size': _gt_size(probe), 'train.scheduler': None})
+        'datasets.train.gt_size': gt, 'train.scheduler': None,
+        'datasets.val.dataroot_lq': str(photos_dir / f'lr_x{scale}'), 'val.metrics.psnr.crop_border': scale})
     r = call_cli('train', '-opt', write_yaml(tmp_path / 'o.yml', opt))
     assert r.returncode == 0, r.stderr[-3000:]
     models = tmp_path / 'exp' / 'tiny' / 'models'
     ckpt = models / 'net_g_2.pth'
     assert ckpt.is_file(), sorted(os.listdir(models))
-    net, arch, scale = load_generator(str(ckpt))
-    assert arch['type'] == family and scale == 2
-    size = _gt_size(probe) // 2  # a size the network takes unpadded, as spandrel runs it
+    net, arch, got_scale = load_generator(str(ckpt))
+    assert arch['type'] == family and got_scale == scale
+    size = gt // scale  # a size the network takes unpadded, as spandrel runs it
     x = torch.rand(1, 3, size, size)
     with torch.no_grad():
         ours = run_generator(net, x)
-    assert ours.shape == (1, 3, 2 * size, 2 * size)
+    assert ours.shape == (1, 3, scale * size, scale * size)
     if family not in BASICSR_ONLY:  # spandrel reads the file srkit wrote, and runs it the same
         from spandrel import ModelLoader
         sd = torch.load(ckpt, weights_only=True)
         d = ModelLoader().load_from_state_dict(sd['params_ema'])
         req = d.size_requirements  # srkit's are spandrel's, or stricter (GRL: see srkit.archs.upstream)
-        assert d.scale == 2 and net.min_size >= req.minimum and net.size_multiple % req.multiple_of == 0
+        assert d.scale == scale and net.min_size >= req.minimum and net.size_multiple % req.multiple_of == 0
         with torch.no_grad():
             theirs = d.model.eval()(x)
         assert float((ours - theirs).abs().max()) <= 1 / 255
     out = tmp_path / 'sr'
-    r = call_cli('infer', '--model', ckpt, '--input', photos_dir / 'lr_x2', '--output', out)
+    lq = photos_dir / f'lr_x{scale}'
+    r = call_cli('infer', '--model', ckpt, '--input', lq, '--output', out)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert len(os.listdir(out)) == 6
-    r = call_cli('eval', '--model', f'{family}={ckpt}', '--lq', photos_dir / 'lr_x2', '--gt', photos_dir / 'hr',
+    assert len(os.listdir(out)) == len(os.listdir(lq))
+    r = call_cli('eval', '--model', f'{family}={ckpt}', '--lq', lq, '--gt', photos_dir / 'hr',
                  '--metrics', 'psnr', '--json', tmp_path / 'm.json', '--no-bicubic')
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path / 'm.json').read_text())

@@ -8,6 +8,8 @@ off (returned separately where the caller asks for it).
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -216,16 +218,75 @@ def encode(rgb: np.ndarray, ext: str = '.png', bit_depth: int = 8,
     if alpha is not None:
         a = to_uint(alpha, bit_depth)
         img = np.dstack([img, a])
+    return encode_uint(img, ext, params)
+
+
+def encode_uint(img: np.ndarray, ext: str = '.png', params: Optional[list] = None) -> bytes:
+    """Encode ``(H,W,3)`` BGR or ``(H,W,4)`` BGRA uint8/uint16 (as cv2 holds images) to file bytes."""
+    return _encoded(img, ext, params).tobytes()
+
+
+def _encoded(img: np.ndarray, ext: str, params: Optional[list] = None) -> np.ndarray:
+    """cv2's encoding of ``img``: a uint8 buffer (no copy of it into bytes)."""
     ok, buf = cv2.imencode(ext, img, params or [])
     if not ok:
         raise DataError(f'cannot encode image as {ext}')
-    return buf.tobytes()
+    return buf
 
 
 def write_image(path: str, rgb: np.ndarray, bit_depth: int = 8, alpha: Optional[np.ndarray] = None) -> None:
     """Atomically write ``(H,W,3) RGB float in [0,1]`` to ``path`` (format from the suffix)."""
     ext = os.path.splitext(path)[1].lower() or '.png'
     atomic_write_bytes(path, encode(rgb, ext, bit_depth, alpha))
+
+
+def write_encoded(path: str, img: np.ndarray) -> None:
+    """Atomically write ``(H,W,3)`` BGR or ``(H,W,4)`` BGRA uint8/uint16 (:func:`to_uint`'s
+    layout) to ``path`` (format from the suffix)."""
+    ext = os.path.splitext(path)[1].lower() or '.png'
+    atomic_write_bytes(path, _encoded(img, ext))  # file.write takes the buffer as it is
+
+
+class PngRows:
+    """A PNG file written a block of rows at a time, so that an image never has to be whole in
+    memory: rows go through PNG's Up filter (each byte minus the one above it) and a zlib stream
+    into IDAT chunks as they come.  ``width x height``, ``channels`` 1 (gray), 3 (RGB) or 4
+    (RGBA), ``bits`` 8 or 16.  Use as a context manager around the writes; a file with fewer
+    rows than ``height`` is refused at the end (ValueError), so no short file is ever kept."""
+
+    def __init__(self, f, width: int, height: int, channels: int, bits: int = 8, level: int = 1):
+        self.f, self.height, self.done, self.bits = f, height, 0, bits
+        self.above = np.zeros(width * channels * bits // 8, np.uint8)
+        self.z = zlib.compressobj(level)  # level 1: OpenCV's default for PNG too
+        f.write(b'\x89PNG\r\n\x1a\n')
+        self._chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, bits, {1: 0, 3: 2, 4: 6}[channels], 0, 0, 0))
+
+    def _chunk(self, kind: bytes, data: bytes) -> None:
+        self.f.write(struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data)))
+
+    def write(self, rows: np.ndarray) -> None:
+        """``(n,width,channels)`` uint8/uint16 rows, next from the top, channels in PNG's order."""
+        n = rows.shape[0]
+        b = np.ascontiguousarray(rows, '>u2' if self.bits == 16 else np.uint8).view(np.uint8).reshape(n, -1)
+        filtered = np.empty((n, b.shape[1] + 1), np.uint8)
+        filtered[:, 0] = 2  # the Up filter
+        np.subtract(b[0], self.above, out=filtered[0, 1:])
+        np.subtract(b[1:], b[:-1], out=filtered[1:, 1:])
+        self.above = b[-1].copy()
+        self.done += n
+        data = self.z.compress(filtered.data)
+        if data:
+            self._chunk(b'IDAT', data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            if self.done != self.height:
+                raise ValueError(f'PNG of {self.height} rows given {self.done}')
+            self._chunk(b'IDAT', self.z.flush())
+            self._chunk(b'IEND', b'')
 
 
 def img2tensor(rgb: np.ndarray):

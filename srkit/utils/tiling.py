@@ -45,57 +45,85 @@ def _starts(size: int, span: int, stride: int) -> list[int]:
     return sorted(set(starts))
 
 
+def _window_sums(size: int, starts: list[int], span: int, overlap: int, scale: int) -> torch.Tensor:
+    """The sum of the blending windows over each output pixel of one axis (float64)."""
+    total = torch.zeros(size * scale, dtype=torch.float64)
+    for start in starts:
+        n = min(span, size - start)
+        total[start * scale:(start + n) * scale] += _ramp(n * scale, overlap * scale, start > 0, start + n < size)
+    return total
+
+
 @torch.no_grad()
 def tiled_forward(fn, x: torch.Tensor, tile: int, overlap: int, device=None, dtype=None,
-                  multiple: int = 1, progress=None) -> torch.Tensor:
+                  multiple: int = 1, progress=None, sink=None):
     """``fn`` over ``x (1,C,H,W)`` (CPU) in tiles of ``tile + overlap`` pixels a side, one every
     ``tile`` pixels; returns ``(1,C',H·s,W·s)`` float32 on the CPU, ``s`` being the
     network's scale (read off the first tile).
 
-    ``multiple``: tile sizes and
-    positions are multiples of it (e.g. 4 for pixel-unshuffle ×1 models); ``x`` must
-    already be padded to it.  ``device``/``dtype``: where and in what precision each
-    tile runs.  ``progress(done, total)`` is called after each tile.
+    ``multiple``: tile sizes and positions are multiples of it (e.g. 4 for pixel-unshuffle ×1
+    models); ``x`` must already be padded to it.  ``device``/``dtype``: where and in what
+    precision each tile runs.  ``progress(done, total)`` is called after each tile.
+
+    ``sink(row, block)``: instead of returning the output, hand it over in finished rows, top to
+    bottom: ``block (1,C',n,W·s)`` float32 holds output rows ``row`` to ``row + n``.  The tiles
+    run a row of tiles at a time, so only one row of tiles' output (``(tile + overlap)·s`` rows)
+    is held in float, whatever the image's size; the caller may store or write each block as it
+    comes (srkit-infer keeps 8-bit rows).
     """
     _, _, h, w = x.shape
     if tile <= 0 or (h <= tile + overlap and w <= tile + overlap):
         y = fn(x.to(device=device, dtype=dtype)).float().cpu()
         if progress:
             progress(1, 1)
-        return y
+        if sink is None:
+            return y
+        sink(0, y)
+        return None
     if h % multiple or w % multiple:
         raise ValueError(f'image {h}x{w} is not padded to a multiple of {multiple}')
     stride = max(multiple, tile // multiple * multiple)
     overlap = overlap // multiple * multiple
     tile = stride + overlap
     tops, lefts = _starts(h, tile, stride), _starts(w, tile, stride)
-    out = sy = sx = None
-    scale = 0
+    out = band = carry = sy = sx = None
+    scale = band0 = 0
     total, done = len(tops) * len(lefts), 0
-    for top in tops:
+    for i, top in enumerate(tops):
         th = min(tile, h - top)
         for left in lefts:
             tw = min(tile, w - left)
-            y = fn(x[..., top:top + th, left:left + tw].to(device=device, dtype=dtype)).float().cpu()
-            if out is None:
+            # contiguous: x may be a view of an (H,W,C) array, and some networks view() their input
+            y = fn(x[..., top:top + th, left:left + tw].to(device=device, dtype=dtype).contiguous()).float().cpu()
+            if sy is None:
                 scale = y.shape[-1] // tw
-                # float32 accumulators: the output is the largest buffer, and at most four
-                # tiles meet at a pixel, so float64 would only double its memory
-                out = torch.zeros((1, y.shape[1], h * scale, w * scale))
                 # the windows are wy(top) x wx(left) over a grid of tops and lefts, so their
                 # sum is (sum of wy) x (sum of wx): two vectors rather than another image
-                sy = torch.zeros(h * scale, dtype=torch.float64)
-                sx = torch.zeros(w * scale, dtype=torch.float64)
+                sy = _window_sums(h, tops, tile, overlap, scale).float()
+                sx = _window_sums(w, lefts, tile, overlap, scale).float()
+                if sink is None:
+                    out = torch.empty((1, y.shape[1], h * scale, w * scale))
+            if band is None:
+                # float32 accumulators: at most four tiles meet at a pixel.  A band spans this
+                # row of tiles; the rows the row above left unfinished (its overlap) carry over.
+                band, band0 = torch.zeros((1, y.shape[1], th * scale, w * scale)), top * scale
+                if carry is not None:
+                    band[..., :carry.shape[-2], :] = carry
             wy = _ramp(th * scale, overlap * scale, top > 0, top + th < h)
             wx = _ramp(tw * scale, overlap * scale, left > 0, left + tw < w)
             win = (wy[:, None] * wx[None, :])[None, None].float()
-            ys, xs = slice(top * scale, (top + th) * scale), slice(left * scale, (left + tw) * scale)
-            out[..., ys, xs] += y * win
-            if left == lefts[0]:
-                sy[ys] += wy
-            if top == tops[0]:
-                sx[xs] += wx
+            band[..., :, left * scale:(left + tw) * scale] += y.mul_(win)  # y is this tile's own
             done += 1
             if progress:
                 progress(done, total)
-    return out.div_(sy.float().view(1, 1, -1, 1)).div_(sx.float().view(1, 1, 1, -1))
+        # no later tile reaches above the next row of tiles: the rows above it are finished
+        end = tops[i + 1] * scale if i + 1 < len(tops) else h * scale
+        rows = band[..., :end - band0, :]
+        rows.div_(sy[band0:end].view(1, 1, -1, 1)).div_(sx.view(1, 1, 1, -1))
+        if sink is None:
+            out[..., band0:end, :] = rows
+        else:
+            sink(band0, rows)
+        carry = band[..., end - band0:, :].clone() if i + 1 < len(tops) else None
+        band = None
+    return out
