@@ -506,8 +506,7 @@ def upscale_folder(request: UpscaleRequest, progress: Optional[Progress] = None)
     result's ``failed``; a bad request raises :class:`UserError` before anything is written.
     ``progress(stage, done, total)``: stage ``infer`` over the images, ``tiles`` within one."""
     from .utils.device import pick_device
-    from .utils.fileio import check_apart, make_output_dir
-    from .utils.fileio import atomic_path
+    from .utils.fileio import atomic_path, check_apart, make_output_dir
     from .utils.imgio import PngRows, write_encoded
     r = request
     device = pick_device(r.device, name('device'))

@@ -218,16 +218,12 @@ def encode(rgb: np.ndarray, ext: str = '.png', bit_depth: int = 8,
     if alpha is not None:
         a = to_uint(alpha, bit_depth)
         img = np.dstack([img, a])
-    return encode_uint(img, ext, params)
-
-
-def encode_uint(img: np.ndarray, ext: str = '.png', params: Optional[list] = None) -> bytes:
-    """Encode ``(H,W,3)`` BGR or ``(H,W,4)`` BGRA uint8/uint16 (as cv2 holds images) to file bytes."""
     return _encoded(img, ext, params).tobytes()
 
 
 def _encoded(img: np.ndarray, ext: str, params: Optional[list] = None) -> np.ndarray:
-    """cv2's encoding of ``img``: a uint8 buffer (no copy of it into bytes)."""
+    """cv2's encoding of ``(H,W,3)`` BGR or ``(H,W,4)`` BGRA uint8/uint16: a uint8 buffer (no copy
+    of it into bytes)."""
     ok, buf = cv2.imencode(ext, img, params or [])
     if not ok:
         raise DataError(f'cannot encode image as {ext}')
