@@ -72,8 +72,9 @@ def test_cli_reports_bad_key_on_one_line_with_exit_2(tmp_path, photos_dir):
     r = call_cli('train', '-opt', y)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ['srkit-train: error: train.total_iters: unknown key '
-                                             '(known: accum_iter, amp, channels_last, compile, ema_decay, grad_clip, '
-                                             'losses, nonfinite, optim_g, perceptual_opt, pixel_opt, scheduler, '
+                                             '(known: accum_iter, amp, channels_last, compile, ema_decay, ema_power, '
+                                             'ema_update_after_step, grad_clip, losses, nonfinite, optim_g, '
+                                             'perceptual_opt, pixel_opt, scheduler, tf32, '
                                              'total_iter, warmup_iter)']
     assert 'Traceback' not in r.stderr
 

@@ -26,8 +26,8 @@ def _err(opt: dict) -> str:
 @pytest.mark.parametrize('force, line', [
     ('train.perceptal_opt={type: PerceptualLoss, layer_weights: {conv5_4: 1}}',
      'srkit-train: error: train.perceptal_opt: unknown key (known: accum_iter, amp, channels_last, compile, '
-     'ema_decay, gan_opt, grad_clip, losses, net_d_init_iters, net_d_iters, nonfinite, optim_d, optim_g, '
-     'perceptual_opt, pixel_opt, scheduler, total_iter, warmup_iter)'),
+     'ema_decay, ema_power, ema_update_after_step, gan_opt, grad_clip, losses, net_d_init_iters, net_d_iters, '
+     'nonfinite, optim_d, optim_g, perceptual_opt, pixel_opt, scheduler, tf32, total_iter, warmup_iter)'),
     ('train.optim_q={type: Adam, lr: 1e-4}', 'srkit-train: error: train.optim_q: unknown key (known: accum_iter,'),
     ('network_g.num_blockz=3', 'srkit-train: error: network_g.num_blockz: unknown key (known: num_block, '
                                'num_feat, num_grow_ch, num_in_ch, num_out_ch, pixel_unshuffle, scale, type)'),

@@ -26,12 +26,28 @@ VALUES = {
     'MoSR': {'upsampler': ('upsampler', {'pixelshuffle': 'ps', 'dysample': 'dys', 'geoensemblepixelshuffle': 'gps'})},
     'RealPLKSR': {'upsampler': ('dysample', {'pixelshuffle': False, 'dysample': True})},
 }
+# the target's names for a preset's keys, where traiNNer-redux's preset names them otherwise
+RENAMES = {
+    'RRDBNet': {'in_nc': 'num_in_ch', 'out_nc': 'num_out_ch', 'num_filters': 'num_feat', 'num_blocks': 'num_block',
+                'use_pixel_unshuffle': 'pixel_unshuffle'},
+}
+
+
+def _esrgan_args(args: dict) -> dict:
+    # traiNNer-redux's esrgan pixel-unshuffles only at scales 1 and 2 (as RRDBNet does); at 4 and
+    # 8 its use_pixel_unshuffle has no effect, which RRDBNet would refuse
+    return args if args['scale'] in (1, 2) else {**args, 'pixel_unshuffle': True}
+
+
+# a target's arguments as traiNNer-redux's preset function adjusts them
+ADJUST = {'RRDBNet': _esrgan_args}
 # the scale parameter of each target (a preset calls it scale)
 SCALE_KEY = {'ATD': 'upscale', 'CRAFT': 'upscale', 'DAT': 'upscale', 'DCTLSA': 'upscale', 'DITN_Real': 'upscale',
-             'DRCT': 'upscale', 'FDAT': 'scale', 'GRL': 'upscale', 'HAT': 'upscale', 'MoSR': 'upscale',
-             'OmniSR': 'up_scale', 'PLKSR': 'upscaling_factor', '_spandrel_RCAN': 'scale',
-             'RealPLKSR': 'upscaling_factor', 'RGT': 'upscale', 'SAFMN': 'upscaling_factor', 'SeemoRe': 'scale',
-             'SPAN': 'upscale', 'SRVGGNetCompact': 'upscale', 'Swin2SR': 'upscale', 'SwinIR': 'upscale'}
+             'DRCT': 'upscale', 'FDAT': 'scale', 'GRL': 'upscale', 'HAT': 'upscale', 'MoESR': 'scale',
+             'MoSR': 'upscale', 'OmniSR': 'up_scale', 'PLKSR': 'upscaling_factor', '_spandrel_RCAN': 'scale',
+             'RealPLKSR': 'upscaling_factor', 'RGT': 'upscale', 'RRDBNet': 'scale', 'SAFMN': 'upscaling_factor',
+             'SeemoRe': 'scale', 'SPAN': 'upscale', 'SRVGGNetCompact': 'upscale', 'Swin2SR': 'upscale',
+             'SwinIR': 'upscale'}
 
 PRESETS = {
     'atd': ('ATD', {'scale': 4, 'in_chans': 3, 'img_size': 96, 'embed_dim': 210, 'depths': [6, 6, 6, 6, 6, 6],
@@ -241,6 +257,15 @@ PRESETS = {
         'drop_path_rate': 0.1, 'ape': False, 'patch_norm': True, 'use_checkpoint': False, 'img_range': 1.0,
         'upsampler': 'nearest+conv', 'resi_connection': '3conv', 'start_unshuffle': 1}),
 }
+# ESRGAN: spandrel's ESRGAN in traiNNer-redux; srkit's RRDBNet is that network in BasicSR's keys
+# (spandrel reads them; traiNNer-redux's files, in ESRGAN's original keys, load through its converter)
+PRESETS['esrgan'] = ('RRDBNet', {'scale': 4, 'use_pixel_unshuffle': True, 'in_nc': 3, 'out_nc': 3, 'num_filters': 64,
+                                 'num_blocks': 23})
+# traiNNer-redux's MoESR2 is spandrel's MoESR (same keys; the same output, probed once)
+PRESETS['moesr2'] = ('MoESR', {'scale': 4, 'in_ch': 3, 'out_ch': 3, 'dim': 64, 'n_blocks': 9, 'n_block': 4,
+                               'expansion_factor': 8 / 3, 'expansion_msg': 1.5, 'upsampler': 'pixelshuffledirect',
+                               'upsample_dim': 64})
+PRESETS['esrgan_lite'] = ('RRDBNet', {**PRESETS['esrgan'][1], 'num_filters': 32, 'num_blocks': 12})
 PRESETS['swinir_light'] = PRESETS['swinir_s']
 PRESETS['rcan'] = ('_spandrel_RCAN', {'scale': 4, 'n_resgroups': 10, 'n_resblocks': 20, 'n_feats': 64, 'n_colors': 3,
                                       'rgb_range': 255, 'norm': False, 'kernel_size': 3, 'reduction': 16,
@@ -254,9 +279,9 @@ def _preset(name: str, target: str, values: dict):
     hints = typing.get_type_hints(cls.__init__, include_extras=True) if not hasattr(cls, 'upstream') else \
         cls.__init__.__annotations__
     scale_key, mapped = SCALE_KEY[target], VALUES.get(target, {})
-    params, fixed = [], {}
+    params, fixed, renamed = [], {}, RENAMES.get(target, {})
     for key, default in values.items():
-        own_key = scale_key if key == 'scale' else mapped[key][0] if key in mapped else key
+        own_key = (scale_key if key == 'scale' else mapped[key][0] if key in mapped else renamed.get(key, key))
         if key in mapped:
             ann = Literal[tuple(mapped[key][1])]
         elif own_key in own:
@@ -277,8 +302,8 @@ def _preset(name: str, target: str, values: dict):
             if key in mapped:
                 args[mapped[key][0]] = mapped[key][1][value]
             else:
-                args[scale_key if key == 'scale' else key] = value
-        return cls(**args)
+                args[scale_key if key == 'scale' else renamed.get(key, key)] = value
+        return cls(**ADJUST.get(target, dict)(args))
 
     build.__name__ = build.__qualname__ = name
     build.__signature__ = inspect.Signature(params)
@@ -293,7 +318,7 @@ def _preset(name: str, target: str, values: dict):
             text = (f"a key of traiNNer-redux's newer {of}; spandrel 0.4.2's runs only {p.default!r} "
                     f'(default {p.default!r})')
         else:
-            text = f'{_said(cls, p.name, mapped)} (default {p.default!r})'
+            text = f'{_said(cls, renamed.get(p.name, p.name), mapped)} (default {p.default!r})'
 
         lines.append(f'    {p.name}: {text}.')
     build.__doc__ = '\n'.join(lines)
@@ -312,5 +337,34 @@ def _said(cls, key: str, mapped: dict) -> str:
     return text or f"{cls.__name__}'s {own}"
 
 
+def _realcugan():
+    """traiNNer-redux's ``realcugan``: one of spandrel's UpCunet classes, by scale and ``fast``."""
+    classes = {(s, False): ARCH_REGISTRY.get(f'UpCunet{s}x') for s in (2, 3, 4)}
+    classes[(2, True)] = ARCH_REGISTRY.get('UpCunet2x_fast')
+
+    def realcugan(*, scale: Literal[2, 3, 4] = 4, pro: bool = False, fast: bool = False,
+                  in_channels: int = 3, out_channels: int = 3):
+        if fast and scale != 2:
+            raise ValueError(f'fast: only at scale 2, not {scale}')
+        if fast and pro:
+            raise ValueError('pro: not with fast; leave one out')
+        extra = {} if fast else {'pro': pro}
+        return classes[(scale, fast)](in_channels=in_channels, out_channels=out_channels, **extra)
+
+    realcugan.__doc__ = """realcugan: traiNNer-redux's preset of Real-CUGAN, spandrel's UpCunet2x, 3x, 4x or 2x_fast.
+
+        Args:
+            scale: the upscaling factor, 2, 3 or 4 (default: the top-level scale).
+            pro: the "pro" models' layout (default false).
+            fast: UpCunet2x_fast, at scale 2 only, not with pro (default false).
+            in_channels: input image channels (default 3).
+            out_channels: output image channels (default 3).
+        """
+    realcugan.scale_from_options = True
+    realcugan.target = classes[(4, False)]
+    return realcugan
+
+
 for _name, (_target, _values) in PRESETS.items():  # made when first named, as their classes are
     ARCH_REGISTRY.register_lazy(_name, functools.partial(_preset, _name, _target, _values))
+ARCH_REGISTRY.register_lazy('realcugan', _realcugan)

@@ -582,6 +582,17 @@ def check_name(value: str, path: str) -> None:
         raise OptionError(f'{path}: {value!r} is not a safe folder name (absolute, empty, or with "..")')
 
 
+def check_roots(value, path: str, required: bool = True):
+    """A ``dataroot_*`` that may list several folders (traiNNer-redux's lists): each checked as
+    :func:`check_path` (``path[i]`` naming the one missing); a list of one is that one path."""
+    if not isinstance(value, list):
+        return check_path(value, path, required)
+    if not value:
+        raise OptionError(f'{path}: an empty list; give a folder, or a list of folders')
+    roots = [check_path(v, f'{path}[{i}]') for i, v in enumerate(value)]
+    return roots[0] if len(roots) == 1 else roots
+
+
 def check_path(value: Optional[str], path: str, required: bool = True) -> Optional[str]:
     """``value`` with ``~`` expanded; :class:`OptionError` naming ``path`` when it does not exist."""
     import os

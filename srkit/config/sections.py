@@ -7,7 +7,7 @@ with (:class:`~srkit.config.schema.Schema`, the scalar types, validation) is
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 
 from ..errors import OptionError
@@ -54,7 +54,8 @@ class DatasetOptions(Schema):
             at the CPU count; 0 loads in the training process (default 2).
         batch_size_per_gpu: images per batch on each GPU or process, 1 to 65536 (default 1).
         dataset_enlarge_ratio: how many times each epoch repeats the set, 1 to 1e6 (default 1), so
-            that a small set fills a long epoch.
+            that a small set fills a long epoch; ``auto`` (traiNNer-redux's): epochs of at least
+            about 2,000 batches.
         prefetch_mode: BasicSR's ``cpu``/``cuda`` prefetching, accepted and ignored: srkit's loader
             always prefetches in workers and copies from pinned memory (default none).
         pin_memory: page-locked batches for faster copies to the GPU (default true; no effect on CPU).
@@ -70,7 +71,7 @@ class DatasetOptions(Schema):
     # loader processes: more than 256 (utils.device.MAX_WORKERS) is refused, more than the CPUs capped
     num_worker_per_gpu: IntIn(0, 256) = 2
     batch_size_per_gpu: IntIn(1, 65536) = 1
-    dataset_enlarge_ratio: IntIn(1, 1_000_000) = 1
+    dataset_enlarge_ratio: Union[IntIn(1, 1_000_000), Literal['auto']] = 1
     # BasicSR's prefetch modes load unchanged: srkit's loader always prefetches in workers
     # and, on CUDA, copies from pinned memory without blocking
     prefetch_mode: Optional[Literal['cpu', 'cuda']] = None
@@ -84,7 +85,7 @@ class DatasetOptions(Schema):
             raise OptionError(f'{path}.batch_size_per_gpu: must be >= 1, got {self.batch_size_per_gpu}')
         if self.num_worker_per_gpu < 0:
             raise OptionError(f'{path}.num_worker_per_gpu: must be >= 0')
-        if self.dataset_enlarge_ratio < 1:
+        if self.dataset_enlarge_ratio != 'auto' and self.dataset_enlarge_ratio < 1:
             raise OptionError(f'{path}.dataset_enlarge_ratio: must be >= 1')
 
 
@@ -96,6 +97,13 @@ class TrainOptions(Schema):
         total_iter: training iterations (optimizer steps), 1 to 1e10; required.
         ema_decay: decay of the exponential moving average of the generator's weights, in [0, 1);
             0 (default) keeps no EMA; BasicSR's recipes use 0.999.
+        ema_power: the EMA's warm-up (traiNNer-redux's key, ema-pytorch's ``power``): the decay of
+            the update after iteration ``k`` is ``min(ema_decay, 1 - k ** -ema_power)`` and the first
+            update copies the weights, so an EMA of a network trained from scratch does not lag
+            behind its first iterations; 0.75 reaches 0.999 after about 10,000 iterations; > 0;
+            default: none, BasicSR's constant decay.
+        ema_update_after_step: the EMA copies the weights, without averaging, for this many
+            iterations first (ema-pytorch's ``update_after_step``; default 0).
         warmup_iter: iterations over which the learning rate rises linearly from 0; -1 (default) or
             0: no warmup.
         amp: mixed precision: ``none`` (fp32, default), ``bf16`` or ``fp16`` (with a gradient scaler);
@@ -104,6 +112,9 @@ class TrainOptions(Schema):
             (measured fastest on CPU and GPU) unless a network trains faster without it (PLKSR and
             RealPLKSR: their large kernels' gradients take 9-12x longer in it on CPU).
         compile: run the networks through ``torch.compile`` (default false).
+        tf32: TF32 matrix products and convolutions on NVIDIA GPUs (traiNNer-redux's
+            ``fast_matmul``): faster, about 3 decimal digits less exact; no effect on the CPU
+            (default false).
         grad_clip: clip each optimizer's gradients to this global L2 norm, > 0; default: no clipping.
         accum_iter: batches whose gradients add up before each optimizer step, 1 to 65536 (default
             1); the effective batch is ``accum_iter * batch_size_per_gpu`` per GPU.
@@ -124,12 +135,15 @@ class TrainOptions(Schema):
 
     total_iter: IntIn(1, MAX_ITER)
     ema_decay: Float = 0.0
+    ema_power: Optional[Float] = None
+    ema_update_after_step: IntIn(0, MAX_ITER) = 0
     warmup_iter: Int = -1
     # precision and layout: fp32 + channels_last measured fastest on CPU
     # (scripts/bench/train_step.py, docs/benchmarks.md); bf16/fp16 are for GPUs
     amp: Literal['none', 'bf16', 'fp16'] = 'none'
     channels_last: Optional[Bool] = None
     compile: Bool = False
+    tf32: Bool = False
     grad_clip: Optional[Float] = None  # max global L2 norm of each optimizer's gradients
     accum_iter: IntIn(1, 65536) = 1  # batches whose gradients add up before each optimizer step
     # a non-finite loss or gradient: stop (keeping the last finite checkpoint) or skip that step
@@ -140,6 +154,9 @@ class TrainOptions(Schema):
             raise OptionError(f'{path}.total_iter: must be >= 1, got {self.total_iter}')
         if not 0.0 <= self.ema_decay < 1.0:
             raise OptionError(f'{path}.ema_decay: must be in [0, 1), got {self.ema_decay}')
+        if self.ema_power is not None and not self.ema_power > 0:
+            raise OptionError(f'{path}.ema_power: must be > 0 (leave it out for a constant decay), '
+                              f'got {self.ema_power}')
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise OptionError(f'{path}.grad_clip: must be > 0 (leave it out for no clipping), got {self.grad_clip}')
         if self.accum_iter < 1:

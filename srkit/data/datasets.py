@@ -8,7 +8,7 @@ from ``numpy.random.default_rng(seed)``.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import cv2
 import numpy as np
@@ -20,12 +20,33 @@ from degradations.kernels import KERNEL_KINDS
 from degradations.realesrgan import KernelConfig, sample_kernels
 
 from ..errors import DataError, OptionError
-from ..config import MAX_SIZE, Bool, DatasetOptions, Float, IntIn, Str, check_degradation, check_path
+from ..config import (MAX_SIZE, Bool, DatasetOptions, Float, IntIn, Str, check_degradation, check_path,
+                      check_roots)
 from ..registry import DATASET_REGISTRY
 from ..utils.fileio import read_text
 from ..utils.imgio import img2tensor
 from .storage import FolderStorage, check_same_keys, open_storage
 from .transforms import augment, check_pair, mod_crop, paired_random_crop, random_crop, rgb_to_y
+
+
+# a dataset's folder, or several read as one (traiNNer-redux's lists; ``storage.ConcatStorage``)
+Roots = Union[Str, list[Str]]
+
+
+def _check_roots(opt, path: str, *keys: str) -> None:
+    """``dataroot_*`` keys that may be lists: each checked; GT and LQ lists pair folder by folder,
+    so they hold as many; a ``meta_info_file`` lists the images of one folder."""
+    for k in keys:
+        setattr(opt, k, check_roots(getattr(opt, k), f'{path}.{k}'))
+    lists = {k: len(getattr(opt, k)) for k in keys if isinstance(getattr(opt, k), list)}
+    if lists and len(lists) != len(keys) or len(set(lists.values())) > 1:
+        counts = ', '.join(f'{k}: {lists.get(k, 1)}' for k in keys)
+        raise OptionError(f'{path}.{keys[-1]}: the folders pair one to one, but {counts} folders')
+    if lists:
+        for k in ('meta_info_file', 'meta_info'):
+            if getattr(opt, k, None):
+                raise OptionError(f'{path}.{k}: lists the images of one folder; with a list of '
+                                  f'{keys[0]}, leave it out')
 
 
 def _split_index(idx):
@@ -61,9 +82,9 @@ class PairedOptions(DatasetOptions):
 
     Attributes:
         dataroot_gt: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of GT images; required,
-            must exist.
+            must exist; a list of them is read as one set (traiNNer-redux's lists).
         dataroot_lq: the folder (or ``.lmdb``) of LQ images, matched to the GT by key; required,
-            must exist.
+            must exist; a list pairs with ``dataroot_gt``'s list, folder by folder.
         meta_info_file: a text file listing the GT images to use, one per line; default: every
             image in ``dataroot_gt`` (an LMDB: its own ``meta_info.txt``).
         filename_tmpl: the LQ key of each GT key, a template with ``{}`` (default ``{}``: the same
@@ -76,8 +97,8 @@ class PairedOptions(DatasetOptions):
             1-channel network trains on them (ECBSR's recipes); default: RGB.
     """
 
-    dataroot_gt: Optional[Str] = None
-    dataroot_lq: Optional[Str] = None
+    dataroot_gt: Optional[Roots] = None
+    dataroot_lq: Optional[Roots] = None
     meta_info_file: Optional[Str] = None
     filename_tmpl: Str = '{}'
     gt_size: Optional[IntIn(1, MAX_SIZE)] = None
@@ -87,8 +108,7 @@ class PairedOptions(DatasetOptions):
 
     def check(self, path):
         super().check(path)
-        self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
-        self.dataroot_lq = check_path(self.dataroot_lq, f'{path}.dataroot_lq')
+        _check_roots(self, path, 'dataroot_gt', 'dataroot_lq')
         self.meta_info_file = check_path(self.meta_info_file, f'{path}.meta_info_file', required=False)
         if '{}' not in self.filename_tmpl:
             raise OptionError(f'{path}.filename_tmpl: must contain {{}}, got {self.filename_tmpl!r}')
@@ -122,10 +142,10 @@ class PairedImageDataset(SRDataset):
         self.keys = list(self.gt.keys)
         missing = [k for k in self.keys if self.lq_key(k) not in self.lq]
         if missing:
-            raise DataError(f'{opt.dataroot_lq}: no LQ image for GT {self.gt.describe(missing[0])} '
+            raise DataError(f'{self.lq.root}: no LQ image for GT {self.gt.describe(missing[0])} '
                             f'(expected key {self.lq_key(missing[0])!r}; {len(missing)} missing in all)')
         if opt.filename_tmpl == '{}' and opt.meta_info_file is None and not getattr(opt, 'meta_info', None):
-            check_same_keys(self.gt, self.lq, (opt.dataroot_gt, opt.dataroot_lq))
+            check_same_keys(self.gt, self.lq, (self.gt.root, self.lq.root))
 
     def _open_pair(self, opt) -> None:
         self.gt = self._open(opt.dataroot_gt, opt.meta_info_file)
@@ -155,14 +175,14 @@ class SingleOptions(DatasetOptions):
 
     Attributes:
         dataroot_lq: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of LQ images; required,
-            must exist.
+            must exist; a list of them is read as one set.
         meta_info_file: a text file listing the images to use, one per line; default: every image.
         color: ``y``: the images' BT.601 luma only (as PairedImageDataset's); default: RGB.
         mean, std: BasicSR's per-channel normalisation, accepted only as none (srkit's networks
             take [0,1] images).
     """
 
-    dataroot_lq: Optional[Str] = None
+    dataroot_lq: Optional[Roots] = None
     meta_info_file: Optional[Str] = None
     color: Optional[Literal['y']] = None
     mean: Optional[Literal[None]] = None
@@ -173,7 +193,7 @@ class SingleOptions(DatasetOptions):
         if self.phase == 'train':
             raise OptionError(f'{path}.type: SingleImageDataset has no ground truth to train on; it validates '
                               '(its outputs are saved, no-reference metrics scored)')
-        self.dataroot_lq = check_path(self.dataroot_lq, f'{path}.dataroot_lq')
+        _check_roots(self, path, 'dataroot_lq')
         self.meta_info_file = check_path(self.meta_info_file, f'{path}.meta_info_file', required=False)
 
 
@@ -253,7 +273,7 @@ class SingleHROptions(DatasetOptions):
 
     Attributes:
         dataroot_gt: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of HR images; required,
-            must exist.
+            must exist; a list of them is read as one set (traiNNer-redux's lists).
         meta_info_file: a text file listing the images to use, one per line; default: every image.
         gt_size: side of the HR training crop in pixels, 1 to 16384, divisible by ``scale``;
             required for training, unused when validating.
@@ -264,7 +284,7 @@ class SingleHROptions(DatasetOptions):
             ``{preset: NAME or FILE, ...}`` with keys that override the preset's.
     """
 
-    dataroot_gt: Optional[Str] = None
+    dataroot_gt: Optional[Roots] = None
     meta_info_file: Optional[Str] = None
     gt_size: Optional[IntIn(1, MAX_SIZE)] = None
     use_hflip: Bool = False
@@ -274,7 +294,7 @@ class SingleHROptions(DatasetOptions):
 
     def check(self, path):
         super().check(path)
-        self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
+        _check_roots(self, path, 'dataroot_gt')
         self.meta_info_file = check_path(self.meta_info_file, f'{path}.meta_info_file', required=False)
         _check_gt_size(self, path)
         deg = dict(self.degradation)
@@ -337,7 +357,7 @@ class RealESRGANDatasetOptions(DatasetOptions):
 
     Attributes:
         dataroot_gt: the folder (or ``.lmdb`` with ``io_backend: lmdb``) of HR images; required,
-            must exist.
+            must exist; a list of them is read as one set (traiNNer-redux's lists).
         meta_info_file: a text file listing the images to use (paths relative to
             ``dataroot_gt``); ignored with LMDBs; default: every image.
         meta_info: Real-ESRGAN's name for ``meta_info_file``; give one of the two.
@@ -366,7 +386,7 @@ class RealESRGANDatasetOptions(DatasetOptions):
         final_sinc_prob: probability, in [0, 1], of the final sinc filter (default 0.8).
     """
 
-    dataroot_gt: Optional[Str] = None
+    dataroot_gt: Optional[Roots] = None
     meta_info_file: Optional[Str] = None
     meta_info: Optional[Str] = None  # Real-ESRGAN's name for meta_info_file
     gt_size: Optional[IntIn(1, MAX_SIZE)] = None  # the model crops after degrading: must equal the top-level gt_size
@@ -394,7 +414,7 @@ class RealESRGANDatasetOptions(DatasetOptions):
         if self.phase != 'train':
             raise OptionError(f'{path}.type: RealESRGANDataset makes training batches (GT + kernels); validate '
                               'with PairedImageDataset or SingleHRDataset')
-        self.dataroot_gt = check_path(self.dataroot_gt, f'{path}.dataroot_gt')
+        _check_roots(self, path, 'dataroot_gt')
         if self.meta_info and self.meta_info_file:
             raise OptionError(f'{path}.meta_info: give meta_info or meta_info_file, not both')
         if self.io_backend.type == 'lmdb':

@@ -25,9 +25,17 @@ def loader_workers(requested: int) -> int:
     return min(requested, usable_cpus())
 
 
+def enlarge_ratio(opt, images: int) -> int:
+    """``dataset_enlarge_ratio``, with traiNNer-redux's ``auto``: epochs of at least about 2,000
+    batches, ``max(2000 * batch_size_per_gpu // images, 1)``."""
+    if opt.dataset_enlarge_ratio == 'auto':
+        return max(2000 * opt.batch_size_per_gpu // max(images, 1), 1)
+    return opt.dataset_enlarge_ratio
+
+
 def build_train_loader(opt, dataset, seed: int, rank: int = 0, world: int = 1, device='cpu'):
     sampler = ResumableSampler(len(dataset), seed, shuffle=opt.use_shuffle,
-                               enlarge=opt.dataset_enlarge_ratio, num_replicas=world, rank=rank)
+                               enlarge=enlarge_ratio(opt, len(dataset)), num_replicas=world, rank=rank)
     workers = loader_workers(opt.num_worker_per_gpu)
     loader = DataLoader(
         dataset, batch_size=opt.batch_size_per_gpu, sampler=sampler, num_workers=workers,

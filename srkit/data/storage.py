@@ -150,7 +150,42 @@ class LmdbStorage(Storage):
         return d
 
 
-def open_storage(root: str, backend: str = 'auto', meta_info_file: str | None = None) -> Storage:
+class ConcatStorage(Storage):
+    """Several folders or LMDBs read as one set (traiNNer-redux's lists of ``dataroot_*``): the
+    image ``key`` of the ``i``-th is ``'<i>/<key>'``, so the same name in two folders stays two
+    images, and a GT list pairs with an LQ list folder by folder (``filename_tmpl`` applies to
+    the whole key: ``'{}x4'`` maps ``0/a`` to ``0/ax4``)."""
+
+    def __init__(self, parts: list[Storage]):
+        self.parts = parts
+        self.root = ', '.join(p.root for p in parts)
+        self.keys = [f'{i}/{k}' for i, p in enumerate(parts) for k in p.keys]
+        self._keyset = set(self.keys)
+
+    def _split(self, key: str) -> tuple[Storage, str]:
+        i, _, inner = key.partition('/')
+        return self.parts[int(i)], inner
+
+    def get_bytes(self, key):
+        if key not in self._keyset:
+            raise DataError(f'{self.root}: no image named {key!r}')
+        part, inner = self._split(key)
+        return part.get_bytes(inner)
+
+    def describe(self, key):
+        if key not in self._keyset:
+            return f'{self.root}: {key}'
+        part, inner = self._split(key)
+        return part.describe(inner)
+
+
+def open_storage(root, backend: str = 'auto', meta_info_file: str | None = None) -> Storage:
+    """The images of ``root`` (a folder, an LMDB, or a list of them: :class:`ConcatStorage`)."""
+    if isinstance(root, (list, tuple)):
+        if meta_info_file:  # the options refuse this; a library caller gets the same line
+            raise DataError(f'{meta_info_file}: a meta_info file lists the images of one folder, '
+                            f'not of {len(root)}')
+        return ConcatStorage([open_storage(r, backend) for r in root])
     if backend == 'auto':
         backend = 'lmdb' if root.rstrip('/').endswith('.lmdb') else 'disk'
     if backend == 'lmdb':

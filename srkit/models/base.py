@@ -320,7 +320,8 @@ class BaseModel:
     def build_ema(self, name: str) -> Optional[EMA]:
         decay = self.train_opt.ema_decay if self.train_opt else 0.0
         if decay > 0:
-            self.emas[name] = EMA(self.nets[name], decay)
+            t = self.train_opt
+            self.emas[name] = EMA(self.nets[name], decay, t.ema_power, t.ema_update_after_step)
             return self.emas[name]
         return None
 
@@ -417,7 +418,7 @@ class BaseModel:
 
     def after_step(self, it: int) -> None:
         for e in self.emas.values():
-            e.update()
+            e.update(it)
 
     def update_learning_rate(self, it: int) -> None:
         """Schedulers step every iteration; linear warmup over ``warmup_iter``."""

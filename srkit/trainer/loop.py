@@ -88,6 +88,8 @@ class Trainer:
         # that fails archives nothing and leaves no empty run behind for a resumed run to trip on.
         seed_everything(opt.manual_seed + self.dist.rank)
         torch.backends.cudnn.benchmark = self.device.type == 'cuda'
+        if self.device.type == 'cuda' and opt.train.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         tr = opt.datasets['train']
         self.train_set = build_dataset(tr)
         self.loader, self.sampler = build_train_loader(tr, self.train_set, opt.manual_seed,
@@ -104,7 +106,9 @@ class Trainer:
         state = read_state(resume_path, opt) if resume_path else None
         if state is not None:
             self.start_iter = int(state['iter'])
-        pending: list[str] = []  # what the model logs while being built: written once the log exists
+        # what the model logs while being built, written once the log exists; first, what reading
+        # another project's recipe changed
+        pending: list[str] = list(opt.notes)
         if loader_workers(tr.num_worker_per_gpu) < tr.num_worker_per_gpu:
             pending.append(f'datasets.train.num_worker_per_gpu: {tr.num_worker_per_gpu} capped at '
                            f'{loader_workers(tr.num_worker_per_gpu)}, the CPUs this process may use')

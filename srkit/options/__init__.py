@@ -22,16 +22,17 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import Field, PrivateAttr, TypeAdapter, create_model
 
-from . import data as _data  # noqa: F401  (registers the dataset types)
-from . import models as _models  # noqa: F401  (registers the model types and, below them, the rest)
-from .config import (Bool, DatasetOptions, DistOptions, Int, IntIn, LoggerOptions, PathOptions, Schema, Str,
+from .. import data as _data  # noqa: F401  (registers the dataset types)
+from .. import models as _models  # noqa: F401  (registers the model types and, below them, the rest)
+from ..config import (Bool, DatasetOptions, DistOptions, Int, IntIn, LoggerOptions, PathOptions, Schema, Str,
                      ValOptions, check_name, tagged_union, validate)
-from .engine import optim as _optim  # noqa: F401  (registers the optimizers)
-from .errors import OptionError
-from .utils.device import check_device
-from .registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY,
+from ..engine import optim as _optim  # noqa: F401  (registers the optimizers)
+from ..errors import OptionError
+from ..utils.device import check_device
+from ..registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY,
                        SCHEDULER_REGISTRY)
-from .utils.naming import name as field_name
+from ..utils.naming import name as field_name
+from . import redux
 
 
 class RootOptions(Schema):
@@ -78,6 +79,13 @@ class RootOptions(Schema):
     dist_params: DistOptions = Field(default_factory=DistOptions)
 
     model_class: typing.ClassVar[type] = None
+    # what reading another project's recipe changed (traiNNer-redux's: options.redux), for the log
+    _notes: list = PrivateAttr(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per key of a traiNNer-redux recipe whose effect here differs from its own."""
+        return self._notes
 
     def check(self, path):
         super().check(path)  # the family's own keys (its Options' checks come next in the MRO)
@@ -131,8 +139,8 @@ def _check_optimizers(train) -> None:
     """torch's own checks of each optimizer's and the scheduler's values (Adam's betas in
     [0, 1), a scheduler's lengths), at parse time: built once over a stand-in parameter."""
     import torch
-    from .engine.optim import build_optimizer
-    from .engine.schedulers import build_scheduler
+    from ..engine.optim import build_optimizer
+    from ..engine.schedulers import build_scheduler
     for net, spec in train.optimizers.items():
         o = build_optimizer([torch.zeros(1, requires_grad=True)], spec, f'train.optim_{net}')
         if train.scheduler is not None:
@@ -249,7 +257,7 @@ def _check_networks(opt) -> None:
     family must upscale by the top-level ``scale`` (BasicSR's recipes set both), else the first
     batch would end in a size-mismatch traceback."""
     import torch
-    from .archs import build_network
+    from ..archs import build_network
     for net, spec in opt.networks.items():
         with torch.device('meta'):
             built = build_network(spec, f'network_{net}')
@@ -266,7 +274,7 @@ def _check_networks(opt) -> None:
 def _check_channels(opt, net) -> None:
     """Datasets of luma (``color: y``) need a network of 1 input and output channel, RGB ones 3 (or
     4, read from RGBA)."""
-    from .inference import image_channels
+    from ..inference import image_channels
     cin, cout = image_channels(net, 'network_g')
     for key, ds in opt.datasets.items():
         gray = getattr(ds, 'color', None) == 'y'
@@ -419,10 +427,17 @@ def _prepare(data: dict) -> dict:
 
 
 def parse_options(data: dict) -> RootOptions:
-    """Typed, checked options from a recipe's mapping."""
+    """Typed, checked options from a recipe's mapping: srkit's (BasicSR's) schema, or
+    traiNNer-redux's read through :mod:`srkit.options.redux` (a recipe with no ``model_type``
+    and one of its keys), whose notes the options keep (``opt.notes``)."""
     if not isinstance(data, dict):
         raise OptionError(f'expected a mapping at the top level, got {type(data).__name__}')
-    return validate(schema(), _prepare(data))
+    notes: list[str] = []
+    if redux.is_redux(data):
+        data, notes = redux.translate(data)
+    opt = validate(schema(), _prepare(data))
+    opt._notes = notes
+    return opt
 
 
 def parse_section(cls, data: dict, where: str = ''):

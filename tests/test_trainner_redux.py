@@ -1,0 +1,348 @@
+"""traiNNer-redux's recipes as they are: its own templates (tests/fixtures/trainner_redux, copied
+byte for byte) read with only their data paths changed, the translation of each key, and the pieces
+the templates need (EMA warm-up against ema-pytorch, lists of dataroots, the esrgan and realcugan
+presets against spandrel)."""
+from __future__ import annotations
+
+import copy
+import glob
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import call_cli, write_yaml
+from srkit.errors import OptionError
+from srkit.options import parse_options, read_yaml
+from srkit.options.redux import translate
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'trainner_redux')
+TEMPLATES = sorted(os.path.relpath(p, FIXTURES) for p in glob.glob(os.path.join(FIXTURES, '*', '*.yml')))
+FIDELITY = [t for t in TEMPLATES if t.endswith('_fidelity.yml') and '_OTF_' not in t]
+# the smallest network of each family: what trains an iteration in the suite (the others are the
+# same code at other sizes; each is built at its own size when its template is read)
+SMALLEST = ['ATD/ATD_fidelity.yml', 'CRAFT/CRAFT_fidelity.yml', 'Compact/SuperUltraCompact_fidelity.yml',
+            'DAT/DAT_light_fidelity.yml', 'DCTLSA/DCTLSA_fidelity.yml', 'DITN/DITN_Real_fidelity.yml',
+            'DRCT/DRCT_fidelity.yml', 'ESRGAN/ESRGAN_lite_fidelity.yml', 'FDAT/FDAT_tiny_fidelity.yml',
+            'GRL/GRL_T_fidelity.yml', 'HAT/HAT_S_fidelity.yml', 'MoESR/MoESR2_fidelity.yml',
+            'MoSR/MoSR_T_fidelity.yml', 'OmniSR/OmniSR_fidelity.yml', 'PLKSR/PLKSR_Tiny_fidelity.yml',
+            'RCAN/RCAN_fidelity.yml', 'RGT/RGT_S_fidelity.yml', 'RealCUGAN/RealCUGAN_fidelity.yml',
+            'RealPLKSR/RealPLKSR_Tiny_fidelity.yml', 'SAFMN/SAFMN_fidelity.yml', 'SPAN/SPAN_S_fidelity.yml',
+            'SeemoRe/SeemoRe_T_fidelity.yml', 'Swin2SR/Swin2SR_S_fidelity.yml', 'SwinIR/SwinIR_S_fidelity.yml']
+
+
+@pytest.fixture(scope='module')
+def x4_pairs(tmp_path_factory):
+    """Two folder pairs of 256 px GT and their 64 px LQ (cv2 INTER_AREA), the same file names in
+    both pairs, as a traiNNer-redux user's ``dataroot_gt: [hr, hr2]`` lists."""
+    import cv2
+    from conftest import photo
+    root = tmp_path_factory.mktemp('redux')
+    names = ['astronaut', 'coffee', 'chelsea', 'rocket']
+    for part in ('1', '2'):
+        (root / f'hr{part}').mkdir()
+        (root / f'lr{part}').mkdir()
+        for i, name in enumerate(names[:2] if part == '1' else names[2:]):
+            img = photo(name)
+            h, w = img.shape[:2]
+            hr = (img[(h - 256) // 2:(h + 256) // 2, (w - 256) // 2:(w + 256) // 2] * 255).round().astype(np.uint8)
+            cv2.imwrite(str(root / f'hr{part}' / f'img{i}.png'), hr[..., ::-1])
+            lq = cv2.resize(hr, (64, 64), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(root / f'lr{part}' / f'img{i}.png'), lq[..., ::-1])
+    return root
+
+
+def template(rel: str, root) -> dict:
+    """The template as a user runs it: its own keys, only the data paths changed."""
+    data = read_yaml(os.path.join(FIXTURES, rel))
+    for ds in data['datasets'].values():
+        ds['dataroot_gt'] = [str(root / 'hr1'), str(root / 'hr2')]
+        if 'dataroot_lq' in ds:
+            ds['dataroot_lq'] = [str(root / 'lr1'), str(root / 'lr2')]
+    return data
+
+
+def test_the_fixtures_are_traiNNer_redux_s_templates():
+    assert len(TEMPLATES) == 204 and len(FIDELITY) == 51
+    for rel in TEMPLATES:  # four per network: fidelity, gan and their OTF twins
+        stem = rel[:-len('_fidelity.yml')] if rel.endswith('_fidelity.yml') else rel[:-len('_gan.yml')]
+        stem = stem.replace('_OTF', '')
+        assert {f'{stem}{k}.yml' for k in ('_fidelity', '_gan', '_OTF_fidelity', '_OTF_gan')} <= set(TEMPLATES)
+    assert set(SMALLEST) <= set(FIDELITY)
+    assert len({s.split('/')[0] for s in SMALLEST}) == len({t.split('/')[0] for t in TEMPLATES}) == 24
+
+
+@pytest.mark.parametrize('rel', FIDELITY)
+def test_every_fidelity_template_reads_as_srkit_options(rel, x4_pairs):
+    raw = yaml.safe_load(open(os.path.join(FIXTURES, rel)))
+    opt = parse_options(template(rel, x4_pairs))
+    t, ds, rt = opt.train, opt.datasets['train'], raw['train']
+    assert opt.model_type == 'SRModel' and opt.scale == raw['scale'] == 4
+    assert opt.network_g.type == raw['network_g']['type']
+    assert set(opt.datasets) == {'train'} and opt.val is None  # val_enabled: false
+    assert ds.type == 'PairedImageDataset' and ds.gt_size == raw['datasets']['train']['lq_size'] * 4
+    assert ds.batch_size_per_gpu == raw['datasets']['train']['batch_size_per_gpu']
+    assert ds.use_hflip and ds.use_rot and len(ds.dataroot_gt) == len(ds.dataroot_lq) == 2
+    assert ds.dataset_enlarge_ratio == 'auto'  # traiNNer-redux's default
+    assert t.total_iter == rt['total_iter'] and t.warmup_iter == rt['warmup_iter']
+    assert (t.ema_decay, t.ema_power) == (rt['ema_decay'], rt['ema_power']) == (0.999, 0.75)
+    assert t.optim_g.type == 'AdamW' and t.optim_g.lr == rt['optim_g']['lr']
+    assert list(t.optim_g.betas) == [0.9, 0.99] and t.optim_g.weight_decay == 0
+    assert t.scheduler.type in ('MultiStepLR',) and list(t.scheduler.milestones) == rt['scheduler']['milestones']
+    assert [(x.type, x.loss_weight) for x in t.losses] == [('CharbonnierLoss', 1.0)] and t.losses[0].eps == 1e-12
+    assert t.grad_clip is None and t.accum_iter == 1
+    assert t.amp == 'none' and t.channels_last is None  # this CPU: fp32, the network's own layout
+    assert opt.logger.save_format == 'safetensors'
+    assert any(n.startswith('use_amp: true: AMP is for NVIDIA GPUs') for n in opt.notes)
+
+
+@pytest.mark.parametrize('rel', [t for t in TEMPLATES if t not in FIDELITY])
+def test_gan_and_otf_templates_are_refused_in_one_line_until_srkit_reads_them(rel, x4_pairs):
+    with pytest.raises(OptionError) as e:
+        parse_options(template(rel, x4_pairs))
+    line = str(e.value)
+    assert '\n' not in line
+    if '_OTF_' in rel:
+        assert line.startswith("high_order_degradation: true: traiNNer-redux's OTF degradations are not read yet")
+    else:
+        assert line == "train.losses[0].type: mssimloss: traiNNer-redux's loss, not one srkit has yet"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('rel', SMALLEST)
+def test_the_smallest_network_of_each_family_trains_an_iteration_from_its_template(rel, x4_pairs, tmp_path):
+    # only the data paths differ from the template, and, for this 2-core CPU, the size of the one
+    # iteration: its batch (the templates' 4 to 16 at 64-96 px LQ crops need a GPU: ATD's took
+    # over 24 GB) and where it goes
+    data = template(rel, x4_pairs)
+    lq = 48 if rel.startswith('GRL/') else 32  # GRL takes at least 33 px
+    batch = 2 if rel.startswith('DAT/') else 1  # DAT's BatchNorm needs more than one value per channel
+    p = write_yaml(tmp_path / 'opt.yml', data)
+    r = call_cli('train', '-opt', p, '--force', 'train.total_iter=1',
+                 '--force', f'datasets.train.batch_size_per_gpu={batch}',
+                 '--force', f'datasets.train.lq_size={lq}', '--force', f'path.experiments_root={tmp_path}')
+    assert r.returncode == 0, r.stderr[-2000:]
+    exp = tmp_path / data['name']
+    log = open(next(exp.glob('train_*.log'))).read()
+    assert 'use_amp: true: AMP is for NVIDIA GPUs; on the CPU this run trains in fp32' in log
+    assert '| SRModel |' in log and '4 training images' in log  # both folders of the lists
+    assert (exp / 'models' / 'net_g_1.safetensors').is_file()
+
+
+def test_a_template_trains_exactly_as_it_is(x4_pairs, tmp_path):
+    """SPAN_S_fidelity at its own batch (16) and crop (64 px LQ): only the data paths, the one
+    iteration and where it goes differ; the saved EMA is the raw weights, as ema_power's first
+    update copies them."""
+    from srkit.utils.checkpoint import load_checkpoint
+    data = template('SPAN/SPAN_S_fidelity.yml', x4_pairs)
+    p = write_yaml(tmp_path / 'opt.yml', data)
+    r = call_cli('train', '-opt', p, '--force', 'train.total_iter=1', '--force', f'path.experiments_root={tmp_path}')
+    assert r.returncode == 0, r.stderr[-2000:]
+    exp = tmp_path / '4x_SPAN_S'
+    ema = load_checkpoint(str(exp / 'models' / 'net_g_1.safetensors'))
+    state = torch.load(next((exp / 'training_states').glob('1.state')), weights_only=True)
+    raw = state['raw_params']['g']
+    sd = ema.get('params_ema', ema.get('params'))
+    assert set(sd) == set(raw) and all(torch.equal(sd[k], raw[k]) for k in sd)
+
+
+# ---------------------------------------------------------------- the translation, key by key
+
+
+def _redux(**over) -> dict:
+    base = {'name': 'x', 'scale': 4, 'num_gpu': 'auto', 'use_amp': True, 'amp_bf16': False,
+            'use_channels_last': True, 'fast_matmul': False, 'network_g': {'type': 'span_s'},
+            'path': {'param_key_g': None, 'strict_load_g': True, 'resume_state': None},
+            'datasets': {'train': {'name': 't', 'type': 'pairedimagedataset', 'dataroot_gt': 'a', 'dataroot_lq': 'b',
+                                   'lq_size': 32, 'batch_size_per_gpu': 2, 'accum_iter': 1}},
+            'train': {'total_iter': 10, 'ema_decay': 0.999, 'optim_g': {'type': 'AdamW', 'lr': 1e-4},
+                      'losses': [{'type': 'charbonnierloss', 'loss_weight': 1.0}]},
+            'logger': {'print_freq': 1, 'save_checkpoint_freq': 5, 'use_tb_logger': False,
+                       'save_checkpoint_format': 'safetensors'}}
+    for key, value in over.items():
+        node, parts = base, key.split('.')
+        for part in parts[:-1]:
+            node = node[part]
+        if value is None:
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
+    return base
+
+
+def test_gpu_switches_become_srkit_s_on_a_gpu_and_say_what_they_became_on_a_cpu():
+    out, notes = translate(_redux(device='cuda'))
+    assert (out['train']['amp'], out['train']['channels_last']) == ('fp16', True) and notes == [
+        'manual_seed: not given; traiNNer-redux draws one at random, srkit seeds 0 (a run repeats)']
+    out, notes = translate(_redux(device='cuda', **{'network_g.type': 'dat_light'}))
+    assert out['train']['amp'] == 'bf16'  # traiNNer-redux's ARCHS_WITHOUT_FP16
+    assert 'use_amp: dat_light runs in bf16, not fp16, as in traiNNer-redux (train.amp: bf16)' in notes
+    out, _ = translate(_redux(device='cuda', amp_bf16=True, use_channels_last=False, fast_matmul=True))
+    assert (out['train']['amp'], out['train']['channels_last'], out['train']['tf32']) == ('bf16', False, True)
+    out, _ = translate(_redux(device='cuda', use_amp=False))
+    assert 'amp' not in out['train'] and out['train']['channels_last'] is False  # only under AMP in traiNNer-redux
+    out, notes = translate(_redux(num_gpu=0, fast_matmul=True, use_compile=True, compile_mode='max-autotune'))
+    assert 'amp' not in out['train'] and 'channels_last' not in out['train'] and out['train']['compile']
+    assert notes[1:] == [
+        'use_amp: true: AMP is for NVIDIA GPUs; on the CPU this run trains in fp32 (train.amp: none); '
+        'use_channels_last, which applies with AMP: the layout measured fastest for span_s on the CPU',
+        'fast_matmul: true: TF32 is for NVIDIA GPUs; no effect on the CPU (train.tf32)',
+        "compile_mode: max-autotune: srkit compiles in torch.compile's default mode"]
+    for key in ('use_amp', 'amp_bf16', 'use_channels_last', 'fast_matmul', 'use_compile', 'compile_mode'):
+        assert key not in out
+
+
+def test_the_other_keys_map_onto_srkit_s():
+    out, notes = translate(_redux(use_amp=False, **{
+        'manual_seed': 5, 'datasets.train.accum_iter': 3, 'datasets.train.dataset_enlarge_ratio': 'auto',
+        'datasets.train.persistent_workers': True, 'datasets.train.kernel_list': ['iso'],
+        'datasets.train.use_rot': False, 'train.grad_clip': True, 'train.grad_clip_max_norm': 0.5,
+        'train.ema_power': None, 'train.scheduler': {'type': 'multisteplr', 'milestones': [5], 'gamma': 0.5},
+        'train.losses': [{'type': 'l1loss', 'loss_weight': 1.0}, {'type': 'distsloss', 'loss_weight': 0}],
+        'val': {'val_enabled': True, 'save_img': False, 'tile_size': 64, 'tile_overlap': 8, 'metrics_enabled': True,
+                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4}}}}))
+    t, ds = out['train'], out['datasets']['train']
+    assert out['model_type'] == 'SRModel' and out['manual_seed'] == 5
+    assert (t['accum_iter'], t['grad_clip'], t['ema_power']) == (3, 0.5, 10)  # traiNNer-redux's default power
+    assert t['scheduler']['type'] == 'MultiStepLR' and t['losses'] == [{'type': 'L1Loss', 'loss_weight': 1.0}]
+    assert (ds['gt_size'], ds['use_hflip'], ds['use_rot'], ds['dataset_enlarge_ratio']) == (128, True, False, 'auto')
+    assert not {'lq_size', 'accum_iter', 'persistent_workers', 'kernel_list'} & set(ds)
+    assert out['val'] == {'save_img': False, 'tile': 64, 'tile_overlap': 8,
+                          'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4, 'test_y_channel': False}}}
+    assert out['path'] == {'strict_load_g': True} and out['logger']['save_format'] == 'safetensors'
+    assert notes == ['train.losses[1]: distsloss at loss_weight 0; left out, as traiNNer-redux builds no loss at '
+                     'weight 0']
+    out, notes = translate(_redux(network_d={'type': 'dunet'}, **{'train.optim_d': {'type': 'AdamW', 'lr': 1e-4},
+                                                                   'path.pretrain_network_d': None}))
+    assert 'network_d' not in out and 'optim_d' not in out['train']
+    assert 'network_d, train.optim_d: not used without a GAN loss (as in traiNNer-redux)' in notes
+
+
+@pytest.mark.parametrize('over, line', [
+    ({'deterministic': True}, "deterministic: True: srkit has no switch for torch's deterministic algorithms"),
+    ({'train.use_moa': True}, "train.use_moa: True: traiNNer-redux's mixture of augmentations has no srkit"),
+    ({'train.ema_switch_iter': 1000}, 'train.ema_switch_iter: 1000: srkit keeps the EMA beside the network'),
+    ({'train.grad_clip': 'yes'}, "train.grad_clip: 'yes': true or false (the norm is grad_clip_max_norm)"),
+    ({'network_g.type': 'artcnn_r8f64'}, 'network_g.type: artcnn_r8f64: not an architecture srkit trains'),
+    ({'datasets.train.gt_size': 128}, 'datasets.train.lq_size: give lq_size or gt_size, not both'),
+    ({'train.losses': [{'type': 'l1loss', 'loss_weight': -1}]}, "train.losses[0].loss_weight: -1: traiNNer-redux's "
+                                                                'negative weight'),
+    ({'path.pretrain_network_g_ema': 'x.pth'}, 'path.pretrain_network_g_ema: '),
+    ({'rank': 3}, "rank: 3: set by traiNNer-redux's launcher"),
+    ({'input_pixel_format': 'y'}, "input_pixel_format: 'y': srkit trains RGB networks only"),
+])
+def test_a_key_srkit_cannot_honour_is_refused_in_one_line(over, line):
+    with pytest.raises(OptionError) as e:
+        parse_options(_redux(**over))
+    assert str(e.value).startswith(line) and '\n' not in str(e.value)
+
+
+def test_a_recipe_is_traiNNer_redux_s_only_without_model_type():
+    from srkit.options.redux import is_redux
+    assert is_redux(_redux()) and is_redux(_redux(use_amp=None, amp_bf16=None, use_channels_last=None,
+                                                  fast_matmul=None))  # lq_size alone tells
+    assert not is_redux({**_redux(), 'model_type': 'SRModel'}) and not is_redux({'name': 'x'})
+
+
+# ---------------------------------------------------------------- the pieces the templates need
+
+
+@pytest.mark.parametrize('power, after', [(0.75, 0), (10, 0), (2 / 3, 4)])
+def test_ema_power_is_ema_pytorch_s_warm_up(power, after):
+    """srkit's EMA with ema_power (and ema_update_after_step) against ema-pytorch's EMA, the
+    class traiNNer-redux trains with, over 40 optimizer steps of a network with BatchNorm."""
+    from ema_pytorch import EMA as Reference
+    from srkit.engine.ema import EMA
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 3, 1))
+    ours = EMA(net, 0.999, power, after)
+    ref = Reference(net, beta=0.999, power=power, update_after_step=after, update_every=1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for it in range(1, 41):
+        net.train()
+        net(torch.randn(2, 3, 8, 8)).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+        ours.update(it)
+        ref.update()
+        want = ref.ema_model.state_dict()
+        # every floating tensor, BatchNorm's statistics too; ema-pytorch leaves integer buffers
+        # (num_batches_tracked) at their first value, srkit copies the network's count
+        for k, v in ours.state_dict().items():
+            if not v.is_floating_point():
+                assert v == net.state_dict()[k]
+                continue
+            torch.testing.assert_close(v, want[k], rtol=0, atol=2e-7, msg=f'{k} at iteration {it}')
+    assert ours.decay_at(10_000) == pytest.approx(min(0.999, 1 - (10_000 - after) ** -power))
+
+
+def test_a_list_of_dataroots_pairs_folder_by_folder(x4_pairs, tmp_path):
+    from srkit.data.datasets import PairedImageDataset
+    from srkit.options import parse_section
+    from srkit.utils.imgio import read_image
+    roots = {'dataroot_gt': [str(x4_pairs / 'hr1'), str(x4_pairs / 'hr2')],
+             'dataroot_lq': [str(x4_pairs / 'lr1'), str(x4_pairs / 'lr2')]}
+    opt = parse_section(PairedImageDataset.Options, {**roots, 'scale': 4, 'phase': 'val'}, 'datasets.val')
+    ds = PairedImageDataset(opt)
+    assert ds.keys == ['0/img0', '0/img1', '1/img0', '1/img1']  # the same names in two folders: four images
+    for i, key in enumerate(ds.keys):
+        part, name = key.split('/')
+        s = ds[i]
+        gt = read_image(str(x4_pairs / f'hr{int(part) + 1}' / f'{name}.png'))
+        lq = read_image(str(x4_pairs / f'lr{int(part) + 1}' / f'{name}.png'))
+        assert np.array_equal(s['gt'].permute(1, 2, 0).numpy(), gt)
+        assert np.array_equal(s['lq'].permute(1, 2, 0).numpy(), lq)
+    bad = {**roots, 'dataroot_lq': roots['dataroot_lq'][:1]}
+    with pytest.raises(OptionError, match=r'^datasets.val.dataroot_lq: the folders pair one to one, but '
+                                          r'dataroot_gt: 2, dataroot_lq: 1 folders$'):
+        parse_section(PairedImageDataset.Options, {**bad, 'scale': 4, 'phase': 'val'}, 'datasets.val')
+    with pytest.raises(OptionError, match=r'^datasets.val.dataroot_gt\[1\]: no such file or directory'):
+        gone = [roots['dataroot_gt'][0], str(tmp_path / 'no')]
+        parse_section(PairedImageDataset.Options, {**roots, 'dataroot_gt': gone, 'scale': 4, 'phase': 'val'},
+                      'datasets.val')
+    meta = tmp_path / 'meta.txt'
+    meta.write_text('img0.png\n')
+    with pytest.raises(OptionError, match='meta_info_file: lists the images of one folder'):
+        parse_section(PairedImageDataset.Options, {**roots, 'meta_info_file': str(meta), 'scale': 4, 'phase': 'val'},
+                      'datasets.val')
+
+
+def test_dataset_enlarge_ratio_auto_is_traiNNer_redux_s():
+    from srkit.data.loader import enlarge_ratio
+    from types import SimpleNamespace
+    assert enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio='auto', batch_size_per_gpu=16), 4) == 8000
+    assert enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio='auto', batch_size_per_gpu=8), 100_000) == 1
+    assert enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio=3, batch_size_per_gpu=8), 4) == 3
+
+
+@pytest.mark.parametrize('cfg, reference', [
+    # traiNNer-redux's esrgan(): spandrel's ESRGAN, pixel-unshuffled input at scales 1 and 2
+    ({'type': 'esrgan_lite', 'scale': 2}, dict(scale=4, in_nc=12, shuffle_factor=2, num_blocks=12, num_filters=32)),
+    ({'type': 'esrgan', 'scale': 4, 'num_blocks': 2}, dict(scale=4, in_nc=3, num_blocks=2, num_filters=64)),
+    ({'type': 'esrgan', 'scale': 4, 'num_blocks': 2, 'use_pixel_unshuffle': False},
+     dict(scale=4, in_nc=3, num_blocks=2, num_filters=64)),
+    ({'type': 'esrgan_lite', 'scale': 1, 'num_blocks': 1}, dict(scale=4, in_nc=48, shuffle_factor=4, num_blocks=1,
+                                                                 num_filters=32)),
+    # realcugan(): spandrel's UpCunet by scale and fast
+    ({'type': 'realcugan', 'scale': 3, 'pro': True}, 'UpCunet3x'),
+    ({'type': 'realcugan', 'scale': 2, 'fast': True}, 'UpCunet2x_fast'),
+    ({'type': 'realcugan', 'scale': 4}, 'UpCunet4x'),
+])
+def test_the_esrgan_and_realcugan_presets_are_traiNNer_redux_s_networks(cfg, reference):
+    """The network traiNNer-redux's preset function builds (spandrel's class) has the same
+    parameters, shape for shape; spandrel reads srkit's file of it and runs it the same."""
+    from spandrel import ModelLoader
+    from spandrel.architectures import ESRGAN, RealCUGAN
+    from srkit.archs import build_network
+    torch.manual_seed(0)
+    net = build_network(cfg).eval()
+    ref = ESRGAN.ESRGAN(**reference) if isinstance(reference, dict) else getattr(RealCUGAN, reference)(
+        pro=cfg.get('pro', False)) if reference != 'UpCunet2x_fast' else RealCUGAN.UpCunet2x_fast()
+    assert sorted(p.numel() for p in net.parameters()) == sorted(p.numel() for p in ref.parameters())
+    loaded = ModelLoader().load_from_state_dict(copy.deepcopy(net.state_dict()))
+    assert loaded.scale == cfg['scale']
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), net(x), rtol=0, atol=1e-5)
