@@ -21,6 +21,7 @@ from srkit.options.redux import translate
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'trainner_redux')
 TEMPLATES = sorted(os.path.relpath(p, FIXTURES) for p in glob.glob(os.path.join(FIXTURES, '*', '*.yml')))
 FIDELITY = [t for t in TEMPLATES if t.endswith('_fidelity.yml') and '_OTF_' not in t]
+GAN = [t for t in TEMPLATES if t.endswith('_gan.yml') and '_OTF_' not in t]
 # the smallest network of each family: what trains an iteration in the suite (the others are the
 # same code at other sizes; each is built at its own size when its template is read)
 SMALLEST = ['ATD/ATD_fidelity.yml', 'CRAFT/CRAFT_fidelity.yml', 'Compact/SuperUltraCompact_fidelity.yml',
@@ -65,7 +66,7 @@ def template(rel: str, root) -> dict:
 
 
 def test_the_fixtures_are_traiNNer_redux_s_templates():
-    assert len(TEMPLATES) == 204 and len(FIDELITY) == 51
+    assert len(TEMPLATES) == 204 and len(FIDELITY) == 51 and len(GAN) == 51
     for rel in TEMPLATES:  # four per network: fidelity, gan and their OTF twins
         stem = rel[:-len('_fidelity.yml')] if rel.endswith('_fidelity.yml') else rel[:-len('_gan.yml')]
         stem = stem.replace('_OTF', '')
@@ -98,16 +99,54 @@ def test_every_fidelity_template_reads_as_srkit_options(rel, x4_pairs):
     assert any(n.startswith('use_amp: true: AMP is for NVIDIA GPUs') for n in opt.notes)
 
 
-@pytest.mark.parametrize('rel', [t for t in TEMPLATES if t not in FIDELITY])
-def test_gan_and_otf_templates_are_refused_in_one_line_until_srkit_reads_them(rel, x4_pairs):
+@pytest.mark.parametrize('rel', GAN)
+def test_every_gan_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
+    raw = yaml.safe_load(open(os.path.join(FIXTURES, rel)))
+    data = template(rel, x4_pairs)
+    assert data['path']['pretrain_network_g'] == 'experiments/pretrained_models/pretrain.pth'
+    data['path']['pretrain_network_g'] = str(tmp_path / 'pretrain.pth')  # a data path: the fidelity run's file
+    (tmp_path / 'pretrain.pth').touch()
+    opt = parse_options(data)
+    t, rt = opt.train, raw['train']
+    assert opt.model_type == 'SRGANModel' and opt.network_d.type == 'DUnet' and opt.network_d.num_feat == 64
+    assert (t.optim_d.type, t.optim_d.lr) == ('AdamW', rt['optim_d']['lr'])
+    assert (t.ema_decay, t.ema_power) == (0.999, 10)  # traiNNer-redux's default power: no warm-up
+    m, p, h, g = t.losses
+    assert (m.type, m.loss_weight, m.include_luminance, m.test_y_channel) == ('MSSIMLoss', 0.5, False, True)
+    assert (p.type, p.perceptual_weight, p.criterion, p.padding) == ('PerceptualLoss', 0.01, 'charbonnier', 'replicate')
+    assert p.layer_weights == {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1, 'conv4_4': 1, 'conv5_4': 1}
+    assert (h.type, h.loss_weight, h.criterion) == ('HSLuvLoss', 1.0, 'charbonnier')
+    assert (g.type, g.loss_weight, g.gan_type) == ('GANLoss', 0.1, 'vanilla')
+    assert ('train.losses: distsloss, ldlloss, ffloss, cosimloss, fliploss, sobeledgeloss at loss_weight 0: left '
+            'out, as traiNNer-redux builds no loss at weight 0') in opt.notes
+
+
+@pytest.mark.parametrize('rel', [t for t in TEMPLATES if '_OTF_' in t])
+def test_otf_templates_are_refused_in_one_line_until_srkit_reads_them(rel, x4_pairs):
     with pytest.raises(OptionError) as e:
         parse_options(template(rel, x4_pairs))
-    line = str(e.value)
-    assert '\n' not in line
-    if '_OTF_' in rel:
-        assert line.startswith("high_order_degradation: true: traiNNer-redux's OTF degradations are not read yet")
-    else:
-        assert line == "train.losses[0].type: mssimloss: traiNNer-redux's loss, not one srkit has yet"
+    assert str(e.value).startswith("high_order_degradation: true: traiNNer-redux's OTF degradations are not read "
+                                   'yet') and '\n' not in str(e.value)
+
+
+def test_a_gan_template_trains_an_iteration(x4_pairs, tmp_path, vgg_cache):
+    """SPAN_S_gan from a SPAN_S file (its path.pretrain_network_g): G and DUnet step once with
+    MS-SSIM, VGG19 (charbonnier), HSLuv and the GAN loss, at a CPU's batch and crop."""
+    from srkit.archs import build_network
+    data = template('SPAN/SPAN_S_gan.yml', x4_pairs)
+    torch.save({'params': build_network({'type': 'span_s', 'scale': 4}).state_dict()}, tmp_path / 'pre.pth')
+    data['path']['pretrain_network_g'] = str(tmp_path / 'pre.pth')
+    p = write_yaml(tmp_path / 'opt.yml', data)
+    r = call_cli('train', '-opt', p, '--force', 'train.total_iter=1', '--force', 'datasets.train.batch_size_per_gpu=2',
+                 '--force', 'datasets.train.lq_size=32', '--force', f'path.experiments_root={tmp_path}')
+    assert r.returncode == 0, r.stderr[-2000:]
+    exp = tmp_path / '4x_SPAN_S'
+    log = open(next(exp.glob('train_*.log'))).read()
+    assert f'loaded network_g from {tmp_path / "pre.pth"} [params]' in log and '| SRGANModel |' in log
+    for term in ('l_g_mssim_gt', 'l_g_perceptual_gt', 'l_g_hsluv_gt', 'l_g_hsluv_gt_saturation',
+                 'l_g_hsluv_gt_lightness', 'l_g_gan', 'l_d_real', 'l_d_fake'):
+        assert f' {term} ' in log
+    assert (exp / 'models' / 'net_g_1.safetensors').is_file() and (exp / 'models' / 'net_d_1.safetensors').is_file()
 
 
 @pytest.mark.slow
@@ -212,7 +251,7 @@ def test_the_other_keys_map_onto_srkit_s():
     assert out['val'] == {'save_img': False, 'tile': 64, 'tile_overlap': 8,
                           'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4, 'test_y_channel': False}}}
     assert out['path'] == {'strict_load_g': True} and out['logger']['save_format'] == 'safetensors'
-    assert notes == ['train.losses[1]: distsloss at loss_weight 0; left out, as traiNNer-redux builds no loss at '
+    assert notes == ['train.losses: distsloss at loss_weight 0: left out, as traiNNer-redux builds no loss at '
                      'weight 0']
     out, notes = translate(_redux(network_d={'type': 'dunet'}, **{'train.optim_d': {'type': 'AdamW', 'lr': 1e-4},
                                                                    'path.pretrain_network_d': None}))
@@ -346,3 +385,119 @@ def test_the_esrgan_and_realcugan_presets_are_traiNNer_redux_s_networks(cfg, ref
     x = torch.rand(1, 3, 40, 40)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x), net(x), rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------- the GAN templates' losses and discriminator
+
+
+def _pair(size: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(2, 3, size, size, generator=g)
+    return x, (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def test_mssim_loss_is_pyiqa_s_ms_ssim_and_traiNNer_redux_s_variant():
+    """With the luminance term, on crops whose fifth scale still fills the 11-pixel window,
+    1 - pyiqa's ms_ssim; without it (traiNNer-redux's default), 1 - the product of pyiqa's
+    contrast-structure terms at the five scales."""
+    import torch.nn.functional as F
+    from pyiqa.archs.func_util import preprocess_rgb
+    from pyiqa.archs.ssim_arch import ms_ssim, ssim
+    from srkit.losses.ssim import MS_WEIGHTS, MSSIMLoss
+    x, y = _pair(192)
+    want = 1 - ms_ssim(preprocess_rgb(x, True), preprocess_rgb(y, True), data_range=1.0).mean()
+    torch.testing.assert_close(MSSIMLoss(include_luminance=True)(x, y), want, rtol=0, atol=1e-6)
+    a, b, score = preprocess_rgb(x, True), preprocess_rgb(y, True), 1.0
+    for w in MS_WEIGHTS:
+        _, cs = ssim(a, b, get_cs=True, data_range=1.0)
+        score = score * cs ** w
+        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    torch.testing.assert_close(MSSIMLoss(loss_weight=0.5)(x, y), 0.5 * (1 - score.mean()), rtol=0, atol=1e-6)
+    assert MSSIMLoss()(x, x).item() == pytest.approx(0, abs=1e-6)
+    # a 64 px crop is 4 px wide at the fifth scale: filtered with 'same' padding, finite and ordered
+    small = [MSSIMLoss()(*_pair(64, s)) for s in range(2)]
+    far = MSSIMLoss()(_pair(64)[0], torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(9)))
+    assert all(torch.isfinite(v) and 0 < v < far for v in small)
+
+
+def test_rgb_to_hsluv_is_the_reference_hsluv_conversion():
+    """Against the ``hsluv`` package (hsluv.org's reference, float64) on random colours and a
+    grey ramp; the hue is compared where the colour has one (saturation over 1)."""
+    import hsluv
+    from srkit.losses.color import rgb_to_hsluv
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.cat([torch.rand(1, 3, 20, 20, generator=g).clamp(0.02, 0.98).reshape(1, 3, 400),
+                     torch.linspace(0.05, 0.95, 10).repeat(3, 1)[None]], 2)[..., None]
+    ours = rgb_to_hsluv(rgb)[0, :, :, 0].T
+    for (r, gg, b), (h, s, l) in zip(rgb[0, :, :, 0].T.tolist(), ours.tolist()):
+        rh, rs, rl = hsluv.rgb_to_hsluv([r, gg, b])
+        assert l == pytest.approx(rl, abs=2e-3) and s == pytest.approx(rs, abs=2e-2)
+        if rs > 1:
+            assert min(abs(h - rh), 360 - abs(h - rh)) < 0.05
+        else:
+            assert s < 1.5
+
+
+def test_hsluv_loss_terms():
+    """traiNNer-redux's rules, on colours whose HSLuv the reference gives: no hue difference
+    between two greys, the larger saturation between a grey and a colour, each term weighted."""
+    import hsluv
+    from srkit.losses.color import HSLuvLoss
+
+    def img(*rgb):
+        return torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, 4, 4)
+
+    loss = HSLuvLoss()
+    assert all(v.item() == 0 for v in loss(img(0.3, 0.6, 0.2), img(0.3, 0.6, 0.2)))
+    hue, sat, light = loss(img(0.4, 0.4, 0.4), img(0.6, 0.6, 0.6))
+    _, _, l1 = hsluv.rgb_to_hsluv([0.4] * 3)
+    _, _, l2 = hsluv.rgb_to_hsluv([0.6] * 3)
+    assert hue.item() == 0 and sat.item() == pytest.approx(0, abs=1e-5)
+    assert light.item() == pytest.approx(abs(l1 - l2) / 100 / 3, abs=1e-4)
+    _, s_col, l_col = hsluv.rgb_to_hsluv([0.8, 0.2, 0.2])
+    hue, sat, _ = HSLuvLoss(loss_weight=2.0, criterion='l2')(img(0.5, 0.5, 0.5), img(0.8, 0.2, 0.2))
+    assert hue.item() == pytest.approx(2.0 / 3 * s_col / 100, abs=1e-4)
+    _, s_grey, l_grey = hsluv.rgb_to_hsluv([0.5] * 3)
+    mid = min(l_grey / 100, 1 - l_grey / 100) + min(l_col / 100, 1 - l_col / 100)
+    assert sat.item() == pytest.approx(2.0 / 3 * ((s_col - s_grey) / 100) ** 2 * mid, abs=1e-4)
+
+
+def test_charbonnier_perceptual_loss_with_a_replicate_padded_vgg(vgg_cache):
+    """srkit's PerceptualLoss as traiNNer-redux's perceptualloss (criterion charbonnier, its
+    layer weights, a replicate-padded first convolution) against torchvision's VGG19 run by
+    hand on the same weights."""
+    from srkit.losses.perceptual import VGG19_NAMES, PerceptualLoss
+    from srkit.options.redux import VGG19_CONV_LAYERS
+    net = copy.deepcopy(vgg_cache)  # the weights at the cache path
+    net.features[0].padding_mode = 'replicate'
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def feats(img):
+        h, out = (img - mean) / std, {}
+        for name, layer in zip(VGG19_NAMES, net.features):
+            h = layer(h.clone()) if isinstance(layer, torch.nn.ReLU) else layer(h)
+            out[name] = h
+        return out
+
+    x, y = _pair(48)
+    fx, fy = feats(x), feats(y)
+    want = 0.01 * sum(w * torch.sqrt((fx[k] - fy[k]) ** 2 + 1e-12).mean() for k, w in VGG19_CONV_LAYERS.items())
+    loss = PerceptualLoss(dict(VGG19_CONV_LAYERS), criterion='charbonnier', padding='replicate', perceptual_weight=0.01)
+    torch.testing.assert_close(loss(x, y)[0], want, rtol=1e-5, atol=0)
+    plain = PerceptualLoss(dict(VGG19_CONV_LAYERS), criterion='charbonnier', perceptual_weight=0.01)
+    assert abs(plain(x, y)[0].item() - want.item()) > 1e-6  # zero padding: VGG's own, another value
+
+
+def test_dunet_is_traiNNer_redux_s_discriminator():
+    """traiNNer-redux's keys (spectral norm as a parametrization, spandrel's DySample in the
+    decoder) and a per-pixel map; its outputs equalled traiNNer-redux's DUnet loaded with the
+    same weights (a one-off probe against its checkout: 0.0 difference)."""
+    from srkit.archs import build_network
+    net = build_network({'type': 'DUnet', 'num_feat': 16})
+    keys = list(net.state_dict())
+    assert keys[:3] == ['in_to_dim.weight', 'in_to_dim.bias', 'e_x1.0.bias']
+    assert {'e_x1.0.parametrizations.weight.original', 'e_x1.0.parametrizations.weight.0._u',
+            'e_x1.0.parametrizations.weight.0._v', 'up1.0.offset.weight', 'up1.0.scope.weight', 'up1.0.init_pos',
+            'up1.1.parametrizations.weight.original', 'end_conv.4.weight'} <= set(keys)
+    assert net(torch.rand(2, 3, 32, 48)).shape == (2, 1, 32, 48)

@@ -110,3 +110,65 @@ class UNetDiscriminatorSN(Arch):
         out = act(self.conv7(x6))
         out = act(self.conv8(out))
         return self.conv9(out)
+
+
+def _dysample(dim: int) -> nn.Module:
+    # spandrel's DySample (the class traiNNer-redux's DUnet imports), x2, 4 groups, no end conv
+    import importlib
+    return importlib.import_module('spandrel.architectures.__arch_helpers.dysample').DySample(dim, dim, 2, 4, False)
+
+
+class _DUnetDown(nn.Sequential):
+    def __init__(self, dim: int):
+        super().__init__(parametrized_sn(nn.Conv2d(dim, dim * 2, 3, 2, 1)), nn.Mish(True))
+
+
+class _DUnetUp(nn.Sequential):
+    def __init__(self, dim: int):
+        super().__init__(_dysample(dim), parametrized_sn(nn.Conv2d(dim, dim // 2, 3, 1, 1)))
+
+
+def parametrized_sn(conv: nn.Module) -> nn.Module:
+    """torch's newer spectral norm (a parametrization: keys ``parametrizations.weight.original``),
+    as traiNNer-redux's DUnet uses it."""
+    from torch.nn.utils.parametrizations import spectral_norm as sn
+    return sn(conv)
+
+
+@ARCH_REGISTRY.register()
+class DUnet(Arch):
+    """traiNNer-redux's ``dunet``: a U-Net discriminator whose decoder upsamples with DySample
+    (learned sampling offsets), spectral norm on its convolutions and Mish activations; returns a
+    per-pixel ``(B,1,H,W)`` logit map.  H and W must be multiples of 8.  State-dict keys are
+    traiNNer-redux's.
+
+    Args:
+        num_in_ch: image channels (3).
+        num_feat: channels at full resolution, a multiple of 2 (64); 2, 4 and 8 times that below.
+    """
+
+    size_multiple = 8
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64):
+        super().__init__()
+        self.in_to_dim = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.e_x1 = _DUnetDown(num_feat)
+        self.e_x2 = _DUnetDown(num_feat * 2)
+        self.e_x3 = _DUnetDown(num_feat * 4)
+        self.up1 = _DUnetUp(num_feat * 8)
+        self.up2 = _DUnetUp(num_feat * 4)
+        self.up3 = _DUnetUp(num_feat * 2)
+        self.end_conv = nn.Sequential(
+            parametrized_sn(nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)), nn.Mish(True),
+            parametrized_sn(nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)), nn.Mish(True),
+            nn.Conv2d(num_feat, 1, 3, 1, 1))
+
+    def forward(self, x):
+        x0 = self.in_to_dim(x)
+        x1 = self.e_x1(x0)
+        x2 = self.e_x2(x1)
+        x3 = self.e_x3(x2)
+        x = self.up1(x3) + x2
+        x = self.up2(x) + x1
+        x = self.up3(x) + x0
+        return self.end_conv(x)

@@ -69,7 +69,7 @@ class VGGFeatureExtractor(nn.Module):
     """
 
     def __init__(self, layer_name_list: list, use_input_norm: bool = True, range_norm: bool = False,
-                 vgg_weights: Optional[str] = None):
+                 vgg_weights: Optional[str] = None, padding: Literal['zeros', 'replicate'] = 'zeros'):
         super().__init__()
         from torchvision.models import vgg19
         unknown = [n for n in layer_name_list if n not in VGG19_NAMES]
@@ -90,6 +90,7 @@ class VGGFeatureExtractor(nn.Module):
         for name, layer in zip(VGG19_NAMES[: last + 1], net.features[: last + 1]):
             # not in place: a pre-activation feature must survive its ReLU
             layers[name] = nn.ReLU(inplace=False) if isinstance(layer, nn.ReLU) else layer
+        layers['conv1_1'].padding_mode = padding  # traiNNer-redux's VGG replicates the border
         self.vgg_net = nn.Sequential(layers).eval()
         for p in self.parameters():
             p.requires_grad_(False)
@@ -130,7 +131,10 @@ class PerceptualLoss(nn.Module):
         range_norm: the input is in [-1, 1] and is mapped to [0, 1] first (default false).
         perceptual_weight: the factor of the feature term, >= 0 (default 1.0; 0: no such term).
         style_weight: the factor of the Gram-matrix style term, >= 0 (default 0: none).
-        criterion: the feature distance: ``l1`` (default), ``l2`` (MSE) or ``fro`` (Frobenius norm).
+        criterion: the feature distance: ``l1`` (default), ``l2`` (MSE), ``fro`` (Frobenius norm) or
+            ``charbonnier`` (the mean of ``sqrt(d^2 + 1e-12)``, traiNNer-redux's).
+        padding: the first convolution's padding: ``zeros`` (default, VGG's own) or ``replicate``
+            (traiNNer-redux's, which keeps the image's border from reading as an edge).
         vgg_weights: a VGG19 weights file; default: torchvision's, from the torch hub cache.
         optional: missing VGG weights disable the loss with a warning instead of stopping the run
             (default false).
@@ -143,8 +147,8 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, layer_weights: dict, vgg_type: Literal['vgg19'] = 'vgg19', use_input_norm: bool = True,
                  range_norm: bool = False, perceptual_weight: float = 1.0, style_weight: float = 0.0,
-                 criterion: Literal['l1', 'l2', 'fro'] = 'l1', vgg_weights: Optional[str] = None,
-                 optional: bool = False):
+                 criterion: Literal['l1', 'l2', 'fro', 'charbonnier'] = 'l1', vgg_weights: Optional[str] = None,
+                 optional: bool = False, padding: Literal['zeros', 'replicate'] = 'zeros'):
         super().__init__()
         self.perceptual_weight = perceptual_weight
         self.style_weight = style_weight
@@ -152,7 +156,7 @@ class PerceptualLoss(nn.Module):
         self.criterion = criterion
         self.missing_message = None
         try:
-            self.vgg = VGGFeatureExtractor(list(layer_weights), use_input_norm, range_norm, vgg_weights)
+            self.vgg = VGGFeatureExtractor(list(layer_weights), use_input_norm, range_norm, vgg_weights, padding)
         except WeightsMissing as e:
             if not optional:
                 raise
@@ -168,6 +172,8 @@ class PerceptualLoss(nn.Module):
             return F.l1_loss(a, b)
         if self.criterion == 'l2':
             return F.mse_loss(a, b)
+        if self.criterion == 'charbonnier':
+            return torch.sqrt((a - b) ** 2 + 1e-12).mean()
         return torch.linalg.norm((a - b).flatten(), ord=2)
 
     @staticmethod

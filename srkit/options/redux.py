@@ -49,6 +49,9 @@ KERNEL_KEYS = frozenset('''blur_kernel_size kernel_list kernel_prob kernel_range
     betap_range blur_kernel_size2 kernel_list2 kernel_prob2 kernel_range2 sinc_prob2 blur_sigma2 betag_range2
     betap_range2 final_sinc_prob final_kernel_range'''.split())
 
+# traiNNer-redux's VGG19 layers for the charbonnier and l1 criteria (pre-activation), and their weights
+VGG19_CONV_LAYERS = {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1, 'conv4_4': 1, 'conv5_4': 1}
+
 # path keys traiNNer-redux fills in itself (the experiment's folders): accepted only empty
 DERIVED_PATHS = ('models', 'resume_models', 'training_states', 'log', 'visualization', 'results_root')
 
@@ -313,20 +316,23 @@ class _Reader:
         return t
 
     def losses(self, specs: list) -> list:
-        out = []
+        out, zero = [], []
         for i, spec in enumerate(specs):
             if not isinstance(spec, dict):
                 out.append(spec)
-                continue
-            if spec.get('loss_weight', 1) == 0:
-                self.note(f'train.losses[{i}]: {spec.get("type")} at loss_weight 0; left out, as traiNNer-redux '
-                          'builds no loss at weight 0')
-                continue
-            out.append(self.loss(spec, f'train.losses[{i}]'))
+            elif spec.get('loss_weight', 1) == 0:
+                zero.append(str(spec.get('type')))
+            else:
+                out.append(self.loss(spec, f'train.losses[{i}]'))
+        if zero:
+            self.note(f'train.losses: {", ".join(zero)} at loss_weight 0: left out, as traiNNer-redux builds no '
+                      'loss at weight 0')
         return out
 
     def loss(self, spec: dict, where: str) -> dict:
         t = spec.get('type')
+        if isinstance(t, str) and t.lower() in ('perceptualloss', 'perceptualfp16loss'):
+            return self.perceptual(spec, where)
         name = registered(LOSS_REGISTRY, t, where)
         if isinstance(t, str) and name not in LOSS_REGISTRY:
             raise OptionError(f"{where}.type: {t}: traiNNer-redux's loss, not one srkit has yet")
@@ -336,6 +342,31 @@ class _Reader:
         if name == 'GANLoss':
             self.gan = True
         return {**spec, 'type': name}
+
+    def perceptual(self, spec: dict, where: str) -> dict:
+        """traiNNer-redux's VGG19 loss: srkit's PerceptualLoss with its default layers for the
+        criterion, a replicate-padded first convolution, and ``loss_weight`` as the feature term's
+        factor."""
+        spec = dict(spec)
+        spec.pop('type')
+        crit = spec.pop('criterion', 'charbonnier')
+        if crit not in ('charbonnier', 'l1'):
+            raise OptionError(f"{where}.criterion: {crit}: traiNNer-redux's pd and fd criteria (feature distributions "
+                              'and their Fourier spectra) are not in srkit; use charbonnier or l1')
+        self.refuse_unless(spec, 'antialiased', (False,), f'{where}.', "the antialiased VGG19 needs the "
+                           'antialiased-cnns package and its weights; srkit has torchvision\'s VGG19')
+        self.refuse_unless(spec, 'clip_min', (0,), f'{where}.', 'the charbonnier and l1 distances are never '
+                           'negative; srkit keeps no floor')
+        for k in ('w_lambda', 'alpha', 'num_proj_fd', 'phase_weight_fd', 'stride_fd', 'antialiased', 'clip_min',
+                  'verbose_logging'):
+            spec.pop(k, None)  # the pd and fd criteria's keys
+        weight = spec.pop('loss_weight', 1.0)
+        if isinstance(weight, (int, float)) and weight < 0:
+            raise OptionError(f"{where}.loss_weight: {weight}: traiNNer-redux's negative weight (compare with the "
+                              'bicubic-upscaled LQ) has no srkit counterpart')
+        layers = spec.pop('layer_weights', None) or dict(VGG19_CONV_LAYERS)
+        return {'type': 'PerceptualLoss', 'layer_weights': layers, 'criterion': crit, 'padding': 'replicate',
+                'perceptual_weight': weight, **spec}
 
     # ------------------------------------------------------------------ path, logger, val
     def path(self, p: dict) -> dict:
