@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from .kernels import KERNEL_KINDS, kernel_from_params, pad_kernel, random_mixed_kernel, random_sinc_kernel
 from .torch_ops import filter2d, gaussian_noise_pt, jpeg_pt, poisson_noise_pt, usm_sharp_pt  # noqa: F401
-from .torch_ops import one_cpu_thread
+from .torch_ops import lanczos_resize_pt, one_cpu_thread
 
 
 class _FromOptions:
@@ -60,6 +60,8 @@ class KernelConfig(_FromOptions):
         betap_range2: [low, high] shape of the second blur's plateau kernels.
         final_sinc_prob: probability, in [0, 1], of the final sinc filter (0.8).
         size: the side every kernel is zero-padded to (21).
+        kernel_range2: the second blur's kernel sides; default: ``kernel_range``.
+        final_kernel_range: the final sinc filter's kernel sides; default: ``kernel_range``.
     """
 
     kernel_range: tuple = tuple(range(7, 22, 2))  # odd sizes 7..21
@@ -77,10 +79,12 @@ class KernelConfig(_FromOptions):
     betap_range2: tuple = (1.0, 2.0)
     final_sinc_prob: float = 0.8
     size: int = 21  # every kernel is zero-padded to this
+    kernel_range2: tuple | None = None  # traiNNer-redux's: the second blur's sides (default kernel_range)
+    final_kernel_range: tuple | None = None  # and the final sinc's
 
 
 def _blur(rng, cfg: KernelConfig, second: bool):
-    k = int(rng.choice(cfg.kernel_range))
+    k = int(rng.choice(cfg.kernel_range2 if second and cfg.kernel_range2 else cfg.kernel_range))
     if rng.uniform() < (cfg.sinc_prob2 if second else cfg.sinc_prob):
         ker, p = random_sinc_kernel(rng, k)
     else:
@@ -100,7 +104,8 @@ def sample_kernels(rng: np.random.Generator, cfg: KernelConfig | None = None):
     k1, p1 = _blur(rng, cfg, second=False)
     k2, p2 = _blur(rng, cfg, second=True)
     if rng.uniform() < cfg.final_sinc_prob:
-        k3, p3 = random_sinc_kernel(rng, int(rng.choice(cfg.kernel_range)), cutoff_range=(math.pi / 3, math.pi),
+        k3, p3 = random_sinc_kernel(rng, int(rng.choice(cfg.final_kernel_range or cfg.kernel_range)),
+                                    cutoff_range=(math.pi / 3, math.pi),
                                     pad_to=cfg.size)
     else:
         p3 = {'kind': 'pulse', 'size': cfg.size}
@@ -138,6 +143,22 @@ class SecondOrderConfig(_FromOptions):
         poisson_scale_range2: [low, high] scale of the second Poisson noise (default [0.05, 2.5]).
         gray_noise_prob2: probability that the second noise is the same on all channels (default 0.4).
         jpeg_range2: [low, high] quality of the second JPEG compression, in [1, 100] (default [30, 95]).
+        blur_prob: probability, in [0, 1], of the first blur, per sample (default 1: always, as
+            Real-ESRGAN; traiNNer-redux's key).
+        jpeg_prob: probability, in [0, 1], of the first JPEG compression, per sample (default 1).
+        jpeg_prob2: probability, in [0, 1], of the second JPEG compression, per sample (default 1).
+        resize_mode_list: the first resize's interpolations, from ``area``, ``bilinear``,
+            ``bicubic``, ``nearest``, ``nearest-exact`` and ``lanczos`` (default Real-ESRGAN's
+            three: area, bilinear, bicubic).
+        resize_mode_prob: the probability of each ``resize_mode_list`` entry (default equal).
+        resize_mode_list2: the second resize's interpolations (default area, bilinear, bicubic).
+        resize_mode_prob2: the probability of each ``resize_mode_list2`` entry (default equal).
+        resize_mode_list3: the final resize's interpolations (default area, bilinear, bicubic).
+        resize_mode_prob3: the probability of each ``resize_mode_list3`` entry (default equal).
+        resize_antialias: antialiased bilinear and bicubic shrinking, each resize's result clamped
+            to [0, 1], as traiNNer-redux resizes (default false: Real-ESRGAN's ``F.interpolate``).
+        usm_lq: degrade the USM-sharpened GT, as Real-ESRGAN does (default true); false: the GT as
+            it is (traiNNer-redux's ``lq_usm: false``).
     """
 
     resize_prob: tuple[float, ...] = (0.2, 0.7, 0.1)
@@ -155,9 +176,23 @@ class SecondOrderConfig(_FromOptions):
     poisson_scale_range2: tuple[float, ...] = (0.05, 2.5)
     gray_noise_prob2: float = 0.4
     jpeg_range2: tuple[float, ...] = (30.0, 95.0)
+    # traiNNer-redux's keys; the defaults are Real-ESRGAN's pipeline, unchanged (and its random draws)
+    blur_prob: float = 1.0
+    jpeg_prob: float = 1.0
+    jpeg_prob2: float = 1.0
+    resize_mode_list: tuple[str, ...] = ('area', 'bilinear', 'bicubic')
+    resize_mode_prob: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)
+    resize_mode_list2: tuple[str, ...] = ('area', 'bilinear', 'bicubic')
+    resize_mode_prob2: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)
+    resize_mode_list3: tuple[str, ...] = ('area', 'bilinear', 'bicubic')
+    resize_mode_prob3: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)
+    resize_antialias: bool = False
+    usm_lq: bool = True
 
 
 RESIZE_MODES = ('area', 'bilinear', 'bicubic')
+# what a resize_mode_list may name: F.interpolate's modes, and traiNNer-redux's lanczos
+ALL_RESIZE_MODES = ('area', 'bilinear', 'bicubic', 'nearest', 'nearest-exact', 'lanczos')
 
 
 def _u(gen: torch.Generator) -> float:
@@ -184,12 +219,38 @@ def _resize_scale(gen, probs, rng_range) -> float:
     return 1.0
 
 
-def _interpolate(x, mode, size=None, scale=None):
+def _interpolate(x, mode, size=None, scale=None, antialias: bool = False):
     """``F.interpolate`` of ``(B,C,H,W)``, on one thread on the CPU: the bilinear kernel's result
     depends on how the threads split the output (by an ulp); area and bicubic were measured
-    thread-independent, but are cheap enough that one rule for all modes costs nothing."""
+    thread-independent, but are cheap enough that one rule for all modes costs nothing.
+
+    ``antialias``: traiNNer-redux's resize: antialiased bilinear and bicubic, ``lanczos``
+    (:func:`lanczos_resize_pt`), the size rounded from ``scale`` and the result clamped to [0,1]."""
+    if antialias or mode == 'lanczos':
+        if size is None:
+            size = (round(x.shape[2] * scale), round(x.shape[3] * scale))
+        if tuple(size) == tuple(x.shape[2:]):
+            return x  # traiNNer-redux leaves a 'keep' as it is
+        if mode == 'lanczos':
+            with one_cpu_thread(x):
+                return lanczos_resize_pt(x, size)
+        with one_cpu_thread(x):
+            return F.interpolate(x, size=size, mode=mode, antialias=mode in ('bilinear', 'bicubic')).clamp(0, 1)
     with one_cpu_thread(x):
         return F.interpolate(x, size=size, scale_factor=scale, mode=mode)
+
+
+
+
+def _sometimes(x, dev_gen, prob, fn):
+    """``fn(x)`` on the samples a draw of probability ``prob`` picks, ``x`` on the others; no
+    draw at all for ``prob`` 1 (every sample, Real-ESRGAN's stream unchanged)."""
+    if prob >= 1:
+        return fn(x), None
+    if prob <= 0:
+        return x, torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    pick = torch.rand(x.shape[0], device=x.device, generator=dev_gen) < prob
+    return torch.where(pick.view(-1, 1, 1, 1), fn(x), x), pick
 
 
 def _noise(x, cpu_gen, dev_gen, gaussian_prob, sigma_range, poisson_range, gray_prob, fused=None):
@@ -224,6 +285,16 @@ def _jpeg(x, dev_gen, q_range):
     return jpeg_pt(torch.clamp(x, 0, 1), q), q
 
 
+def _maybe_jpeg(x, dev_gen, q_range, prob):
+    """JPEG on each sample with probability ``prob`` (the qualities drawn for all; the skipped
+    samples' quality reads 0 in the params)."""
+    if prob >= 1:
+        return _jpeg(x, dev_gen, q_range)
+    q = torch.rand(x.shape[0], device=x.device, generator=dev_gen) * (q_range[1] - q_range[0]) + q_range[0]
+    out, pick = _sometimes(x, dev_gen, prob, lambda t: jpeg_pt(torch.clamp(t, 0, 1), q))
+    return out, torch.where(pick, q, torch.zeros_like(q))
+
+
 def second_order(gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor, sinc: torch.Tensor, scale: int,
                  generator: torch.Generator, device_generator: torch.Generator | None = None,
                  cfg: SecondOrderConfig | None = None, usm: bool = True):
@@ -241,17 +312,21 @@ def second_order(gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor,
     b, _, h, w = gt.shape
     if h % scale or w % scale:
         raise ValueError(f'GT size {h}x{w} is not a multiple of the scale {scale}')
-    gt_usm = usm_sharp_pt(gt) if usm else gt
+    gt_usm = usm_sharp_pt(gt) if usm and cfg.usm_lq else gt
     p: dict = {}
+    aa = cfg.resize_antialias
 
     # stage 1: blur, resize, noise, JPEG
-    out = filter2d(gt_usm, kernel1)
-    s1, mode1 = _resize_scale(generator, cfg.resize_prob, cfg.resize_range), _pick(generator, RESIZE_MODES)
-    out = _interpolate(out, mode1, scale=s1)
+    out, blur1 = _sometimes(gt_usm, dev_gen, cfg.blur_prob, lambda x: filter2d(x, kernel1))
+    if blur1 is not None:
+        p['blur1'] = blur1
+    s1 = _resize_scale(generator, cfg.resize_prob, cfg.resize_range)
+    mode1 = _pick(generator, tuple(cfg.resize_mode_list), list(cfg.resize_mode_prob))
+    out = _interpolate(out, mode1, scale=s1, antialias=aa)
     p['resize1'] = {'scale': s1, 'mode': mode1}
     out, p['noise1'] = _noise(out, generator, dev_gen, cfg.gaussian_noise_prob, cfg.noise_range,
                               cfg.poisson_scale_range, cfg.gray_noise_prob)
-    out, p['jpeg1'] = _jpeg(out, dev_gen, cfg.jpeg_range)
+    out, p['jpeg1'] = _maybe_jpeg(out, dev_gen, cfg.jpeg_range, cfg.jpeg_prob)
 
     # stage 2: blur (per sample, else an identity pulse), resize relative to H/scale, noise
     blur2 = torch.rand(b, device=gt.device, generator=dev_gen) < cfg.second_blur_prob
@@ -259,22 +334,23 @@ def second_order(gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor,
     pulse[..., kernel2.shape[-2] // 2, kernel2.shape[-1] // 2] = 1
     out = filter2d(out, torch.where(blur2.view(b, 1, 1), kernel2.to(gt.device), pulse.to(gt.device)))
     p['blur2'] = blur2
-    s2, mode2 = _resize_scale(generator, cfg.resize_prob2, cfg.resize_range2), _pick(generator, RESIZE_MODES)
-    out = _interpolate(out, mode2, size=(max(1, int(h / scale * s2)), max(1, int(w / scale * s2))))
+    s2 = _resize_scale(generator, cfg.resize_prob2, cfg.resize_range2)
+    mode2 = _pick(generator, tuple(cfg.resize_mode_list2), list(cfg.resize_mode_prob2))
+    out = _interpolate(out, mode2, size=(max(1, int(h / scale * s2)), max(1, int(w / scale * s2))), antialias=aa)
     p['resize2'] = {'scale': s2, 'mode': mode2}
     out, p['noise2'] = _noise(out, generator, dev_gen, cfg.gaussian_noise_prob2, cfg.noise_range2,
                               cfg.poisson_scale_range2, cfg.gray_noise_prob2)
 
     # the last stage: [resize to H/scale + sinc, JPEG] or [JPEG, resize + sinc]
     sinc_first = _u(generator) < 0.5
-    mode3 = _pick(generator, RESIZE_MODES)
+    mode3 = _pick(generator, tuple(cfg.resize_mode_list3), list(cfg.resize_mode_prob3))
     p['final'] = {'order': 'sinc_jpeg' if sinc_first else 'jpeg_sinc', 'mode': mode3}
     if sinc_first:
-        out = filter2d(_interpolate(out, mode3, size=(h // scale, w // scale)), sinc)
-        out, p['jpeg2'] = _jpeg(out, dev_gen, cfg.jpeg_range2)
+        out = filter2d(_interpolate(out, mode3, size=(h // scale, w // scale), antialias=aa), sinc)
+        out, p['jpeg2'] = _maybe_jpeg(out, dev_gen, cfg.jpeg_range2, cfg.jpeg_prob2)
     else:
-        out, p['jpeg2'] = _jpeg(out, dev_gen, cfg.jpeg_range2)
-        out = filter2d(_interpolate(out, mode3, size=(h // scale, w // scale)), sinc)
+        out, p['jpeg2'] = _maybe_jpeg(out, dev_gen, cfg.jpeg_range2, cfg.jpeg_prob2)
+        out = filter2d(_interpolate(out, mode3, size=(h // scale, w // scale), antialias=aa), sinc)
     lq = torch.clamp((out * 255.0).round(), 0, 255) / 255.0
     return lq, gt_usm, p
 

@@ -135,6 +135,36 @@ def usm_sharp_pt(x: torch.Tensor, weight: float = 0.5, radius: int = 50, thresho
     return soft * sharp + (1 - soft) * x
 
 
+def _lanczos_taps(ratio: float, a: int = 3) -> torch.Tensor:
+    """The Lanczos-``a`` low-pass that shrinking by ``ratio`` (< 1) needs: the kernel stretched
+    by ``1 / ratio``, sampled at the input's pixels, normalised to sum 1; odd length."""
+    n = math.ceil(a / ratio + 1)
+    t = torch.arange(n, dtype=torch.float64) * ratio
+    t = torch.cat([-t[1:].flip(0), t])[1:-1]
+
+    def sinc(v):
+        return torch.where(v != 0, torch.sin(math.pi * v) / (math.pi * v), torch.ones_like(v))
+
+    k = torch.where((t > -a) & (t < a), sinc(t) * sinc(t / a), torch.zeros_like(t))
+    return (k / k.sum()).float()
+
+
+def lanczos_resize_pt(x: torch.Tensor, size: tuple[int, int], a: int = 3) -> torch.Tensor:
+    """traiNNer-redux's ``lanczos`` resize of ``(B,C,H,W)`` in [0,1] to ``size``: along each axis
+    that shrinks, a Lanczos-3 low-pass at the input's resolution (reflect-padded), then bicubic
+    interpolation to the size; clamped to [0,1]."""
+    b, c, h, w = x.shape
+    oh, ow = size
+    y = x.reshape(b * c, 1, h, w)
+    if oh < h:
+        k = _lanczos_taps(oh / h, a).to(y)
+        y = F.conv2d(F.pad(y, (0, 0, k.numel() // 2, k.numel() // 2), 'reflect'), k.view(1, 1, -1, 1))
+    if ow < w:
+        k = _lanczos_taps(ow / w, a).to(y)
+        y = F.conv2d(F.pad(y, (k.numel() // 2, k.numel() // 2, 0, 0), 'reflect'), k.view(1, 1, 1, -1))
+    return F.interpolate(y.view(b, c, h, w), size=(oh, ow), mode='bicubic', align_corners=False).clamp(0, 1)
+
+
 def _rand(b: int, lo: float, hi: float, like: torch.Tensor, generator) -> torch.Tensor:
     return torch.rand(b, device=like.device, dtype=like.dtype, generator=generator) * (hi - lo) + lo
 

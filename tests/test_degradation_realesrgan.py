@@ -224,3 +224,78 @@ def test_noise_kind_per_sample_split_and_fused_paths_agree_on_kinds():
             ref_p[rest] = poisson_noise_pt(x[rest], gen, (0.05, 3), 0.4)[0]
         for i, k in enumerate(kinds):
             assert torch.equal(out[i], torch.clamp((ref_g if k == 'gaussian' else ref_p)[i], 0, 1))
+
+
+def _still(**over):
+    """A second order that adds no noise and keeps the size but for the second resize's, to
+    H/scale by area: what is left is what ``over`` sets."""
+    from degradations.realesrgan import SecondOrderConfig
+    base = dict(resize_prob=(0, 0, 1), resize_prob2=(0, 0, 1), gaussian_noise_prob=0, gaussian_noise_prob2=0,
+                poisson_scale_range=(0, 0), poisson_scale_range2=(0, 0), usm_lq=False,
+                resize_mode_list2=('area',), resize_mode_prob2=(1,), resize_mode_list3=('area',), resize_mode_prob3=(1,))
+    return SecondOrderConfig(**{**base, **over})
+
+
+def test_traiNNer_redux_s_probabilities_of_blur_and_jpeg():
+    """blur_prob 0 is a first blur with the identity pulse; jpeg_prob and jpeg_prob2 0 leave only
+    the final area downscale, rounded to 8 bits; their defaults (1) keep Real-ESRGAN's draws."""
+    from degradations.realesrgan import SecondOrderConfig, second_order
+    gt = _photo_batch()
+    k = torch.from_numpy(np.stack([sample_kernels(np.random.default_rng(i))[0] for i in range(3)]))
+    pulse = torch.zeros(3, 21, 21)
+    pulse[:, 10, 10] = 1
+
+    def run(cfg, k1, seed=3):
+        return second_order(gt, k1, k[:, 1], k[:, 2], 4, torch.Generator().manual_seed(seed), cfg=cfg)[0]
+
+    assert torch.equal(run(SecondOrderConfig(blur_prob=0), k[:, 0]), run(SecondOrderConfig(), pulse))
+    assert not torch.equal(run(SecondOrderConfig(), k[:, 0]), run(SecondOrderConfig(), pulse))
+    lq = second_order(gt, pulse, pulse, pulse, 4, torch.Generator().manual_seed(0),
+                      cfg=_still(jpeg_prob=0, jpeg_prob2=0, second_blur_prob=0))[0]
+    want = torch.clamp((torch.nn.functional.interpolate(gt, size=(24, 24), mode='area') * 255).round(), 0, 255) / 255
+    # the same up to the identity filters' float rounding (a level where a value sits on .5)
+    assert (lq - want).abs().max() <= 1 / 255 + 1e-6 and (lq - want).abs().mean() < 2e-4
+    # half the samples compressed: those differ from the plain downscale, the others do not
+    lq, _, p = second_order(gt.repeat(4, 1, 1, 1), pulse.repeat(4, 1, 1), pulse.repeat(4, 1, 1), pulse.repeat(4, 1, 1),
+                            4, torch.Generator().manual_seed(1), cfg=_still(jpeg_prob=0, jpeg_prob2=0.5,
+                                                                           second_blur_prob=0))
+    jpeg = p['jpeg2'] > 0
+    assert 0 < int(jpeg.sum()) < 12
+    for i in range(12):
+        assert ((lq[i] - want[i % 3]).abs().mean() > 1e-3) == bool(jpeg[i])
+
+
+def test_traiNNer_redux_s_resize_modes():
+    """resize_mode_list picks among its modes with its probabilities; with resize_antialias the
+    modes are traiNNer-redux's: antialiased bilinear and bicubic, and lanczos."""
+    from degradations.realesrgan import _interpolate, second_order
+    from degradations.torch_ops import lanczos_resize_pt
+    gt = _photo_batch()
+    pulse = torch.zeros(3, 21, 21)
+    pulse[:, 10, 10] = 1
+    for mode in ('nearest-exact', 'bilinear', 'lanczos'):
+        cfg = _still(resize_mode_list2=(mode, 'area'), resize_mode_prob2=(1, 0), resize_antialias=True, jpeg_prob=0,
+                     jpeg_prob2=0, second_blur_prob=0)
+        lq, _, p = second_order(gt, pulse, pulse, pulse, 4, torch.Generator().manual_seed(0), cfg=cfg)
+        assert p['resize2']['mode'] == mode
+        small = (lanczos_resize_pt(gt, (24, 24)) if mode == 'lanczos' else torch.nn.functional.interpolate(
+            gt, size=(24, 24), mode=mode, antialias=mode == 'bilinear').clamp(0, 1))
+        want = torch.clamp((small * 255).round(), 0, 255) / 255
+        assert (lq - want).abs().max() <= 1 / 255 + 1e-6 and (lq - want).abs().mean() < 2e-4
+    # lanczos: a low-pass at the input's resolution before shrinking (a checkerboard averages out,
+    # where nearest keeps it),
+    # a constant stays constant, the same size is the image
+    board = (torch.arange(64).view(8, 8) % 2 + torch.arange(64).view(8, 8).T % 2).remainder(2).float()
+    board = board.repeat(8, 8)[None, None].expand(1, 3, 64, 64)
+    assert lanczos_resize_pt(board, (21, 21)).std() < 0.05 < 0.4 < _interpolate(board, 'nearest', size=(21, 21)).std()
+    torch.testing.assert_close(lanczos_resize_pt(torch.full((1, 3, 30, 40), 0.3), (11, 13)),
+                               torch.full((1, 3, 11, 13), 0.3))
+    torch.testing.assert_close(lanczos_resize_pt(gt, (96, 96)), gt)
+
+
+def test_kernel_ranges_per_stage():
+    """traiNNer-redux's kernel_range2 and final_kernel_range: each stage's sides from its own range."""
+    cfg = KernelConfig(kernel_range=(5,), kernel_range2=(9,), final_kernel_range=(13,), final_sinc_prob=1)
+    for seed in range(5):
+        _, p = sample_kernels(np.random.default_rng(seed), cfg)
+        assert (p['kernel1']['size'], p['kernel2']['size'], p['sinc']['size']) == (5, 9, 13)

@@ -22,6 +22,7 @@ FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'trainner_redux')
 TEMPLATES = sorted(os.path.relpath(p, FIXTURES) for p in glob.glob(os.path.join(FIXTURES, '*', '*.yml')))
 FIDELITY = [t for t in TEMPLATES if t.endswith('_fidelity.yml') and '_OTF_' not in t]
 GAN = [t for t in TEMPLATES if t.endswith('_gan.yml') and '_OTF_' not in t]
+OTF = [t for t in TEMPLATES if '_OTF_' in t]
 # the smallest network of each family: what trains an iteration in the suite (the others are the
 # same code at other sizes; each is built at its own size when its template is read)
 SMALLEST = ['ATD/ATD_fidelity.yml', 'CRAFT/CRAFT_fidelity.yml', 'Compact/SuperUltraCompact_fidelity.yml',
@@ -66,7 +67,7 @@ def template(rel: str, root) -> dict:
 
 
 def test_the_fixtures_are_traiNNer_redux_s_templates():
-    assert len(TEMPLATES) == 204 and len(FIDELITY) == 51 and len(GAN) == 51
+    assert len(TEMPLATES) == 204 and len(FIDELITY) == len(GAN) == 51 and len(OTF) == 102
     for rel in TEMPLATES:  # four per network: fidelity, gan and their OTF twins
         stem = rel[:-len('_fidelity.yml')] if rel.endswith('_fidelity.yml') else rel[:-len('_gan.yml')]
         stem = stem.replace('_OTF', '')
@@ -121,12 +122,55 @@ def test_every_gan_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
             'out, as traiNNer-redux builds no loss at weight 0') in opt.notes
 
 
-@pytest.mark.parametrize('rel', [t for t in TEMPLATES if '_OTF_' in t])
-def test_otf_templates_are_refused_in_one_line_until_srkit_reads_them(rel, x4_pairs):
-    with pytest.raises(OptionError) as e:
-        parse_options(template(rel, x4_pairs))
-    assert str(e.value).startswith("high_order_degradation: true: traiNNer-redux's OTF degradations are not read "
-                                   'yet') and '\n' not in str(e.value)
+@pytest.mark.parametrize('rel', OTF)
+def test_every_otf_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
+    """The OTF templates: srkit's Real-ESR families with traiNNer-redux's degradation (no first
+    blur, JPEG always, its four resize modes, antialiased; no USM), its kernel ranges, its
+    crop (GT + 32 px), the losses on the plain GT."""
+    raw = yaml.safe_load(open(os.path.join(FIXTURES, rel)))
+    data = template(rel, x4_pairs)
+    if 'pretrain_network_g' in data['path']:
+        data['path']['pretrain_network_g'] = str(tmp_path / 'pretrain.pth')
+        (tmp_path / 'pretrain.pth').touch()
+    opt = parse_options(data)
+    gan = rel.endswith('_gan.yml')
+    assert opt.model_type == ('RealESRGANModel' if gan else 'RealESRNetModel')
+    lq = raw['datasets']['train']['lq_size']
+    assert opt.gt_size == lq * 4 and opt.queue_size == 120 and opt.high_order_degradation
+    for key in ('resize_prob', 'resize_range', 'noise_range', 'poisson_scale_range', 'jpeg_range', 'resize_prob2',
+                'resize_range2', 'jpeg_range2', 'resize_mode_list', 'resize_mode_prob', 'resize_mode_list3'):
+        assert list(getattr(opt, key)) == raw[key], key
+    assert (opt.blur_prob, opt.second_blur_prob, opt.jpeg_prob, opt.jpeg_prob2) == (0, 0, 1, 1)
+    assert (opt.usm_lq, opt.resize_antialias, opt.l1_gt_usm, opt.percep_gt_usm, opt.gan_gt_usm) == (
+        False, True, False, False, False)
+    ds = opt.datasets['train']
+    assert ds.type == 'RealESRGANDataset' and ds.crop_pad_size == lq * 4 + 32 and ds.blur_kernel_size == 21
+    assert ds.kernel_range == ds.kernel_range2 == ds.final_kernel_range == [5, 17] and ds.final_sinc_prob == 0
+    assert ds.use_hflip and ds.use_rot
+    assert all(t.target == 'gt' for t in opt.train.losses if t.type != 'GANLoss')
+    assert [t.type for t in opt.train.losses] == (['MSSIMLoss', 'PerceptualLoss', 'HSLuvLoss', 'GANLoss'] if gan
+                                                  else ['CharbonnierLoss'])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind', ['fidelity', 'gan'])
+def test_an_otf_template_trains_an_iteration(kind, x4_pairs, tmp_path, vgg_cache):
+    """SPAN_S's OTF templates: each batch degraded on the fly as traiNNer-redux degrades it,
+    at a CPU's batch and crop (from a SPAN_S file for the GAN's path.pretrain_network_g)."""
+    from srkit.archs import build_network
+    data = template(f'SPAN/SPAN_S_OTF_{kind}.yml', x4_pairs)
+    if kind == 'gan':
+        torch.save({'params': build_network({'type': 'span_s', 'scale': 4}).state_dict()}, tmp_path / 'pre.pth')
+        data['path']['pretrain_network_g'] = str(tmp_path / 'pre.pth')
+    p = write_yaml(tmp_path / 'opt.yml', data)
+    r = call_cli('train', '-opt', p, '--force', 'train.total_iter=2', '--force', 'datasets.train.batch_size_per_gpu=2',
+                 '--force', 'datasets.train.lq_size=32', '--force', f'path.experiments_root={tmp_path}')
+    assert r.returncode == 0, r.stderr[-2000:]
+    exp = tmp_path / data['name']
+    log = open(next(exp.glob('train_*.log'))).read()
+    assert ('| RealESRGANModel |' if kind == 'gan' else '| RealESRNetModel |') in log
+    assert ' l_g_mssim_gt ' in log if kind == 'gan' else ' l_g_charbonnier_gt ' in log
+    assert (exp / 'models' / 'net_g_2.safetensors').is_file()
 
 
 def test_a_gan_template_trains_an_iteration(x4_pairs, tmp_path, vgg_cache):

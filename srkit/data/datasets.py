@@ -384,6 +384,10 @@ class RealESRGANDatasetOptions(DatasetOptions):
         betag_range2: [low, high] shape of the second blur's generalized Gaussian kernels.
         betap_range2: [low, high] shape of the second blur's plateau kernels.
         final_sinc_prob: probability, in [0, 1], of the final sinc filter (default 0.8).
+        kernel_range: [low, high]: the first blur's kernel sides are the odd numbers from low to high
+            (traiNNer-redux's key); default: 7 to ``blur_kernel_size``.
+        kernel_range2: the same for the second blur; default: ``kernel_range``.
+        final_kernel_range: the same for the final sinc filter; default: ``kernel_range``.
     """
 
     dataroot_gt: Optional[Roots] = None
@@ -408,9 +412,17 @@ class RealESRGANDatasetOptions(DatasetOptions):
     betag_range2: list[Float] = [0.5, 4.0]
     betap_range2: list[Float] = [1.0, 2.0]
     final_sinc_prob: Float = 0.8
+    kernel_range: Optional[list[IntIn(1, 255)]] = None
+    kernel_range2: Optional[list[IntIn(1, 255)]] = None
+    final_kernel_range: Optional[list[IntIn(1, 255)]] = None
 
     def check(self, path):
         super().check(path)
+        for key in ('kernel_range', 'kernel_range2', 'final_kernel_range'):
+            v = getattr(self, key)
+            if v is not None and (len(v) != 2 or v[0] % 2 == 0 or not 3 <= v[0] <= v[1] <= self.blur_kernel_size):
+                raise OptionError(f'{path}.{key}: expected [low, high], an odd low >= 3 and low <= high <= '
+                                  f'blur_kernel_size {self.blur_kernel_size}, got {v}')
         if self.phase != 'train':
             raise OptionError(f'{path}.type: RealESRGANDataset makes training batches (GT + kernels); validate '
                               'with PairedImageDataset or SingleHRDataset')
@@ -439,8 +451,13 @@ class RealESRGANDatasetOptions(DatasetOptions):
             raise OptionError(f'{path}.crop_pad_size: must be >= 1')
 
     def kernel_config(self) -> KernelConfig:
-        return KernelConfig.from_dict({**self.__dict__, 'size': self.blur_kernel_size,
-                                       'kernel_range': tuple(range(7, min(21, self.blur_kernel_size) + 1, 2))})
+        def sides(v):
+            return tuple(range(v[0], v[1] + 1, 2)) if v else None
+
+        first = sides(self.kernel_range) or tuple(range(7, min(21, self.blur_kernel_size) + 1, 2))
+        return KernelConfig.from_dict({**self.__dict__, 'size': self.blur_kernel_size, 'kernel_range': first,
+                                       'kernel_range2': sides(self.kernel_range2),
+                                       'final_kernel_range': sides(self.final_kernel_range)})
 
 
 @DATASET_REGISTRY.register()

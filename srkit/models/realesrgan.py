@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from degradations.realesrgan import Degrader, SecondOrderConfig
+from degradations.realesrgan import ALL_RESIZE_MODES, Degrader, SecondOrderConfig
 from degradations.torch_ops import usm_sharp_pt
 
 from ..config import MAX_SIZE, Bool, IntIn, Schema, signature_model
@@ -77,8 +77,17 @@ class RealESRGANOptions(_SecondOrderKeys):
             lo, hi = getattr(self, name)
             if not 0 < lo <= 1 <= hi:
                 raise OptionError(f'{name}: expected [low <= 1, high >= 1] with low > 0, got {[lo, hi]}')
+        for suffix in ('', '2', '3'):
+            modes, probs = getattr(self, 'resize_mode_list' + suffix), getattr(self, 'resize_mode_prob' + suffix)
+            bad = [m for m in modes if m not in ALL_RESIZE_MODES]
+            if bad or not modes:
+                raise OptionError(f'resize_mode_list{suffix}: {bad[0] if bad else "empty"!r}: expected modes from '
+                                  f'{", ".join(ALL_RESIZE_MODES)}')
+            if len(probs) != len(modes) or min(probs) < 0 or sum(probs) <= 0:
+                raise OptionError(f'resize_mode_prob{suffix}: expected {len(modes)} non-negative probabilities, one '
+                                  f'per resize_mode_list{suffix} entry, got {list(probs)}')
         for name in ('gaussian_noise_prob', 'gray_noise_prob', 'second_blur_prob', 'gaussian_noise_prob2',
-                     'gray_noise_prob2'):
+                     'gray_noise_prob2', 'blur_prob', 'jpeg_prob', 'jpeg_prob2'):
             if not 0 <= getattr(self, name) <= 1:
                 raise OptionError(f'{name}: a probability must lie in [0, 1], got {getattr(self, name)}')
         if self.queue_size < 0:

@@ -45,6 +45,24 @@ OTF_KEYS = frozenset('''high_order_degradations_debug high_order_degradations_de
     resize_prob2 resize_mode_list2 resize_mode_prob2 resize_range2 gaussian_noise_prob2 noise_range2
     poisson_scale_range2 gray_noise_prob2 jpeg_prob2 jpeg_range2 resize_mode_list3 resize_mode_prob3
     queue_size'''.split())
+# traiNNer-redux's defaults of those keys (its ReduxOptions), where they differ from srkit's, which are
+# Real-ESRGAN's: an OTF recipe that leaves one out gets traiNNer-redux's
+_MODES, _MODE_PROBS = ['bilinear', 'bicubic', 'nearest-exact', 'lanczos'], [0.25, 0.25, 0.25, 0.25]
+OTF_DEFAULTS = {
+    'high_order_degradations_debug': False, 'high_order_degradations_debug_limit': 100, 'lq_usm': False,
+    'lq_usm_radius_range': [1, 25], 'thicklines_prob': 0, 'blur_prob': 0, 'resize_prob': [0.2, 0.7, 0.1],
+    'resize_mode_list': _MODES, 'resize_mode_prob': _MODE_PROBS, 'resize_range': [0.4, 1.5],
+    'gaussian_noise_prob': 0, 'noise_range': [0, 0], 'poisson_scale_range': [0, 0], 'gray_noise_prob': 0,
+    'jpeg_prob': 1, 'jpeg_range': [75, 95], 'blur_prob2': 0, 'resize_prob2': [0.3, 0.4, 0.3],
+    'resize_mode_list2': _MODES, 'resize_mode_prob2': _MODE_PROBS, 'resize_range2': [0.6, 1.2],
+    'gaussian_noise_prob2': 0, 'noise_range2': [0, 0], 'poisson_scale_range2': [0, 0], 'gray_noise_prob2': 0,
+    'jpeg_prob2': 1, 'jpeg_range2': [75, 95], 'resize_mode_list3': _MODES, 'resize_mode_prob3': _MODE_PROBS,
+    'queue_size': 120}
+# and of its OTF dataset's kernel keys (kernels are drawn with odd sides in [low, high], padded to 21)
+KERNEL_DEFAULTS = {
+    'kernel_range': [5, 17], 'kernel_range2': [5, 17], 'final_kernel_range': [5, 17], 'sinc_prob': 0,
+    'sinc_prob2': 0, 'final_sinc_prob': 0, 'blur_sigma': [0.2, 2], 'blur_sigma2': [0.2, 1], 'betag_range': [0.5, 4],
+    'betag_range2': [0.5, 4], 'betap_range': [1, 2], 'betap_range2': [1, 2]}
 KERNEL_KEYS = frozenset('''blur_kernel_size kernel_list kernel_prob kernel_range sinc_prob blur_sigma betag_range
     betap_range blur_kernel_size2 kernel_list2 kernel_prob2 kernel_range2 sinc_prob2 blur_sigma2 betag_range2
     betap_range2 final_sinc_prob final_kernel_range'''.split())
@@ -133,9 +151,7 @@ class _Reader:
         self.high_order = bool(d.pop('high_order_degradation', False))
         otf = {k: d.pop(k) for k in list(d) if k in OTF_KEYS}
         if self.high_order:
-            raise OptionError("high_order_degradation: true: traiNNer-redux's OTF degradations are not read yet "
-                              "(srkit's own are RealESRNetModel's and RealESRGANModel's, with Real-ESRGAN's keys)")
-        del otf  # without high_order_degradation traiNNer-redux ignores them too
+            out.update(self.otf(otf))  # without high_order_degradation traiNNer-redux ignores them too
 
         out.update(d)
         train = self.train(d.get('train')) if isinstance(d.get('train'), dict) else d.get('train')
@@ -162,6 +178,8 @@ class _Reader:
             out['datasets'] = {k: self.dataset(k, v) if isinstance(v, dict) else v for k, v in d['datasets'].items()}
         if isinstance(out.get('train'), dict) and self.accum != 1:
             out['train']['accum_iter'] = self.accum
+        if self.high_order and self.otf_gt_size is not None:
+            out['gt_size'] = self.otf_gt_size
         if isinstance(out.get('path'), dict):
             out['path'] = self.path(out['path'])
         if isinstance(d.get('logger'), dict):
@@ -182,9 +200,30 @@ class _Reader:
         return spec
 
     def model_type(self, out: dict) -> str:
-        """traiNNer-redux picks the model from the keys: a discriminator trains when the GAN
-        loss weighs something (its SRModel builds network_d only then)."""
+        """traiNNer-redux picks the model from the keys: its RealESRGANModel for
+        ``high_order_degradation``, and a discriminator trains when the GAN loss weighs something
+        (its SRModel builds network_d only then)."""
+        if self.high_order:
+            return 'RealESRGANModel' if self.gan else 'RealESRNetModel'
         return 'SRGANModel' if self.gan else 'SRModel'
+
+    def otf(self, keys: dict) -> dict:
+        """The high-order degradation's keys as srkit's Real-ESR families take them, traiNNer-redux's
+        defaults filled in where the recipe leaves a key out (they differ from Real-ESRGAN's)."""
+        keys = {**OTF_DEFAULTS, **keys}
+        self.refuse_unless(keys, 'thicklines_prob', (0, 0.0), '', "traiNNer-redux's thick-lines filter has no srkit "
+                           'counterpart')
+        self.refuse_unless(keys, 'lq_usm', (False,), '', "srkit sharpens with Real-ESRGAN's fixed USM (radius 50), "
+                           "not traiNNer-redux's random radius; leave it false")
+        if keys.pop('high_order_degradations_debug'):
+            self.note('high_order_degradations_debug: true: srkit does not save the degraded tiles (srkit-degrade '
+                      '--method realesrgan writes the same degradation to files)')
+        for k in ('high_order_degradations_debug_limit', 'lq_usm_radius_range', 'thicklines_prob'):
+            keys.pop(k)
+        keys['usm_lq'] = keys.pop('lq_usm')
+        keys['second_blur_prob'] = keys.pop('blur_prob2')
+        # traiNNer-redux resizes with antialiasing and clamps; its losses and D see the plain GT
+        return {**keys, 'resize_antialias': True, 'l1_gt_usm': False, 'percep_gt_usm': False, 'gan_gt_usm': False}
 
     # ------------------------------------------------------------------ GPU switches
     def gpu_keys(self, out: dict) -> None:
@@ -244,6 +283,8 @@ class _Reader:
         if ds['type'] != 'RealESRGANDataset':
             for k in KERNEL_KEYS & set(ds):
                 del ds[k]  # traiNNer-redux's datasets all take them; only its OTF one reads them
+        else:
+            ds = {**KERNEL_DEFAULTS, **ds, 'blur_kernel_size': 21, 'blur_kernel_size2': 21}  # its sizes: unread
         if train:
             lq = ds.pop('lq_size', None)
             if lq is not None and 'gt_size' in ds:
@@ -253,6 +294,11 @@ class _Reader:
                 if not isinstance(lq, int) or isinstance(lq, bool) or not isinstance(scale, int):
                     raise OptionError(f'{where}lq_size: expected a whole number of pixels, got {lq!r}')
                 ds['gt_size'] = lq * scale
+            if ds['type'] == 'RealESRGANDataset' and isinstance(ds.get('gt_size'), int):
+                # srkit's Real-ESR families crop after degrading, to the top-level gt_size; the set's
+                # crop is traiNNer-redux's: 32 pixels more
+                self.otf_gt_size = ds['gt_size']
+                ds['crop_pad_size'] = ds['gt_size'] + 32
             # traiNNer-redux flips and rotates unless told not to (BasicSR and srkit: only when told)
             ds.setdefault('use_hflip', True)
             ds.setdefault('use_rot', True)
@@ -265,6 +311,7 @@ class _Reader:
         return ds
 
     accum = 1
+    otf_gt_size = None
 
     # ------------------------------------------------------------------ train
     gan = False
@@ -341,7 +388,12 @@ class _Reader:
                               '(compare with the bicubic-upscaled LQ) has no srkit counterpart')
         if name == 'GANLoss':
             self.gan = True
-        return {**spec, 'type': name}
+            return {**spec, 'type': name}
+        return {**spec, 'type': name, **self.target()}
+
+    def target(self) -> dict:
+        # srkit's Real-ESR families offer the GT and its sharpened copy; traiNNer-redux compares the GT
+        return {'target': 'gt'} if self.high_order else {}
 
     def perceptual(self, spec: dict, where: str) -> dict:
         """traiNNer-redux's VGG19 loss: srkit's PerceptualLoss with its default layers for the
@@ -366,7 +418,7 @@ class _Reader:
                               'bicubic-upscaled LQ) has no srkit counterpart')
         layers = spec.pop('layer_weights', None) or dict(VGG19_CONV_LAYERS)
         return {'type': 'PerceptualLoss', 'layer_weights': layers, 'criterion': crit, 'padding': 'replicate',
-                'perceptual_weight': weight, **spec}
+                'perceptual_weight': weight, **spec, **self.target()}
 
     # ------------------------------------------------------------------ path, logger, val
     def path(self, p: dict) -> dict:
