@@ -96,37 +96,74 @@ def lpips_weight_paths() -> list[tuple[str, str]]:
             (os.path.join(hub, 'pyiqa', os.path.basename(lin)), lin)]
 
 
+def _pyiqa_net(name: str, paths: list[tuple[str, str]], build, backbone: str) -> tuple[nn.Module, str]:
+    """``(net, file)``: a pyiqa network whose ``build()`` loads its torchvision ``backbone`` from
+    the torch hub cache (``paths[0]``), and the path of its own weights (``paths[1]``), fetched by
+    pyiqa's loader when missing and allowed.  :class:`WeightsMissing` names each missing file and
+    where it goes; ``SRKIT_OFFLINE=1``: no download is attempted."""
+    missing = [(p, u) for p, u in paths if not os.path.exists(p)]
+    text = missing_weights(name, missing)
+    if missing and offline():
+        raise WeightsMissing(f'{text} (SRKIT_OFFLINE=1: no download attempted)')
+    from .compat import quiet_stdout
+    own, url = paths[1]
+    try:
+        from pyiqa.utils.download_util import load_file_from_url
+        # pyiqa builds the backbone with its weights whatever ``pretrained`` says; its own weights
+        # srkit reads itself.  pyiqa fixes its cache folder when first imported; the path
+        # computed here follows TORCH_HOME as it is now.
+        with quiet_stdout(), weights_only_loads(backbone):
+            net = build()
+            if not os.path.exists(own):
+                own = load_file_from_url(url, model_dir=os.path.dirname(own))
+    except UserError:
+        raise
+    except Exception as e:  # offline: URLError, socket errors, ...
+        raise WeightsMissing(f'{text} (download failed: {type(e).__name__})') from None
+    return net, own
+
+
 def load_lpips_net() -> nn.Module:
     """pyiqa's LPIPS (v0.1, AlexNet), frozen and in eval mode: ``net(x, ref, normalize=True)``
     takes ``(B,3,H,W) RGB [0,1]`` and gives ``(B,1,1,1)``.  Raises :class:`WeightsMissing`
     naming each missing file and where it goes when the weights are neither cached nor
     downloadable (``SRKIT_OFFLINE=1``: no download is attempted)."""
-    paths = lpips_weight_paths()
-    missing = [(p, u) for p, u in paths if not os.path.exists(p)]
-    text = missing_weights('LPIPS', missing)
-    if missing and offline():
-        raise WeightsMissing(f'{text} (SRKIT_OFFLINE=1: no download attempted)')
-    from .compat import quiet_stdout
-    (alex, _), (lin, lin_url) = paths
-    try:
-        from pyiqa.archs.lpips_arch import LPIPS
-        from pyiqa.utils.download_util import load_file_from_url
-        # pyiqa builds torchvision's AlexNet with its weights whatever ``pretrained`` says; the
-        # linear layers srkit reads itself.  pyiqa fixes its cache folder when first imported;
-        # the path computed here follows TORCH_HOME as it is now.
-        with quiet_stdout(), weights_only_loads("torchvision's AlexNet (IMAGENET1K_V1)"):
-            net = LPIPS(net='alex', version='0.1', pretrained=False)
-            if not os.path.exists(lin):
-                lin = load_file_from_url(lin_url, model_dir=os.path.dirname(lin))
-    except UserError:
-        raise
-    except Exception as e:  # offline: URLError, socket errors, ...
-        raise WeightsMissing(f'{text} (download failed: {type(e).__name__})') from None
+    from pyiqa.archs.lpips_arch import LPIPS
+    net, lin = _pyiqa_net('LPIPS', lpips_weight_paths(), lambda: LPIPS(net='alex', version='0.1', pretrained=False),
+                          "torchvision's AlexNet (IMAGENET1K_V1)")
     what = "pyiqa's LPIPS v0.1 linear layers (LPIPS_v0.1_alex-df73285e.pth)"
     sd = {k.removeprefix('module.'): v for k, v in read_weights(lin, what).items()}
     check_weights(sd, {k: v.shape for k, v in net.state_dict().items() if k[3:4].isdigit() and k.startswith('lin')},
                   lin, what)  # lin0..lin4 (lins.N are the same tensors)
     net.load_state_dict(sd, strict=False)  # the file holds the linear layers only
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval()
+
+
+def dists_weight_paths() -> list[tuple[str, str]]:
+    """``[(cache path, URL)]`` of the files pyiqa's DISTS loads: torchvision's VGG16 in the torch
+    hub cache and DISTS's alpha and beta in pyiqa's cache."""
+    from pyiqa.archs.dists_arch import default_model_urls
+    from torchvision.models import VGG16_Weights
+    hub = torch.hub.get_dir()
+    vgg, ab = VGG16_Weights.IMAGENET1K_V1.url, default_model_urls['url']
+    return [(os.path.join(hub, 'checkpoints', os.path.basename(vgg)), vgg),
+            (os.path.join(hub, 'pyiqa', os.path.basename(ab)), ab)]
+
+
+def load_dists_net() -> nn.Module:
+    """pyiqa's DISTS, frozen and in eval mode: ``net(x, ref)`` takes ``(B,3,H,W) RGB [0,1]`` and
+    gives ``(B,)`` distances (0: the same structure and texture).  Raises :class:`WeightsMissing`
+    naming each missing file and where it goes when the weights are neither cached nor
+    downloadable (``SRKIT_OFFLINE=1``: no download is attempted)."""
+    from pyiqa.archs.dists_arch import DISTS
+    net, ab = _pyiqa_net('DISTS', dists_weight_paths(), lambda: DISTS(pretrained=False),
+                         "torchvision's VGG16 (IMAGENET1K_V1)")
+    what = "pyiqa's DISTS alpha and beta (DISTS_weights-f5e65c96.pth)"
+    sd = read_weights(ab, what)
+    check_weights(sd, {k: net.state_dict()[k].shape for k in ('alpha', 'beta')}, ab, what)
+    net.load_state_dict({k: sd[k] for k in ('alpha', 'beta')}, strict=False)
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()

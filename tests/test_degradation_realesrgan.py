@@ -232,7 +232,8 @@ def _still(**over):
     from degradations.realesrgan import SecondOrderConfig
     base = dict(resize_prob=(0, 0, 1), resize_prob2=(0, 0, 1), gaussian_noise_prob=0, gaussian_noise_prob2=0,
                 poisson_scale_range=(0, 0), poisson_scale_range2=(0, 0), usm_lq=False,
-                resize_mode_list2=('area',), resize_mode_prob2=(1,), resize_mode_list3=('area',), resize_mode_prob3=(1,))
+                resize_mode_list2=('area',), resize_mode_prob2=(1,), resize_mode_list3=('area',),
+                resize_mode_prob3=(1,))
     return SecondOrderConfig(**{**base, **over})
 
 

@@ -235,7 +235,7 @@ def test_new_terms_through_the_list(tmp_path, photos_dir, family, target, expect
 
 @pytest.mark.parametrize('family, losses, expect', [
     ('SRModel', [{'type': 'L1Loss', 'target': 'gt_usm'}],
-     "train.losses[0].target: model_type SRModel offers no target 'gt_usm' (offered: gt)"),
+     "train.losses[0].target: model_type SRModel offers no target 'gt_usm' (offered: gt, ldl)"),
     ('CycleGANModel', [{'type': 'L1Loss'}],
      'train.losses[0].target: required (model_type CycleGANModel offers cycle_a, cycle_b, identity_a, identity_b)'),
     ('SRModel', [{'type': 'L1Los'}], "train.losses[0].type: unknown loss type 'L1Los' (known: "),
@@ -244,7 +244,7 @@ def test_new_terms_through_the_list(tmp_path, photos_dir, family, target, expect
     ('ESRGANModel', [{'type': 'L1Loss'}], 'train.gan_opt: required by model_type ESRGANModel'),
     ('ESRGANModel', [{'type': 'GANLoss', 'target': 'gt'}], 'train.losses[0].target: the adversarial loss'),
     ('ESRGANModel', [{'type': 'L1Loss', 'target': 'lowpass'}],
-     "train.losses[0].target: model_type ESRGANModel offers no target 'lowpass' (offered: gt)"),
+     "train.losses[0].target: model_type ESRGANModel offers no target 'lowpass' (offered: gt, ldl)"),
 ])
 def test_loss_list_errors_name_the_entry(tmp_path, photos_dir, family, losses, expect):
     _, o, _ = _family(tmp_path, photos_dir, family)

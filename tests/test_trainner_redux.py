@@ -66,6 +66,25 @@ def template(rel: str, root) -> dict:
     return data
 
 
+def train_template(data: dict, tmp_path, iters: int = 1, *force: str, pretrain: bool = False):
+    """srkit-train on ``data`` for ``iters`` iterations at this CPU's size (batch 2, 32 px LQ crops),
+    into ``tmp_path``; ``pretrain``: a fresh network of the recipe's ``network_g`` saved as its
+    ``path.pretrain_network_g`` (a GAN template's starting point).  Returns the experiment
+    folder and its log."""
+    from srkit.archs import build_network
+    if pretrain:
+        net = build_network({**data['network_g'], 'scale': data['scale']})
+        torch.save({'params': net.state_dict()}, tmp_path / 'pre.pth')
+        data['path']['pretrain_network_g'] = str(tmp_path / 'pre.pth')
+    p = write_yaml(tmp_path / 'opt.yml', data)
+    r = call_cli('train', '-opt', p, '--force', f'train.total_iter={iters}',
+                 '--force', f'path.experiments_root={tmp_path}',
+                 '--force', 'datasets.train.batch_size_per_gpu=2', '--force', 'datasets.train.lq_size=32', *force)
+    assert r.returncode == 0, r.stderr[-2000:]
+    exp = tmp_path / data['name']
+    return exp, open(next(exp.glob('train_*.log'))).read()
+
+
 def test_the_fixtures_are_traiNNer_redux_s_templates():
     assert len(TEMPLATES) == 204 and len(FIDELITY) == len(GAN) == 51 and len(OTF) == 102
     for rel in TEMPLATES:  # four per network: fidelity, gan and their OTF twins
@@ -157,17 +176,7 @@ def test_every_otf_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
 def test_an_otf_template_trains_an_iteration(kind, x4_pairs, tmp_path, vgg_cache):
     """SPAN_S's OTF templates: each batch degraded on the fly as traiNNer-redux degrades it,
     at a CPU's batch and crop (from a SPAN_S file for the GAN's path.pretrain_network_g)."""
-    from srkit.archs import build_network
-    data = template(f'SPAN/SPAN_S_OTF_{kind}.yml', x4_pairs)
-    if kind == 'gan':
-        torch.save({'params': build_network({'type': 'span_s', 'scale': 4}).state_dict()}, tmp_path / 'pre.pth')
-        data['path']['pretrain_network_g'] = str(tmp_path / 'pre.pth')
-    p = write_yaml(tmp_path / 'opt.yml', data)
-    r = call_cli('train', '-opt', p, '--force', 'train.total_iter=2', '--force', 'datasets.train.batch_size_per_gpu=2',
-                 '--force', 'datasets.train.lq_size=32', '--force', f'path.experiments_root={tmp_path}')
-    assert r.returncode == 0, r.stderr[-2000:]
-    exp = tmp_path / data['name']
-    log = open(next(exp.glob('train_*.log'))).read()
+    exp, log = train_template(template(f'SPAN/SPAN_S_OTF_{kind}.yml', x4_pairs), tmp_path, 2, pretrain=kind == 'gan')
     assert ('| RealESRGANModel |' if kind == 'gan' else '| RealESRNetModel |') in log
     assert ' l_g_mssim_gt ' in log if kind == 'gan' else ' l_g_charbonnier_gt ' in log
     assert (exp / 'models' / 'net_g_2.safetensors').is_file()
@@ -176,16 +185,7 @@ def test_an_otf_template_trains_an_iteration(kind, x4_pairs, tmp_path, vgg_cache
 def test_a_gan_template_trains_an_iteration(x4_pairs, tmp_path, vgg_cache):
     """SPAN_S_gan from a SPAN_S file (its path.pretrain_network_g): G and DUnet step once with
     MS-SSIM, VGG19 (charbonnier), HSLuv and the GAN loss, at a CPU's batch and crop."""
-    from srkit.archs import build_network
-    data = template('SPAN/SPAN_S_gan.yml', x4_pairs)
-    torch.save({'params': build_network({'type': 'span_s', 'scale': 4}).state_dict()}, tmp_path / 'pre.pth')
-    data['path']['pretrain_network_g'] = str(tmp_path / 'pre.pth')
-    p = write_yaml(tmp_path / 'opt.yml', data)
-    r = call_cli('train', '-opt', p, '--force', 'train.total_iter=1', '--force', 'datasets.train.batch_size_per_gpu=2',
-                 '--force', 'datasets.train.lq_size=32', '--force', f'path.experiments_root={tmp_path}')
-    assert r.returncode == 0, r.stderr[-2000:]
-    exp = tmp_path / '4x_SPAN_S'
-    log = open(next(exp.glob('train_*.log'))).read()
+    exp, log = train_template(template('SPAN/SPAN_S_gan.yml', x4_pairs), tmp_path, pretrain=True)
     assert f'loaded network_g from {tmp_path / "pre.pth"} [params]' in log and '| SRGANModel |' in log
     for term in ('l_g_mssim_gt', 'l_g_perceptual_gt', 'l_g_hsluv_gt', 'l_g_hsluv_gt_saturation',
                  'l_g_hsluv_gt_lightness', 'l_g_gan', 'l_d_real', 'l_d_fake'):
@@ -199,16 +199,10 @@ def test_the_smallest_network_of_each_family_trains_an_iteration_from_its_templa
     # only the data paths differ from the template, and, for this 2-core CPU, the size of the one
     # iteration: its batch (the templates' 4 to 16 at 64-96 px LQ crops need a GPU: ATD's took
     # over 24 GB) and where it goes
-    data = template(rel, x4_pairs)
     lq = 48 if rel.startswith('GRL/') else 32  # GRL takes at least 33 px
     batch = 2 if rel.startswith('DAT/') else 1  # DAT's BatchNorm needs more than one value per channel
-    p = write_yaml(tmp_path / 'opt.yml', data)
-    r = call_cli('train', '-opt', p, '--force', 'train.total_iter=1',
-                 '--force', f'datasets.train.batch_size_per_gpu={batch}',
-                 '--force', f'datasets.train.lq_size={lq}', '--force', f'path.experiments_root={tmp_path}')
-    assert r.returncode == 0, r.stderr[-2000:]
-    exp = tmp_path / data['name']
-    log = open(next(exp.glob('train_*.log'))).read()
+    exp, log = train_template(template(rel, x4_pairs), tmp_path, 1, '--force',
+                              f'datasets.train.batch_size_per_gpu={batch}', '--force', f'datasets.train.lq_size={lq}')
     assert 'use_amp: true: AMP is for NVIDIA GPUs; on the CPU this run trains in fp32' in log
     assert '| SRModel |' in log and '4 training images' in log  # both folders of the lists
     assert (exp / 'models' / 'net_g_1.safetensors').is_file()
@@ -315,6 +309,14 @@ def test_the_other_keys_map_onto_srkit_s():
     ({'path.pretrain_network_g_ema': 'x.pth'}, 'path.pretrain_network_g_ema: '),
     ({'rank': 3}, "rank: 3: set by traiNNer-redux's launcher"),
     ({'input_pixel_format': 'y'}, "input_pixel_format: 'y': srkit trains RGB networks only"),
+    ({'train.losses': [{'type': 'fliploss', 'loss_weight': 1}]}, "train.losses[0].type: fliploss: traiNNer-redux's "
+                                                                  'loss, not one srkit has yet'),
+    ({'network_d': {'type': 'metagan2'}, 'train.optim_d': {'type': 'AdamW', 'lr': 1e-4},
+      'train.losses': [{'type': 'l1loss', 'loss_weight': 1}, {'type': 'ganloss', 'loss_weight': 0.1}]},
+     'network_d.type: metagan2: not an architecture srkit trains'),
+    ({'train.optim_g': {'type': 'SOAP', 'lr': 1e-4}}, "train.optim_g.type: unknown optimizer type 'SOAP'"),
+    ({'train.losses': [{'type': 'perceptualloss', 'criterion': 'fd', 'loss_weight': 1}]},
+     "train.losses[0].criterion: fd: traiNNer-redux's pd and fd criteria"),
 ])
 def test_a_key_srkit_cannot_honour_is_refused_in_one_line(over, line):
     with pytest.raises(OptionError) as e:
@@ -545,3 +547,184 @@ def test_dunet_is_traiNNer_redux_s_discriminator():
             'e_x1.0.parametrizations.weight.0._v', 'up1.0.offset.weight', 'up1.0.scope.weight', 'up1.0.init_pos',
             'up1.1.parametrizations.weight.original', 'end_conv.4.weight'} <= set(keys)
     assert net(torch.rand(2, 3, 32, 48)).shape == (2, 1, 32, 48)
+
+
+# ---------------------------------------------------------------- the losses traiNNer-redux's recipes may switch on
+
+
+def test_color_luma_cosim_and_sobel_losses_against_their_references():
+    """ColorLoss on BasicSR's rgb2ycbcr_pt chroma; LumaLoss on CIELAB L* (scikit-image's rgb2lab)
+    above its linear segment, traiNNer-redux's y * (y * 24389/27) / 100 below it; CosimLoss on
+    torch's cosine similarity; SobelEdgeLoss on scipy's correlation of the BT.601 luma."""
+    import numpy as np
+    import torch.nn.functional as F
+    from scipy.ndimage import correlate
+    from skimage.color import rgb2lab
+    from srkit.compat import import_basicsr
+    from srkit.losses.color import ColorLoss, LumaLoss, rgb_to_lightness
+    from srkit.losses.pixel import CosimLoss, SobelEdgeLoss
+    rgb2ycbcr_pt = import_basicsr('basicsr.utils.color_util').rgb2ycbcr_pt
+    x, y = _pair(32)
+    cx, cy = (F.avg_pool2d(rgb2ycbcr_pt(t)[:, 1:], 4) for t in (x, y))
+    torch.testing.assert_close(ColorLoss(loss_weight=2.0)(x, y), 2.0 * (cx - cy).abs().mean())
+    torch.testing.assert_close(ColorLoss(criterion='l2', scale=2)(x, y), F.mse_loss(
+        *(F.avg_pool2d(rgb2ycbcr_pt(t)[:, 1:], 2) for t in (x, y))))
+    light = rgb_to_lightness(x)
+    lab = torch.from_numpy(rgb2lab(x.permute(0, 2, 3, 1).double().numpy())[..., 0] / 100).float()
+    lin = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    lum = (lin * torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)).sum(1)
+    bright = lum > 216 / 24389
+    assert bright.float().mean() > 0.5 and (~bright).any()
+    torch.testing.assert_close(light[bright], lab[bright], rtol=0, atol=1e-4)
+    torch.testing.assert_close(light[~bright], (lum * lum * 24389 / 27 / 100)[~bright], rtol=0, atol=1e-6)
+    torch.testing.assert_close(LumaLoss(criterion='l2')(x, y), F.mse_loss(light, rgb_to_lightness(y)))
+    sim = F.cosine_similarity(x.clamp(1e-12, 1), y.clamp(1e-12, 1), dim=1, eps=1e-20)
+    torch.testing.assert_close(CosimLoss()(x, y), 5 * (1 - sim.mean()))
+    k = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]) / 4
+
+    def grads(t):
+        luma = (0.299 * t[:, 0] + 0.587 * t[:, 1] + 0.114 * t[:, 2]).double().numpy()
+        return np.stack([[correlate(im, kk, mode='constant') for kk in (k, k.T)] for im in luma])
+
+    want = ((grads(x) - grads(y)) ** 2).mean()
+    assert SobelEdgeLoss()(x, y).item() == pytest.approx(want, rel=1e-5)
+
+
+def test_ff_loss_is_the_published_focal_frequency_loss():
+    """traiNNer-redux's ffloss: EndlessSora's FocalFrequencyLoss (the PyPI package) with the batch's
+    mean spectrum and a factor of 50."""
+    from focal_frequency_loss import FocalFrequencyLoss
+    from srkit.losses.frequency import FFLoss
+    x, y = _pair(32)
+    x = torch.cat([x, x.flip(-1)])[:, :, :, :24]
+    y = torch.cat([y, y.flip(-1)])[:, :, :, :24]
+    for kw in ({}, {'alpha': 2.0, 'patch_factor': 2}, {'log_matrix': True, 'batch_matrix': True},
+               {'ave_spectrum': False}):
+        want = 50 * FocalFrequencyLoss(**{'ave_spectrum': True, **kw})(x, y)
+        torch.testing.assert_close(FFLoss(**kw)(x, y), want, rtol=1e-6, atol=0)
+
+
+def test_ms_ssim_l1_loss_is_zhao_et_al_s_mix():
+    """MSSSIML1Loss against the formula evaluated with scipy (zero-padded Gaussian windows of the
+    five sigmas grouped as the published code groups them, the luminance of the last three)."""
+    import numpy as np
+    from scipy.signal import correlate2d
+    from srkit.losses.ssim import MSSSIML1Loss
+    x, y = _pair(24)
+    xs, ys = x.double().numpy(), y.double().numpy()
+    sigmas, c1, c2, pad = [0.5, 1.0, 2.0, 4.0, 8.0], 1e-4, 9e-4, 16
+    coords = np.arange(33) - 16
+
+    def blur(a, s):
+        g = np.exp(-coords ** 2 / (2 * s ** 2))
+        g = np.outer(g / g.sum(), g / g.sum())
+        return np.stack([[correlate2d(c, g, mode='full')[pad:pad + 24, pad:pad + 24] for c in im] for im in a])
+
+    # the published code's grouped convolution: its 15 windows are the 5 sigmas x 3, and window j
+    # filters input channel j // 5 with sigma j // 3
+    cs_prod, lums = 1.0, []
+    for j in range(15):
+        c, s = j // 5, sigmas[j // 3]
+        mx, my = blur(xs[:, c:c + 1], s)[:, 0], blur(ys[:, c:c + 1], s)[:, 0]
+        sx = blur(xs[:, c:c + 1] ** 2, s)[:, 0] - mx ** 2
+        sy = blur(ys[:, c:c + 1] ** 2, s)[:, 0] - my ** 2
+        sxy = blur(xs[:, c:c + 1] * ys[:, c:c + 1], s)[:, 0] - mx * my
+        cs_prod = cs_prod * (2 * sxy + c2) / (sx + sy + c2)
+        lums.append((2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1))
+    lum = lums[-1] * lums[-2] * lums[-3]
+    l1 = blur(np.abs(xs - ys), 8.0).mean(1)
+    want = (0.1 * (1 - lum * cs_prod) + 0.9 * l1).mean()
+    assert MSSSIML1Loss()(x, y).item() == pytest.approx(want, rel=1e-4)
+
+
+def test_dists_loss_is_pyiqa_s_dists_and_says_which_files_are_missing(tmp_path, monkeypatch):
+    import torchvision
+    from pyiqa.archs.dists_arch import DISTS
+    from srkit.losses.perceptual import DISTSLoss
+    from srkit.pretrained import WeightsMissing, dists_weight_paths
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    monkeypatch.setenv('SRKIT_OFFLINE', '1')
+    (vgg, _), (ab, _) = dists_weight_paths()
+    with pytest.raises(WeightsMissing) as e:
+        DISTSLoss()
+    assert str(e.value) == (
+        f'DISTS weights are missing: put vgg16-397923af.pth (from https://download.pytorch.org/models/'
+        f'vgg16-397923af.pth) at {vgg}, DISTS_weights-f5e65c96.pth (from https://huggingface.co/chaofengc/'
+        f'IQA-PyTorch-Weights/resolve/main/DISTS_weights-f5e65c96.pth) at {ab} (SRKIT_OFFLINE=1: no download '
+        'attempted)')
+    os.makedirs(os.path.dirname(vgg))
+    os.makedirs(os.path.dirname(ab))
+    torch.manual_seed(0)
+    torch.save(torchvision.models.vgg16().state_dict(), vgg)
+    torch.save({'alpha': torch.rand(1, 1475, 1, 1), 'beta': torch.rand(1, 1475, 1, 1)}, ab)
+    x, y = _pair(64)
+    ref = DISTS(pretrained=True, pretrained_model_path=ab)
+    torch.testing.assert_close(DISTSLoss(loss_weight=0.3)(x, y), 0.3 * ref(x, y).mean(), rtol=1e-6, atol=0)
+
+
+def test_cosine_annealing_warmup_is_traiNNer_redux_s_schedule():
+    """Linear from 0 over the warmup, then a cosine from the initial lr to eta_min_ratio of it."""
+    import math
+    from srkit.engine.schedulers import CosineAnnealingWarmupLR
+    o = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    s = CosineAnnealingWarmupLR(o, total_iters=50, warmup_iters=10, eta_min_ratio=0.2)
+    lrs = []
+    for _ in range(60):
+        lrs.append(o.param_groups[0]['lr'])
+        o.step()
+        s.step()
+    assert lrs[0] == 0 and lrs[5] == pytest.approx(5e-4) and lrs[10] == pytest.approx(1e-3)
+    assert lrs[30] == pytest.approx(1e-3 * (0.2 + 0.8 * (1 + math.cos(math.pi * 0.5)) / 2))
+    assert lrs[50] == lrs[59] == pytest.approx(2e-4)
+
+
+def test_patchgan_discriminators_with_spectral_norm():
+    """traiNNer-redux's keys and outputs (their forward equalled traiNNer-redux's classes loaded
+    with the same weights in a one-off probe against its checkout: 0.0 difference)."""
+    from srkit.archs import build_network
+    d = build_network({'type': 'PatchGANDiscriminatorSN', 'ndf': 16})
+    assert list(d.state_dict())[:3] == ['model.0.bias', 'model.0.weight_orig', 'model.0.weight_u']
+    assert d(torch.rand(2, 3, 64, 64)).shape == (2, 1, 6, 6)
+    m = build_network({'type': 'MultiscalePatchGANDiscriminatorSN', 'ndf': 16, 'num_d': 2})
+    assert {k.split('.')[1] for k in m.state_dict()} == {'0', '1'} and m(torch.rand(2, 3, 128, 128)).shape == ()
+
+
+@pytest.mark.slow
+def test_a_recipe_with_every_switchable_loss_a_schedule_free_optimizer_and_a_multiscale_d(x4_pairs, tmp_path,
+                                                                                          vgg_cache):
+    """SPAN_S_gan with its zero-weight losses at the weights its comments give (but fliploss),
+    traiNNer-redux's other losses, AdamWScheduleFree, CosineAnnealingWarmupLR and the multiscale
+    PatchGAN: two iterations, and a resumed run reaches the same weights; the saved network is
+    the optimizer's evaluated (averaged) point."""
+    from safetensors.torch import load_file
+    from srkit.pretrained import dists_weight_paths
+    import torchvision
+    (vgg16, _), (ab, _) = dists_weight_paths()
+    os.makedirs(os.path.dirname(vgg16), exist_ok=True)
+    os.makedirs(os.path.dirname(ab), exist_ok=True)
+    torch.save(torchvision.models.vgg16().state_dict(), vgg16)
+    torch.save({'alpha': torch.rand(1, 1475, 1, 1), 'beta': torch.rand(1, 1475, 1, 1)}, ab)
+    data = template('SPAN/SPAN_S_gan.yml', x4_pairs)
+    weights = {'distsloss': 0.3, 'ldlloss': 1.0, 'ffloss': 0.2, 'cosimloss': 1.0, 'sobeledgeloss': 1.0}
+    for spec in data['train']['losses']:
+        spec['loss_weight'] = weights.get(spec['type'], spec['loss_weight'])
+    data['train']['losses'] += [{'type': 'colorloss', 'loss_weight': 1.0}, {'type': 'lumaloss', 'loss_weight': 1.0},
+                                {'type': 'msssiml1loss', 'loss_weight': 1.0}]
+    for net in ('g', 'd'):
+        data['train'][f'optim_{net}'] = {'type': 'AdamWScheduleFree', 'lr': 1e-4, 'betas': [0.9, 0.99],
+                                         'weight_decay': 0, 'warmup_steps': 1}
+    data['train']['scheduler'] = {'type': 'CosineAnnealingWarmupLR', 'total_iters': 4, 'warmup_iters': 1}
+    data['network_d'] = {'type': 'multiscalepatchgandiscriminatorsn', 'ndf': 16}
+    data['logger']['save_checkpoint_freq'] = 1
+    exp, log = train_template(data, tmp_path, 2, pretrain=True)
+    for term in ('l_g_dists_gt', 'l_g_l1_ldl', 'l_g_ff_gt', 'l_g_cosim_gt', 'l_g_sobeledge_gt', 'l_g_color_gt',
+                 'l_g_luma_gt', 'l_g_msssiml1_gt'):
+        assert f' {term} ' in log, term
+    straight = load_file(exp / 'models' / 'net_g_2.safetensors')
+    # the same two iterations, stopped after one and resumed
+    r = call_cli('train', '-opt', tmp_path / 'opt.yml', '--force', 'train.total_iter=2', '--force', 'name=b',
+                 '--force', f'path.experiments_root={tmp_path}/b', '--force', 'datasets.train.batch_size_per_gpu=2',
+                 '--force', 'datasets.train.lq_size=32', '--force', f'path.resume_state={exp}/training_states/1.state')
+    assert r.returncode == 0, r.stderr[-2000:]
+    resumed = load_file(tmp_path / 'b' / 'b' / 'models' / 'net_g_2.safetensors')
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)

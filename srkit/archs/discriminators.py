@@ -2,6 +2,7 @@
 spectral norm.  Inputs are ``(B,C,H,W)`` float images in [0,1]."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
@@ -172,3 +173,72 @@ class DUnet(Arch):
         x = self.up2(x) + x1
         x = self.up3(x) + x0
         return self.end_conv(x)
+
+
+def _patchgan_sn(input_nc: int, ndf: int, n_layers: int, use_sigmoid: bool) -> nn.Sequential:
+    """pix2pixHD's PatchGAN with spectral norm (traiNNer-redux's layout): stride-2 4x4
+    convolutions doubling the channels up to 512, one stride-1, then a 1-channel map."""
+    def conv(i, o, stride):
+        return spectral_norm(nn.Conv2d(i, o, kernel_size=4, stride=stride, padding=1))
+
+    layers, nf = [conv(input_nc, ndf, 2), nn.LeakyReLU(0.2, True)], ndf
+    for _ in range(1, n_layers):
+        layers += [conv(nf, min(nf * 2, 512), 2), nn.LeakyReLU(0.2, True)]
+        nf = min(nf * 2, 512)
+    layers += [conv(nf, min(nf * 2, 512), 1), nn.LeakyReLU(0.2, True), conv(min(nf * 2, 512), 1, 1)]
+    if use_sigmoid:
+        layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers)
+
+
+@ARCH_REGISTRY.register()
+class PatchGANDiscriminatorSN(Arch):
+    """traiNNer-redux's ``patchgandiscriminatorsn``: pix2pixHD's PatchGAN with spectral norm on
+    every convolution; returns a ``(B,1,h,w)`` map of patch logits.  Keys: ``model.N``.
+
+    Args:
+        input_nc: image channels (3).
+        ndf: channels of the first convolution (64), doubled per layer up to 512.
+        n_layers: stride-2 convolutions, 1 to 8 (3).
+        use_sigmoid: a sigmoid on the map, for a loss that takes probabilities (false).
+    """
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, use_sigmoid: bool = False):
+        super().__init__()
+        if not 1 <= n_layers <= 8:
+            raise ValueError(f'n_layers: 1 to 8, got {n_layers}')
+        self.model = _patchgan_sn(input_nc, ndf, n_layers, use_sigmoid)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+@ARCH_REGISTRY.register()
+class MultiscalePatchGANDiscriminatorSN(Arch):
+    """traiNNer-redux's ``multiscalepatchgandiscriminatorsn`` (pix2pixHD's multiscale D): ``num_d``
+    PatchGANs with spectral norm, on the image and its 3x3 average-pooled halvings; returns the
+    mean of their mean logits, one scalar.  Keys: ``layers.N.M``.
+
+    Args:
+        input_nc: image channels (3).
+        ndf: channels of each PatchGAN's first convolution (64).
+        n_layers: stride-2 convolutions per PatchGAN, 1 to 8 (3).
+        use_sigmoid: a sigmoid on each map (false).
+        num_d: PatchGANs, one per scale, 1 to 8 (3).
+    """
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, use_sigmoid: bool = False,
+                 num_d: int = 3):
+        super().__init__()
+        if not 1 <= n_layers <= 8 or not 1 <= num_d <= 8:
+            raise ValueError(f'n_layers and num_d: 1 to 8, got {n_layers} and {num_d}')
+        self.layers = nn.ModuleList(_patchgan_sn(input_nc, ndf, n_layers, use_sigmoid) for _ in range(num_d))
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x):
+        out = []
+        for i, d in enumerate(self.layers):
+            out.append(d(x).mean())
+            if i < len(self.layers) - 1:
+                x = self.downsample(x)
+        return torch.stack(out).mean()

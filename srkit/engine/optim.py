@@ -17,6 +17,17 @@ for _cls in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.R
     OPTIMIZER_REGISTRY.register(_cls)
 
 
+def _adamw_schedule_free():
+    """Defazio et al.'s schedule-free AdamW from the ``schedulefree`` package (traiNNer-redux's
+    ``AdamWScheduleFree``): no learning-rate schedule; the networks are switched to its averaged
+    weights for validation and checkpoints (``BaseModel.evaluation_weights``)."""
+    from schedulefree import AdamWScheduleFree
+    return AdamWScheduleFree
+
+
+OPTIMIZER_REGISTRY.register_lazy('AdamWScheduleFree', _adamw_schedule_free)
+
+
 def build_optimizer(params, cfg, where: str) -> torch.optim.Optimizer:
     """``cfg`` (a spec or mapping) over ``params``; torch's own value checks become one line."""
     try:

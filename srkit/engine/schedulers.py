@@ -102,6 +102,35 @@ class LinearDecayLR(LRScheduler):
         return [base * f for base in self.base_lrs]
 
 
+@SCHEDULER_REGISTRY.register()
+class CosineAnnealingWarmupLR(LRScheduler):
+    """Linear warmup from 0 over ``warmup_iters`` iterations, then one cosine from the initial lr
+    down to ``eta_min_ratio`` times it at ``total_iters`` (and there after): traiNNer-redux's
+    ``CosineAnnealingWarmupLR``.
+
+    Args:
+        total_iters: the iteration at which the cosine ends, > 0; required.
+        warmup_iters: the warmup's length in iterations, >= 0 (default 0: none).
+        eta_min_ratio: the final lr as a fraction of the initial lr (default 0.1).
+    """
+
+    def __init__(self, optimizer, total_iters: int, warmup_iters: int = 0, eta_min_ratio: float = 0.1,
+                 last_epoch: int = -1):
+        if total_iters < 1 or warmup_iters < 0:
+            raise OptionError('train.scheduler: total_iters must be >= 1 and warmup_iters >= 0')
+        self.total_iters, self.warmup_iters, self.eta_min_ratio = total_iters, warmup_iters, eta_min_ratio
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        it, warm = self.last_epoch, self.warmup_iters
+        if it < warm:
+            f = it / max(1, warm)
+        else:
+            t = min(1.0, (it - warm) / max(1, self.total_iters - warm))
+            f = self.eta_min_ratio + (1 - self.eta_min_ratio) * (1 + math.cos(math.pi * t)) / 2
+        return [base * f for base in self.base_lrs]
+
+
 def build_scheduler(optimizer, cfg, where: str = 'train.scheduler'):
     """``cfg`` (a spec or ``{type, **kwargs}``) stepping ``optimizer``."""
     return SCHEDULER_REGISTRY.build(cfg, where, optimizer)

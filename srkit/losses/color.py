@@ -138,3 +138,72 @@ class HSLuvLoss(nn.Module):
         wh, ws, wl = self.weights
         k = self.loss_weight
         return (k * wh * hue.mean(), k * ws * (self._dist(xs, ys) * mid).mean(), k * wl * self._dist(xl, yl).mean())
+
+
+def _ycbcr(x: torch.Tensor) -> torch.Tensor:
+    """``(B,3,H,W) RGB [0,1]`` -> BT.601 YCbCr in [0,1] (MATLAB's ``rgb2ycbcr``, BasicSR's
+    ``rgb2ycbcr_pt``)."""
+    m = torch.tensor([[65.481, -37.797, 112.0], [128.553, -74.203, -93.786], [24.966, 112.0, -18.214]]).to(x)
+    bias = torch.tensor([16., 128., 128.]).view(1, 3, 1, 1).to(x)
+    return ((x.permute(0, 2, 3, 1) @ m).permute(0, 3, 1, 2) + bias) / 255
+
+
+@LOSS_REGISTRY.register()
+class ColorLoss(nn.Module):
+    """``loss_weight * crit(pool(CbCr(x)), pool(CbCr(ref)))``: the chroma (BT.601 Cb and Cr) of
+    ``(B,3,H,W) RGB [0,1]`` images averaged over ``scale``-pixel squares, so only the colour of
+    areas counts, not of edges: traiNNer-redux's ``colorloss``.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        criterion: ``l1`` (default), ``l2`` or ``charbonnier``.
+        scale: the side of the averaged squares, >= 1 (default 4).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, criterion: Literal['l1', 'l2', 'charbonnier'] = 'l1',
+                 scale: int = 4):
+        super().__init__()
+        from .pixel import criterion_fn
+        self.loss_weight, self.scale, self.crit = loss_weight, scale, criterion_fn(criterion)
+
+    def forward(self, x, ref):
+        def uv(t):
+            return F.avg_pool2d(_ycbcr(t)[:, 1:], self.scale)
+        return self.loss_weight * self.crit(uv(x), uv(ref))
+
+
+def rgb_to_lightness(x: torch.Tensor) -> torch.Tensor:
+    """``(B,3,H,W) sRGB [0,1]`` -> ``(B,H,W)`` CIELAB lightness L* / 100 (D65), in [0,1], as
+    traiNNer-redux's ``lumaloss`` computes it: CIELAB's above its linear segment (relative
+    luminance over 216/24389, sRGB over about 0.093); below it, ``Y * (Y * 24389/27)`` where CIELAB
+    has ``Y * 24389/27``, so the darkest tones weigh almost nothing."""
+    c = x.permute(0, 2, 3, 1).clamp(1e-12, 1)
+    lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    y = lin @ torch.tensor([0.2126, 0.7152, 0.0722]).to(lin)
+    light = torch.where(y <= 216 / 24389, y * (y * (24389 / 27)), y.pow(1 / 3) * 116 - 16)
+    return (light / 100).clamp(0, 1)
+
+
+@LOSS_REGISTRY.register()
+class LumaLoss(nn.Module):
+    """``loss_weight * crit(L*(x), L*(ref))`` on CIELAB lightness (/100) of ``(B,3,H,W) RGB
+    [0,1]`` images: traiNNer-redux's ``lumaloss``.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        criterion: ``l1`` (default), ``l2`` or ``charbonnier``.
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, criterion: Literal['l1', 'l2', 'charbonnier'] = 'l1'):
+        super().__init__()
+        from .pixel import criterion_fn
+        self.loss_weight, self.crit = loss_weight, criterion_fn(criterion)
+
+    def forward(self, x, ref):
+        return self.loss_weight * self.crit(rgb_to_lightness(x), rgb_to_lightness(ref))

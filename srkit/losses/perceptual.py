@@ -17,8 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import UserError
-from ..pretrained import (WeightsMissing, load_lpips_net, lpips_weight_paths, missing_weights,  # noqa: F401
-                          offline, read_weights, state_dict_problem, weights_only_loads)
+from ..pretrained import (WeightsMissing, load_dists_net, load_lpips_net, lpips_weight_paths,  # noqa: F401
+                          missing_weights, offline, read_weights, state_dict_problem, weights_only_loads)
 from ..registry import LOSS_REGISTRY
 
 VGG19_NAMES = [
@@ -272,3 +272,36 @@ class LPIPSLoss(nn.Module):
         if self.vgg is not None:
             return self.vgg(x, ref)[0] * self.loss_weight
         return None
+
+
+@LOSS_REGISTRY.register()
+class DISTSLoss(nn.Module):
+    """``loss_weight * mean DISTS(x, ref)`` for ``(B,3,H,W) RGB [0,1]`` images, through pyiqa's
+    DISTS (VGG16 features compared in structure and texture): traiNNer-redux's ``distsloss``.  Its
+    weights come from the torch hub cache (torchvision's VGG16) and pyiqa's cache (alpha and beta);
+    missing offline, one line says which file goes where.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        as_loss: traiNNer-redux's key, accepted as true (the distance, a loss).
+        load_weights: traiNNer-redux's key, accepted as true (the published weights).
+        use_input_norm: traiNNer-redux's key, accepted as true (ImageNet normalisation).
+        clip_min: traiNNer-redux's floor, accepted as 0 (DISTS is never negative).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, as_loss: Literal[True] = True, load_weights: Literal[True] = True,
+                 use_input_norm: Literal[True] = True, clip_min: Literal[0] = 0):
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.net = load_dists_net()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.net.eval()
+        return self
+
+    def forward(self, x, ref):
+        return self.loss_weight * self.net(x.float(), ref.float()).mean()

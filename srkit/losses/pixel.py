@@ -78,3 +78,65 @@ def l1_entry(loss_weight: float, target: str, name: str) -> dict:
     """A ``train.losses`` entry: the mean absolute difference on ``target``, weighted and logged as
     ``name``; the terms pix2pix's and CycleGAN's ``lambda_*`` options stand for."""
     return {'type': L1Loss.__name__, 'loss_weight': loss_weight, 'target': target, 'name': name}
+
+
+def criterion_fn(name: str):
+    """The distance a traiNNer-redux loss's ``criterion`` names: ``l1``, ``l2`` (MSE) or
+    ``charbonnier`` (eps 1e-12), each the mean over all elements."""
+    if name == 'l1':
+        return F.l1_loss
+    if name == 'l2':
+        return F.mse_loss
+    return lambda a, b: torch.sqrt((a - b) ** 2 + 1e-12).mean()
+
+
+Criterion = Literal['l1', 'l2', 'charbonnier']
+
+
+@LOSS_REGISTRY.register()
+class CosimLoss(nn.Module):
+    """``loss_weight * cosim_lambda * (1 - mean cosine similarity)`` of the pixels' RGB vectors of
+    ``(B,3,H,W) [0,1]`` images (both clamped to [1e-12, 1]): traiNNer-redux's ``cosimloss``, a
+    penalty on colour direction.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        cosim_lambda: the penalty's scale (default 5).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, cosim_lambda: float = 5.0):
+        super().__init__()
+        self.loss_weight, self.cosim_lambda = loss_weight, cosim_lambda
+
+    def forward(self, x, ref):
+        sim = F.cosine_similarity(x.clamp(1e-12, 1), ref.clamp(1e-12, 1), dim=1, eps=1e-20)
+        return self.loss_weight * self.cosim_lambda * (1 - sim.mean())
+
+
+@LOSS_REGISTRY.register()
+class SobelEdgeLoss(nn.Module):
+    """``loss_weight *`` the mean squared difference of the Sobel gradients (/4, zero padding) of
+    the BT.601 luma of ``(B,3,H,W) RGB [0,1]`` images: traiNNer-redux's ``sobeledgeloss``.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+        gx = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]]) / 4
+        self.register_buffer('kernels', torch.stack([gx, gx.T])[:, None], persistent=False)
+
+    def _grad(self, x):
+        luma = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+        return F.conv2d(luma, self.kernels.to(x), padding=1)
+
+    def forward(self, x, ref):
+        return self.loss_weight * F.mse_loss(self._grad(x), self._grad(ref))

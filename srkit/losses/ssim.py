@@ -8,7 +8,7 @@ false``: the score is the product of the five scales' contrast-structure terms),
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 from torch import nn
@@ -91,3 +91,59 @@ class MSSIMLoss(nn.Module):
 
     def forward(self, x, ref):
         return self.loss_weight * (1 - self.score(x.float(), ref.float()).mean().clamp(0, 1))
+
+
+@LOSS_REGISTRY.register()
+class MSSSIML1Loss(nn.Module):
+    """Zhao et al.'s mix of MS-SSIM and L1 ("Loss Functions for Image Restoration with Neural
+    Networks", 2017), traiNNer-redux's ``msssiml1loss``: per pixel, ``alpha * (1 - l_M * prod_j
+    cs_j) + (1 - alpha) * G(|x - ref|)``, the contrast-structure terms over Gaussian windows of
+    the ``gaussian_sigmas`` (zero padding), ``l_M`` the luminance of the last three, ``G`` the
+    largest window per channel; ``loss_weight`` times the mean.  Inputs ``(B,3,H,W) RGB [0,1]``.
+    The windows are grouped as the published code groups them (one convolution, 3 groups): of
+    the 3 x 5 windows, number ``j`` filters channel ``j // 5`` with sigma number ``j // 3``.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        gaussian_sigmas: the windows' sigmas, in pixels (default [0.5, 1, 2, 4, 8]).
+        data_range: the images' value range (default 1.0).
+        k: SSIM's two stabilising constants (default [0.01, 0.03]).
+        alpha: the MS-SSIM share of the mix, in [0, 1] (default 0.1).
+        cuda_dev: traiNNer-redux's device index, accepted and unused (the loss runs on the
+            images' device).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, gaussian_sigmas: Optional[list[float]] = None,
+                 data_range: float = 1.0, k: tuple[float, float] = (0.01, 0.03), alpha: float = 0.1,
+                 cuda_dev: int = 0):
+        super().__init__()
+        sigmas = list(gaussian_sigmas or [0.5, 1.0, 2.0, 4.0, 8.0])
+        self.loss_weight, self.data_range, self.alpha = loss_weight, data_range, alpha
+        self.c1, self.c2 = (k[0] * data_range) ** 2, (k[1] * data_range) ** 2
+        self.pad = int(2 * sigmas[-1])
+        size = int(4 * sigmas[-1] + 1)
+        coords = torch.arange(size, dtype=torch.float32) - size // 2
+        masks = []
+        for s in sigmas:
+            g = torch.exp(-coords ** 2 / (2 * s ** 2))
+            g = g / g.sum()
+            masks += [torch.outer(g, g)] * 3  # one per channel
+        self.register_buffer('masks', torch.stack(masks)[:, None], persistent=False)
+
+    def forward(self, x, ref):
+        x, y = x.float(), ref.float()
+        m = self.masks.to(x)
+
+        def blur(t):
+            return F.conv2d(t, m, groups=3, padding=self.pad)
+
+        mux, muy = blur(x), blur(y)
+        sx, sy, sxy = blur(x * x) - mux ** 2, blur(y * y) - muy ** 2, blur(x * y) - mux * muy
+        lum = (2 * mux * muy + self.c1) / (mux ** 2 + muy ** 2 + self.c1)
+        cs = (2 * sxy + self.c2) / (sx + sy + self.c2)
+        ms_ssim = 1 - lum[:, -3:].prod(1) * cs.prod(1)
+        l1 = F.conv2d((x - y).abs(), m[-3:], groups=3, padding=self.pad).mean(1)
+        return self.loss_weight * (self.alpha * ms_ssim + (1 - self.alpha) * l1 / self.data_range).mean()

@@ -81,6 +81,11 @@ class _NamedLosses:
 _AMP = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
+def _schedule_free(o) -> bool:
+    # the schedulefree package's optimizers switch between two sets of weights with train()/eval()
+    return callable(getattr(o, 'eval', None)) and callable(getattr(o, 'train', None))
+
+
 class BaseModel:
     """Subclasses build networks in ``__init__`` and implement ``train_step``.
 
@@ -171,10 +176,10 @@ class BaseModel:
                     raise OptionError(f'{where}: model_type {opt.model_type} takes no {spec.type} '
                                       '(its generator has no target to compare with)')
                 if target is None:
-                    if len(targets) > 1:
+                    if len(targets) > 1 and cls.default_target is None:
                         raise OptionError(f'{where}.target: required (model_type {opt.model_type} offers '
                                           f'{offered})')
-                    target = next(iter(targets))
+                    target = cls.default_target or next(iter(targets))
                 if target not in targets:
                     raise OptionError(f'{where}.target: model_type {opt.model_type} offers no target {target!r} '
                                       f'(offered: {offered})')
@@ -192,7 +197,27 @@ class BaseModel:
         if targets and not cls.needs_gan and not terms:
             raise OptionError(f'train: model_type {opt.model_type} needs a loss '
                               f'({", ".join(cls.named_losses)} or train.losses)')
+        ldl = next((t for t in terms if t.target == 'ldl'), None)
+        if ldl is not None and not opt.train.ema_decay:
+            raise OptionError(f"{ldl.where}: LDL's artifact map compares the output with the EMA generator's; "
+                              'set train.ema_decay > 0 (LDL\'s recipe: 0.999)')
         return terms
+
+    # where a loss names no target and the family offers several, the one it compares with (None: the
+    # recipe must say)
+    default_target: Optional[str] = None
+    LDL_TARGET = ("the ground truth, output and ground truth both weighted by LDL's artifact map (which "
+                  "compares the output with the EMA generator's: needs train.ema_decay > 0)")
+
+    def ldl_pair(self, sr, batch):
+        """LDL (BasicSR's ``ldl_opt``, traiNNer-redux's ``ldlloss``): the output and the plain GT,
+        both times the artifact map of the output against the EMA generator's output on the same
+        LQ."""
+        from ..losses.ldl import artifact_map
+        with torch.no_grad(), self.autocast():
+            ema = self.emas['g'].module(batch['lq']).float()
+        weight = artifact_map(batch['gt'], sr, ema, 7)
+        return weight * sr, weight * batch['gt']
 
     def __init__(self, opt: Options, ctx: EngineContext):
         self.opt = opt
@@ -261,6 +286,8 @@ class BaseModel:
                               'optimizer_names')
         params = [p for p in params if p.requires_grad]
         o = build_optimizer(params, cfg, f'train.optim_{name}')
+        if _schedule_free(o):
+            o.train()  # it steps from its training point
         self.optimizers[name] = o
         self.scalers[name] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         if self.train_opt.scheduler is not None:
@@ -436,6 +463,27 @@ class BaseModel:
 
     def current_lr(self) -> dict[str, float]:
         return {n: o.param_groups[0]['lr'] for n, o in self.optimizers.items()}
+
+    @contextlib.contextmanager
+    def evaluation_weights(self):
+        """Around validation and checkpoints: a schedule-free optimizer's networks hold the
+        averaged weights it evaluates (``optimizer.eval()``), not the point it steps from, as
+        traiNNer-redux switches them; back to training after.  Other optimizers: nothing."""
+        free = [o for o in self.optimizers.values() if _schedule_free(o)]
+        for o in free:
+            o.eval()
+        try:
+            yield
+        finally:
+            for o in free:
+                o.train()
+
+    def training_weights(self) -> None:
+        """After a resume: a schedule-free optimizer's state was saved with the evaluated
+        weights; back to its training point."""
+        for o in self.optimizers.values():
+            if _schedule_free(o):
+                o.train()
 
     def set_train(self, flag: bool) -> None:
         for n in self.nets.values():

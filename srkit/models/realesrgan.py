@@ -23,7 +23,6 @@ from degradations.torch_ops import usm_sharp_pt
 
 from ..config import MAX_SIZE, Bool, IntIn, Schema, signature_model
 from ..errors import DataError, OptionError
-from ..losses.ldl import artifact_map
 from ..registry import MODEL_REGISTRY
 from .sr import SRModel
 from .srgan import SRGANModel
@@ -101,6 +100,7 @@ class SecondOrderData:
     """The data step both Real-ESR models share: degrade each batch on the device."""
 
     Options = RealESRGANOptions
+    default_target = None  # the GT or its sharpened copy: a recipe's losses say which
 
     @classmethod
     def check_options(cls, opt) -> None:
@@ -159,18 +159,7 @@ class SecondOrderData:
 
     @classmethod
     def loss_targets(cls, opt):
-        return {'gt': 'the ground truth', 'gt_usm': 'the USM-sharpened ground truth',
-                'ldl': "the ground truth, output and ground truth both weighted by LDL's artifact map (which "
-                       "compares the output with the EMA generator's: needs train.ema_decay > 0)"}
-
-    @classmethod
-    def resolve_losses(cls, opt):
-        terms = super().resolve_losses(opt)
-        ldl = next((t for t in terms if t.target == 'ldl'), None)
-        if ldl is not None and not opt.train.ema_decay:
-            raise OptionError(f"{ldl.where}: LDL's artifact map compares the output with the EMA generator's; "
-                              'set train.ema_decay > 0 (LDL\'s recipe: 0.999)')
-        return terms
+        return {'gt': 'the ground truth', 'gt_usm': 'the USM-sharpened ground truth', 'ldl': cls.LDL_TARGET}
 
     @classmethod
     def named_loss_targets(cls, opt):
@@ -185,15 +174,7 @@ class SecondOrderData:
                 'perceptual_opt': ('gt_usm' if percep_usm else 'gt', pix.replace('pix', 'percep'))}
 
     def loss_pairs(self, sr, batch) -> dict:
-        return {'gt': (sr, batch['gt']), 'gt_usm': (sr, batch['gt_usm']), 'ldl': lambda: self._ldl_pair(sr, batch)}
-
-    def _ldl_pair(self, sr, batch):
-        """LDL (BasicSR's ``ldl_opt``): the output and the plain GT, both times the artifact map of
-        the output against the EMA generator's output on the same LQ."""
-        with torch.no_grad(), self.autocast():
-            ema = self.emas['g'].module(batch['lq']).float()
-        weight = artifact_map(batch['gt'], sr, ema, 7)
-        return weight * sr, weight * batch['gt']
+        return {'gt': (sr, batch['gt']), 'gt_usm': (sr, batch['gt_usm']), 'ldl': lambda: self.ldl_pair(sr, batch)}
 
     def d_real(self, batch):
         return batch['gt_usm'] if self.opt.gan_gt_usm else batch['gt']

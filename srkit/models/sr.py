@@ -14,10 +14,11 @@ class SRModel(BaseModel):
     """
 
     sr_generator = True
+    default_target = 'gt'
 
     @classmethod
     def loss_targets(cls, opt):
-        return {'gt': 'the ground truth'}
+        return {'gt': 'the ground truth', 'ldl': cls.LDL_TARGET}
 
     @classmethod
     def named_loss_targets(cls, opt):
@@ -33,7 +34,7 @@ class SRModel(BaseModel):
 
     def loss_pairs(self, sr, batch) -> dict:
         """``{target: (output, reference)}`` for :meth:`generator_losses`."""
-        return {'gt': (sr, batch['gt'])}
+        return {'gt': (sr, batch['gt']), 'ldl': lambda: self.ldl_pair(sr, batch)}
 
     def train_step(self, batch):
         with self.autocast():

@@ -60,10 +60,11 @@ class SRGANModel(GANModel):
 
     Options = SRGANOptions
     TrainOptions = GANTrainOptions
+    default_target = 'gt'
 
     @classmethod
     def loss_targets(cls, opt):
-        out = {'gt': 'the ground truth'}
+        out = {'gt': 'the ground truth', 'ldl': cls.LDL_TARGET}
         if getattr(opt, 'fs_filter_size', None):
             out['lowpass'] = 'the low-pass of the ground truth (the output low-passed too)'
         return out
@@ -114,7 +115,8 @@ class SRGANModel(GANModel):
     def loss_pairs(self, sr, batch) -> dict:
         """``{target: (output, reference)}`` for :meth:`generator_losses`."""
         gt = batch['gt']
-        return {'gt': (sr, gt), 'lowpass': lambda: (self.fs_low(sr), self.fs_low(gt))}
+        return {'gt': (sr, gt), 'lowpass': lambda: (self.fs_low(sr), self.fs_low(gt)),
+                'ldl': lambda: self.ldl_pair(sr, batch)}
 
     def d_real(self, batch) -> torch.Tensor:
         """The real images D learns from."""

@@ -67,6 +67,9 @@ KERNEL_KEYS = frozenset('''blur_kernel_size kernel_list kernel_prob kernel_range
     betap_range blur_kernel_size2 kernel_list2 kernel_prob2 kernel_range2 sinc_prob2 blur_sigma2 betag_range2
     betap_range2 final_sinc_prob final_kernel_range'''.split())
 
+# a loss's criterion as srkit's pixel loss of that distance
+PIXEL_CRITERIA = {'l1': 'L1Loss', 'l2': 'MSELoss', 'charbonnier': 'CharbonnierLoss'}
+
 # traiNNer-redux's VGG19 layers for the charbonnier and l1 criteria (pre-activation), and their weights
 VGG19_CONV_LAYERS = {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1, 'conv4_4': 1, 'conv5_4': 1}
 
@@ -380,6 +383,14 @@ class _Reader:
         t = spec.get('type')
         if isinstance(t, str) and t.lower() in ('perceptualloss', 'perceptualfp16loss'):
             return self.perceptual(spec, where)
+        if isinstance(t, str) and t.lower() == 'ldlloss':
+            # LDL: its criterion between the output and the GT, both weighted by the artifact map
+            # (srkit's 'ldl' target, which needs the EMA as traiNNer-redux's does)
+            spec = dict(spec)
+            crit = spec.pop('criterion', 'l1')
+            if crit not in PIXEL_CRITERIA:
+                raise OptionError(f'{where}.criterion: {crit!r}: l1, l2 or charbonnier')
+            return {**spec, 'type': PIXEL_CRITERIA[crit], 'target': 'ldl'}
         name = registered(LOSS_REGISTRY, t, where)
         if isinstance(t, str) and name not in LOSS_REGISTRY:
             raise OptionError(f"{where}.type: {t}: traiNNer-redux's loss, not one srkit has yet")

@@ -116,6 +116,7 @@ class Trainer:
         self.model = build_model(opt, ctx)
         if state is not None:
             self.validation.best = restore(self.model, state, resume_path, opt, self.dist.rank, pending.append)
+            self.model.training_weights()
 
         self.folder.lock()
         try:
@@ -195,14 +196,17 @@ class Trainer:
                     loss_sums, n_logged, t0, it0 = {}, 0, time.time(), it
                 self.logger.advance(1)
                 if self.validation.due(it):
-                    if self.val_sets:
-                        self.validate(it)
-                    self.save_snapshots(it)
+                    with self.model.evaluation_weights():
+                        if self.val_sets:
+                            self.validate(it)
+                        self.save_snapshots(it)
                 if it % opt.logger.save_checkpoint_freq == 0 or it == topt.total_iter:
-                    self._save(it)
+                    with self.model.evaluation_weights():
+                        self._save(it)
                 if self._should_stop(it) and it < topt.total_iter:
                     if it % opt.logger.save_checkpoint_freq:
-                        self._save(it)
+                        with self.model.evaluation_weights():
+                            self._save(it)
                     self.logger.info(f'stopped by signal at iteration {it}; checkpoint saved, '
                                      f'continue with {field_name("auto_resume")}')
                     return 128 + (self._stop_signal or signal.SIGTERM)
