@@ -728,3 +728,22 @@ def test_a_recipe_with_every_switchable_loss_a_schedule_free_optimizer_and_a_mul
     assert r.returncode == 0, r.stderr[-2000:]
     resumed = load_file(tmp_path / 'b' / 'b' / 'models' / 'net_g_2.safetensors')
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_average_bicubic_and_psnr_losses():
+    """Closed forms: the distance of average-pooled and of antialiased bicubic downscales, and
+    minus the mean PSNR (on RGB, or on BT.601 luma as BasicSR's rgb2ycbcr_pt gives it)."""
+    import math
+    import torch.nn.functional as F
+    from srkit.compat import import_basicsr
+    from srkit.losses.pixel import AverageLoss, BicubicLoss, PSNRLoss
+    rgb2ycbcr_pt = import_basicsr('basicsr.utils.color_util').rgb2ycbcr_pt
+    x, y = _pair(32)
+    torch.testing.assert_close(AverageLoss(criterion='l2')(x, y), F.mse_loss(F.avg_pool2d(x, 4), F.avg_pool2d(y, 4)))
+    down = [F.interpolate(t, size=(16, 16), mode='bicubic', antialias=True) for t in (x, y)]
+    torch.testing.assert_close(BicubicLoss(scale=2)(x, y), (down[0] - down[1]).abs().mean())
+    psnr = [10 * math.log10(1 / ((a - b) ** 2).mean().item()) for a, b in zip(x, y)]
+    assert PSNRLoss()(x, y).item() == pytest.approx(-sum(psnr) / 2, rel=1e-5)
+    xy, yy = rgb2ycbcr_pt(x, y_only=True), rgb2ycbcr_pt(y, y_only=True)
+    psnr = [10 * math.log10(1 / ((a - b) ** 2).mean().item()) for a, b in zip(xy, yy)]
+    assert PSNRLoss(loss_weight=0.5, to_y=True)(x, y).item() == pytest.approx(-0.25 * sum(psnr), rel=1e-5)

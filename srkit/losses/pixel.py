@@ -1,6 +1,7 @@
 """Pixel losses on ``(B,C,H,W)`` tensors, each scaled by ``loss_weight``."""
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -140,3 +141,76 @@ class SobelEdgeLoss(nn.Module):
 
     def forward(self, x, ref):
         return self.loss_weight * F.mse_loss(self._grad(x), self._grad(ref))
+
+
+@LOSS_REGISTRY.register()
+class AverageLoss(nn.Module):
+    """``loss_weight * crit(avgpool(x), avgpool(ref))`` over ``scale``-pixel squares of
+    ``(B,C,H,W)`` images: a distance of the output's downscale (traiNNer-redux's ``averageloss``).
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        criterion: ``l1`` (default) or ``l2``.
+        scale: the side of the averaged squares, >= 1 (default 4).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, criterion: Literal['l1', 'l2'] = 'l1', scale: int = 4):
+        super().__init__()
+        self.loss_weight, self.scale, self.crit = loss_weight, scale, criterion_fn(criterion)
+
+    def forward(self, x, ref):
+        return self.loss_weight * self.crit(F.avg_pool2d(x, self.scale), F.avg_pool2d(ref, self.scale))
+
+
+@LOSS_REGISTRY.register()
+class BicubicLoss(nn.Module):
+    """``loss_weight * crit(down(x), down(ref))``, ``down`` an antialiased bicubic downscale by
+    ``scale`` of ``(B,C,H,W)`` images (traiNNer-redux's ``bicubicloss``).
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        criterion: ``l1`` (default), ``l2`` or ``charbonnier``.
+        scale: the downscale factor, >= 1 (default 4).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, criterion: Criterion = 'l1', scale: int = 4):
+        super().__init__()
+        self.loss_weight, self.scale, self.crit = loss_weight, scale, criterion_fn(criterion)
+
+    def _down(self, t):
+        return F.interpolate(t, scale_factor=1 / self.scale, mode='bicubic', antialias=True)
+
+    def forward(self, x, ref):
+        return self.loss_weight * self.crit(self._down(x), self._down(ref))
+
+
+@LOSS_REGISTRY.register()
+class PSNRLoss(nn.Module):
+    """``loss_weight * mean over the batch of 10 log10(MSE + 1e-8)``: minus each image's PSNR (in
+    dB, for images in [0,1]), NAFNet's and traiNNer-redux's ``psnrloss``.
+
+    Args:
+        loss_weight: the factor the loss is multiplied by, >= 0 (default 1.0).
+        reduction: ``mean`` only (traiNNer-redux's key).
+        to_y: compare the BT.601 luma (MATLAB's Y / 255) of RGB images (default false).
+    """
+
+    role = 'compare'
+    outputs = ()
+
+    def __init__(self, loss_weight: float = 1.0, reduction: Literal['mean'] = 'mean', to_y: bool = False):
+        super().__init__()
+        self.loss_weight, self.to_y = loss_weight, to_y
+
+    def forward(self, x, ref):
+        if self.to_y:
+            coef = torch.tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1).to(x)
+            x, ref = (((t * coef).sum(1, keepdim=True) + 16.0) / 255.0 for t in (x, ref))
+        mse = ((x - ref) ** 2).mean((1, 2, 3))
+        return self.loss_weight * (10 / math.log(10)) * torch.log(mse + 1e-8).mean()

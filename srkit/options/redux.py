@@ -87,7 +87,7 @@ def is_redux(data: dict) -> bool:
     return isinstance(train, dict) and 'lq_size' in train
 
 
-def registered(registry, name: Any, where: str) -> Any:
+def registered(registry, name: Any) -> Any:
     """traiNNer-redux's lowercase name of a registered type (``pairedimagedataset``) as srkit
     registers it (``PairedImageDataset``); a name srkit registers as given stays as it is."""
     if not isinstance(name, str) or name in registry:
@@ -189,20 +189,20 @@ class _Reader:
             out['logger'] = self.logger(d['logger'])
         if 'val' in d:
             self.val(out)
-        out['model_type'] = self.model_type(out)
+        out['model_type'] = self.model_type()
         return out
 
     def network(self, spec: dict, where: str) -> dict:
         spec = dict(spec)
         t = spec.get('type')
-        spec['type'] = name = registered(ARCH_REGISTRY, t, f'{where}.type')
+        spec['type'] = name = registered(ARCH_REGISTRY, t)
         if isinstance(t, str) and name not in ARCH_REGISTRY:
             raise OptionError(f'{where}.type: {t}: not an architecture srkit trains; srkit has those of spandrel '
                               "0.4.2 and basicsr 1.4.2 and traiNNer-redux's presets of them, not traiNNer-redux's "
                               'own (srkit-train --print-schema lists them)')
         return spec
 
-    def model_type(self, out: dict) -> str:
+    def model_type(self) -> str:
         """traiNNer-redux picks the model from the keys: its RealESRGANModel for
         ``high_order_degradation``, and a discriminator trains when the GAN loss weighs something
         (its SRModel builds network_d only then)."""
@@ -265,7 +265,7 @@ class _Reader:
         where = f'datasets.{key}.'
         ds = dict(ds)
         kind = ds.get('type')
-        ds['type'] = registered(DATASET_REGISTRY, kind, where + 'type')
+        ds['type'] = registered(DATASET_REGISTRY, kind)
         train = key == 'train'
         if train:
             self.accum = ds.pop('accum_iter', 1)
@@ -348,9 +348,9 @@ class _Reader:
         for net in ('g', 'd'):
             spec = t.get(f'optim_{net}')
             if isinstance(spec, dict):
-                t[f'optim_{net}'] = {**spec, 'type': registered(OPTIMIZER_REGISTRY, spec.get('type'), '')}
+                t[f'optim_{net}'] = {**spec, 'type': registered(OPTIMIZER_REGISTRY, spec.get('type'))}
         if isinstance(t.get('scheduler'), dict):
-            t['scheduler'] = {**t['scheduler'], 'type': registered(SCHEDULER_REGISTRY, t['scheduler'].get('type'), '')}
+            t['scheduler'] = {**t['scheduler'], 'type': registered(SCHEDULER_REGISTRY, t['scheduler'].get('type'))}
         if isinstance(t.get('losses'), list):
             t['losses'] = self.losses(t['losses'])
         for key in [k for k in t if k.endswith('_opt')]:
@@ -391,7 +391,7 @@ class _Reader:
             if crit not in PIXEL_CRITERIA:
                 raise OptionError(f'{where}.criterion: {crit!r}: l1, l2 or charbonnier')
             return {**spec, 'type': PIXEL_CRITERIA[crit], 'target': 'ldl'}
-        name = registered(LOSS_REGISTRY, t, where)
+        name = registered(LOSS_REGISTRY, t)
         if isinstance(t, str) and name not in LOSS_REGISTRY:
             raise OptionError(f"{where}.type: {t}: traiNNer-redux's loss, not one srkit has yet")
         if isinstance(spec.get('loss_weight'), (int, float)) and spec['loss_weight'] < 0:
