@@ -400,6 +400,11 @@ def test_dataset_enlarge_ratio_auto_is_traiNNer_redux_s():
     assert enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio='auto', batch_size_per_gpu=16), 4) == 8000
     assert enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio='auto', batch_size_per_gpu=8), 100_000) == 1
     assert enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio=3, batch_size_per_gpu=8), 4) == 3
+    # an epoch's order is held in memory: bounded, auto kept under the bound, a larger ratio refused
+    assert enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio='auto', batch_size_per_gpu=65536), 1) == 1 << 26
+    with pytest.raises(OptionError, match=r'^datasets.train.dataset_enlarge_ratio: 1000000 times 1000 images is '
+                                          r'1,000,000,000 samples an epoch, over the 67,108,864'):
+        enlarge_ratio(SimpleNamespace(dataset_enlarge_ratio=1_000_000, batch_size_per_gpu=8), 1000)
 
 
 @pytest.mark.parametrize('cfg, reference', [
@@ -644,14 +649,13 @@ def test_dists_loss_is_pyiqa_s_dists_and_says_which_files_are_missing(tmp_path, 
     from srkit.pretrained import WeightsMissing, dists_weight_paths
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
     monkeypatch.setenv('SRKIT_OFFLINE', '1')
-    (vgg, _), (ab, _) = dists_weight_paths()
+    (vgg, vgg_url), (ab, ab_url) = dists_weight_paths()
+    assert os.path.basename(vgg_url) == 'vgg16-397923af.pth' and os.path.basename(ab_url) == 'DISTS_weights-f5e65c96.pth'
     with pytest.raises(WeightsMissing) as e:
         DISTSLoss()
     assert str(e.value) == (
-        f'DISTS weights are missing: put vgg16-397923af.pth (from https://download.pytorch.org/models/'
-        f'vgg16-397923af.pth) at {vgg}, DISTS_weights-f5e65c96.pth (from https://huggingface.co/chaofengc/'
-        f'IQA-PyTorch-Weights/resolve/main/DISTS_weights-f5e65c96.pth) at {ab} (SRKIT_OFFLINE=1: no download '
-        'attempted)')
+        f'DISTS weights are missing: put vgg16-397923af.pth (from {vgg_url}) at {vgg}, DISTS_weights-f5e65c96.pth '
+        f'(from {ab_url}) at {ab} (SRKIT_OFFLINE=1: no download attempted)')
     os.makedirs(os.path.dirname(vgg))
     os.makedirs(os.path.dirname(ab))
     torch.manual_seed(0)

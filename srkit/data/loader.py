@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
+from ..errors import OptionError
 from ..registry import DATASET_REGISTRY
 from ..utils.device import usable_cpus
 from .sampler import ResumableSampler
@@ -25,11 +26,21 @@ def loader_workers(requested: int) -> int:
     return min(requested, usable_cpus())
 
 
+# an epoch's sample order is held in memory (8 bytes a sample, and as much again to shuffle it)
+MAX_EPOCH_SAMPLES = 1 << 26
+
+
 def enlarge_ratio(opt, images: int) -> int:
     """``dataset_enlarge_ratio``, with traiNNer-redux's ``auto``: epochs of at least about 2,000
-    batches, ``max(2000 * batch_size_per_gpu // images, 1)``."""
+    batches, ``max(2000 * batch_size_per_gpu // images, 1)``, kept to :data:`MAX_EPOCH_SAMPLES`
+    samples; a ratio that asks for more is one line naming it."""
+    images = max(images, 1)
     if opt.dataset_enlarge_ratio == 'auto':
-        return max(2000 * opt.batch_size_per_gpu // max(images, 1), 1)
+        return max(min(2000 * opt.batch_size_per_gpu // images, MAX_EPOCH_SAMPLES // images), 1)
+    if images * opt.dataset_enlarge_ratio > MAX_EPOCH_SAMPLES:
+        raise OptionError(f'datasets.train.dataset_enlarge_ratio: {opt.dataset_enlarge_ratio} times {images} images '
+                          f'is {images * opt.dataset_enlarge_ratio:,} samples an epoch, over the '
+                          f'{MAX_EPOCH_SAMPLES:,} an epoch may hold (its order is kept in memory); lower it')
     return opt.dataset_enlarge_ratio
 
 

@@ -82,7 +82,7 @@ _AMP = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 def _schedule_free(o) -> bool:
-    # the schedulefree package's optimizers switch between two sets of weights with train()/eval()
+    # the schedulefree package's optimizers switch between two sets of weights: their train and eval methods
     return callable(getattr(o, 'eval', None)) and callable(getattr(o, 'train', None))
 
 
