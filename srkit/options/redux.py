@@ -271,9 +271,13 @@ class _Reader:
             self.accum = ds.pop('accum_iter', 1)
         else:
             ds.pop('accum_iter', None)
-        for k in ('clip_size', 'lq_resize_mode', 'mean', 'std'):
+        for k in ('clip_size', 'lq_resize_mode'):
             self.refuse_unless(ds, k, (None,), where, "a key of traiNNer-redux's video and resizing datasets; "
                                'srkit has no such dataset option')
+            ds.pop(k, None)
+        for k in ('mean', 'std'):
+            self.refuse_unless(ds, k, (None,), where, 'srkit feeds networks [0, 1] images; it normalises no '
+                               'dataset')
             ds.pop(k, None)
         for k in ('persistent_workers', 'num_prefetch_queue', 'prefetch_factor'):
             ds.pop(k, None)  # loader tuning srkit sets itself (workers restart each epoch, prefetch 2)
