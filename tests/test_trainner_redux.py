@@ -311,9 +311,9 @@ def test_the_other_keys_map_onto_srkit_s():
     ({'input_pixel_format': 'y'}, "input_pixel_format: 'y': srkit trains RGB networks only"),
     ({'train.losses': [{'type': 'fliploss', 'loss_weight': 1}]}, "train.losses[0].type: fliploss: traiNNer-redux's "
                                                                   'loss, not one srkit has yet'),
-    ({'network_d': {'type': 'metagan2'}, 'train.optim_d': {'type': 'AdamW', 'lr': 1e-4},
+    ({'network_d': {'type': 'metagan3'}, 'train.optim_d': {'type': 'AdamW', 'lr': 1e-4},
       'train.losses': [{'type': 'l1loss', 'loss_weight': 1}, {'type': 'ganloss', 'loss_weight': 0.1}]},
-     'network_d.type: metagan2: not an architecture srkit trains'),
+     'network_d.type: metagan3: not an architecture srkit trains'),
     ({'train.optim_g': {'type': 'SOAP', 'lr': 1e-4}}, "train.optim_g.type: unknown optimizer type 'SOAP'"),
     ({'train.losses': [{'type': 'perceptualloss', 'criterion': 'fd', 'loss_weight': 1}]},
      "train.losses[0].criterion: fd: traiNNer-redux's pd and fd criteria"),
@@ -751,3 +751,21 @@ def test_average_bicubic_and_psnr_losses():
     xy, yy = rgb2ycbcr_pt(x, y_only=True), rgb2ycbcr_pt(y, y_only=True)
     psnr = [10 * math.log10(1 / ((a - b) ** 2).mean().item()) for a, b in zip(xy, yy)]
     assert PSNRLoss(loss_weight=0.5, to_y=True)(x, y).item() == pytest.approx(-0.25 * sum(psnr), rel=1e-5)
+
+
+def test_metagan2_is_traiNNer_redux_s_discriminator(x4_pairs, tmp_path, vgg_cache):
+    """Its keys (stem, downsamplings, gated blocks, head) and its channels-last logits; its output
+    equalled traiNNer-redux's MetaGan2 loaded with the same weights in a one-off probe (0.0). A
+    GAN template with ``network_d: {type: metagan2}`` (its comment's other choice) trains."""
+    from srkit.archs import build_network
+    d = build_network({'type': 'MetaGan2', 'dims': [8, 16, 16, 24], 'blocks': [1, 1, 2, 1]})
+    keys = list(d.state_dict())
+    assert keys[:4] == ['stages.0.down.conv1.bias', 'stages.0.down.conv1.weight_orig', 'stages.0.down.conv1.weight_u',
+                        'stages.0.down.conv1.weight_v']
+    assert {'stages.0.blocks.0.conv.conv.dwconv_hw.weight', 'stages.1.down.norm.weight', 'stages.3.blocks.0.gamma',
+            'head.0.weight_orig', 'head.2.weight'} <= set(keys)
+    assert d(torch.rand(2, 3, 64, 96)).shape == (2, 2, 3, 24)
+    data = template('SPAN/SPAN_S_gan.yml', x4_pairs)
+    data['network_d'] = {'type': 'metagan2', 'dims': [8, 16, 16, 24], 'blocks': [1, 1, 2, 1]}
+    exp, log = train_template(data, tmp_path, pretrain=True)
+    assert 'network_d: MetaGan2' in log and ' l_d_real ' in log
