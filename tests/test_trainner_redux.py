@@ -19,7 +19,16 @@ from srkit.options import parse_options, read_yaml
 from srkit.options.redux import translate
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'trainner_redux')
-TEMPLATES = sorted(os.path.relpath(p, FIXTURES) for p in glob.glob(os.path.join(FIXTURES, '*', '*.yml')))
+
+
+def _network(rel: str) -> str:
+    """``SPAN/SPAN_S`` of ``SPAN/SPAN_S_OTF_gan.yml``: the network its four templates share."""
+    return rel.removesuffix('.yml').removesuffix('_fidelity').removesuffix('_gan').removesuffix('_OTF')
+
+
+# a network's four templates one after another (they share its parse-time build)
+TEMPLATES = sorted((os.path.relpath(p, FIXTURES) for p in glob.glob(os.path.join(FIXTURES, '*', '*.yml'))),
+                   key=lambda rel: (_network(rel), rel))
 FIDELITY = [t for t in TEMPLATES if t.endswith('_fidelity.yml') and '_OTF_' not in t]
 GAN = [t for t in TEMPLATES if t.endswith('_gan.yml') and '_OTF_' not in t]
 OTF = [t for t in TEMPLATES if '_OTF_' in t]
@@ -88,17 +97,32 @@ def train_template(data: dict, tmp_path, iters: int = 1, *force: str, pretrain: 
 def test_the_fixtures_are_traiNNer_redux_s_templates():
     assert len(TEMPLATES) == 204 and len(FIDELITY) == len(GAN) == 51 and len(OTF) == 102
     for rel in TEMPLATES:  # four per network: fidelity, gan and their OTF twins
-        stem = rel[:-len('_fidelity.yml')] if rel.endswith('_fidelity.yml') else rel[:-len('_gan.yml')]
-        stem = stem.replace('_OTF', '')
+        stem = _network(rel)
         assert {f'{stem}{k}.yml' for k in ('_fidelity', '_gan', '_OTF_fidelity', '_OTF_gan')} <= set(TEMPLATES)
     assert set(SMALLEST) <= set(FIDELITY)
     assert len({s.split('/')[0] for s in SMALLEST}) == len({t.split('/')[0] for t in TEMPLATES}) == 24
 
 
-@pytest.mark.parametrize('rel', FIDELITY)
-def test_every_fidelity_template_reads_as_srkit_options(rel, x4_pairs):
+@pytest.mark.parametrize('rel', TEMPLATES)
+def test_every_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
+    """Each template with only its data paths changed (and a GAN template's pretrain_network_g,
+    which must exist): its networks built at full size, its keys mapped as below."""
     raw = yaml.safe_load(open(os.path.join(FIXTURES, rel)))
-    opt = parse_options(template(rel, x4_pairs))
+    data = template(rel, x4_pairs)
+    if 'pretrain_network_g' in data['path']:
+        assert data['path']['pretrain_network_g'] == 'experiments/pretrained_models/pretrain.pth'
+        data['path']['pretrain_network_g'] = str(tmp_path / 'pretrain.pth')  # a data path: the fidelity run's
+        (tmp_path / 'pretrain.pth').touch()
+    opt = parse_options(data)
+    if '_OTF_' in rel:
+        otf_template(rel, raw, opt)
+    elif rel.endswith('_gan.yml'):
+        gan_template(raw, opt)
+    else:
+        fidelity_template(raw, opt)
+
+
+def fidelity_template(raw, opt):
     t, ds, rt = opt.train, opt.datasets['train'], raw['train']
     assert opt.model_type == 'SRModel' and opt.scale == raw['scale'] == 4
     assert opt.network_g.type == raw['network_g']['type']
@@ -119,14 +143,7 @@ def test_every_fidelity_template_reads_as_srkit_options(rel, x4_pairs):
     assert any(n.startswith('use_amp: true: AMP is for NVIDIA GPUs') for n in opt.notes)
 
 
-@pytest.mark.parametrize('rel', GAN)
-def test_every_gan_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
-    raw = yaml.safe_load(open(os.path.join(FIXTURES, rel)))
-    data = template(rel, x4_pairs)
-    assert data['path']['pretrain_network_g'] == 'experiments/pretrained_models/pretrain.pth'
-    data['path']['pretrain_network_g'] = str(tmp_path / 'pretrain.pth')  # a data path: the fidelity run's file
-    (tmp_path / 'pretrain.pth').touch()
-    opt = parse_options(data)
+def gan_template(raw, opt):
     t, rt = opt.train, raw['train']
     assert opt.model_type == 'SRGANModel' and opt.network_d.type == 'DUnet' and opt.network_d.num_feat == 64
     assert (t.optim_d.type, t.optim_d.lr) == ('AdamW', rt['optim_d']['lr'])
@@ -141,17 +158,10 @@ def test_every_gan_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
             'out, as traiNNer-redux builds no loss at weight 0') in opt.notes
 
 
-@pytest.mark.parametrize('rel', OTF)
-def test_every_otf_template_reads_as_srkit_options(rel, x4_pairs, tmp_path):
+def otf_template(rel, raw, opt):
     """The OTF templates: srkit's Real-ESR families with traiNNer-redux's degradation (no first
     blur, JPEG always, its four resize modes, antialiased; no USM), its kernel ranges, its
     crop (GT + 32 px), the losses on the plain GT."""
-    raw = yaml.safe_load(open(os.path.join(FIXTURES, rel)))
-    data = template(rel, x4_pairs)
-    if 'pretrain_network_g' in data['path']:
-        data['path']['pretrain_network_g'] = str(tmp_path / 'pretrain.pth')
-        (tmp_path / 'pretrain.pth').touch()
-    opt = parse_options(data)
     gan = rel.endswith('_gan.yml')
     assert opt.model_type == ('RealESRGANModel' if gan else 'RealESRNetModel')
     lq = raw['datasets']['train']['lq_size']

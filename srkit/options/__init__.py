@@ -15,6 +15,7 @@ unknown keys.  Any problem raises :class:`OptionError` naming the key path.
 from __future__ import annotations
 
 import functools
+import json
 import typing
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -256,11 +257,8 @@ def _check_networks(opt) -> None:
     constructor's refusal or a network too large is one line at parse time; ``network_g`` of an SR
     family must upscale by the top-level ``scale`` (BasicSR's recipes set both), else the first
     batch would end in a size-mismatch traceback."""
-    import torch
-    from ..archs import build_network
     for net, spec in opt.networks.items():
-        with torch.device('meta'):
-            built = build_network(spec, f'network_{net}')
+        built = _probe_network(json.dumps(spec.as_config(), sort_keys=True, default=repr), f'network_{net}')
         s = getattr(built, 'scale', None)
         if net == 'g' and opt.model_class.sr_generator and isinstance(s, int) and s != opt.scale:
             raise OptionError(f'network_g: a x{s} network (its upscale/scale key), but scale is {opt.scale}; '
@@ -269,6 +267,17 @@ def _check_networks(opt) -> None:
             _check_crops(opt, built)
         if net == 'g' and opt.model_class.sr_generator:
             _check_channels(opt, built)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_network(config: str, where: str):
+    """``network_<net>`` built on the meta device, once per configuration (JSON): its checks read
+    only what the built network declares, and recipes that share a network (a family's fidelity,
+    GAN and OTF recipes; a tool reading the options again) need not build it again."""
+    import torch
+    from ..archs import build_network
+    with torch.device('meta'):
+        return build_network(json.loads(config), where)
 
 
 def _check_channels(opt, net) -> None:
