@@ -1,6 +1,6 @@
 """Train every traiNNer-redux template kept in tests/fixtures/trainner_redux for one iteration.
 
-    python scripts/check_trainner_templates.py [--only SUBSTRING] [--batch 2] [--lq 32]
+    python scripts/check_trainner_templates.py [--only SUBSTRING] [--start PATH] [--batch 2] [--lq 32]
 
 Each template is read as a user runs it, with only its data paths changed (two folders of
 photos cut to 256 px, with 64 px INTER_AREA LQ), its GAN templates' ``pretrain_network_g`` a
@@ -91,13 +91,14 @@ def run(rel: str, work: str, batch: int, lq: int) -> tuple[int, str]:
 def main_(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--only', default='', help='run the templates whose path contains this')
+    p.add_argument('--start', default='', help='skip the templates before this path (alphabetical), to go on')
     p.add_argument('--batch', type=int, default=2)
     p.add_argument('--lq', type=int, default=32)
     args = p.parse_args(argv)
     sys.path.insert(0, ROOT)
     os.environ.setdefault('SRKIT_OFFLINE', '1')
     templates = sorted(os.path.relpath(t, FIXTURES) for t in glob.glob(os.path.join(FIXTURES, '*', '*.yml')))
-    templates = [t for t in templates if args.only in t]
+    templates = [t for t in templates if args.only in t and t >= args.start]
     failed = []
     t_all = time.time()
     with tempfile.TemporaryDirectory() as work:
