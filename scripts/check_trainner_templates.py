@@ -18,6 +18,7 @@ import contextlib
 import glob
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -85,6 +86,7 @@ def run(rel: str, work: str, batch: int, lq: int) -> tuple[int, str]:
             code = e.code if isinstance(e.code, int) else 1
         except Exception as e:  # a traceback is a finding: report it
             code, _ = 1, err.write(f'{type(e).__name__}: {e}')
+    shutil.rmtree(os.path.join(work, 'exp'), ignore_errors=True)  # each run's checkpoints: up to 600 MB
     lines = [ln for ln in err.getvalue().splitlines() if ln.strip() and 'Warning' not in ln]
     return code, (lines[-1] if lines else '')
 
