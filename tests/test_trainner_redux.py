@@ -80,11 +80,12 @@ def train_template(data: dict, tmp_path, iters: int = 1, *force: str, pretrain: 
     into ``tmp_path``; ``pretrain``: a fresh network of the recipe's ``network_g`` saved as its
     ``path.pretrain_network_g`` (a GAN template's starting point).  Returns the experiment
     folder and its log."""
+    from safetensors.torch import save_file
     from srkit.archs import build_network
-    if pretrain:
+    if pretrain:  # as traiNNer-redux saves a network (save_checkpoint_format: safetensors): a bare state dict
         net = build_network({**data['network_g'], 'scale': data['scale']})
-        torch.save({'params': net.state_dict()}, tmp_path / 'pre.pth')
-        data['path']['pretrain_network_g'] = str(tmp_path / 'pre.pth')
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp_path / 'pre.safetensors')
+        data['path']['pretrain_network_g'] = str(tmp_path / 'pre.safetensors')
     p = write_yaml(tmp_path / 'opt.yml', data)
     r = call_cli('train', '-opt', p, '--force', f'train.total_iter={iters}',
                  '--force', f'path.experiments_root={tmp_path}',
@@ -196,7 +197,7 @@ def test_a_gan_template_trains_an_iteration(x4_pairs, tmp_path, vgg_cache):
     """SPAN_S_gan from a SPAN_S file (its path.pretrain_network_g): G and DUnet step once with
     MS-SSIM, VGG19 (charbonnier), HSLuv and the GAN loss, at a CPU's batch and crop."""
     exp, log = train_template(template('SPAN/SPAN_S_gan.yml', x4_pairs), tmp_path, pretrain=True)
-    assert f'loaded network_g from {tmp_path / "pre.pth"} [params]' in log and '| SRGANModel |' in log
+    assert f'loaded network_g from {tmp_path / "pre.safetensors"}' in log and '| SRGANModel |' in log
     for term in ('l_g_mssim_gt', 'l_g_perceptual_gt', 'l_g_hsluv_gt', 'l_g_hsluv_gt_saturation',
                  'l_g_hsluv_gt_lightness', 'l_g_gan', 'l_d_real', 'l_d_fake'):
         assert f' {term} ' in log
