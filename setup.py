@@ -30,6 +30,7 @@ setup(
             'srkit-degrade=srkit.cli.degrade:main',
             'srkit-sample=srkit.cli.sample:main',
             'srkit-export=srkit.cli.export:main',
+            'srkit-dataset=srkit.cli.dataset:main',
         ],
     },
 )

@@ -5,7 +5,9 @@
 Each template is read as a user runs it, with only its data paths changed (two folders of
 photos cut to 256 px, with 64 px INTER_AREA LQ), its GAN templates' ``pretrain_network_g`` a
 fresh network of the same type, and, for this CPU, one iteration at ``--batch`` images of
-``--lq`` px LQ crops (for GRL, whose minimum is 33, one image of 48 px; a batch of at least 2 for DAT).  The
+``--lq`` px LQ crops (for GRL, whose minimum is 33, one image of 48 px, each GRL template in a process of its
+own: GRL_B peaks at about 15 GB, and a second in the same process ran out of 24 GB; a batch of at least 2
+for DAT).  The
 perceptual loss's VGG19 is random weights at a temporary TORCH_HOME: this checks that every
 template trains, not what it learns.  Prints one line per template and a summary; exits non-zero
 if any failed.  The suite (tests/test_trainner_redux.py) reads every template and trains the
@@ -91,6 +93,17 @@ def run(rel: str, work: str, batch: int, lq: int) -> tuple[int, str]:
     return code, (lines[-1] if lines else '')
 
 
+def run_alone(rel: str, args) -> tuple[int, str]:
+    """One template in a fresh process of this script (memory freed when it ends)."""
+    import subprocess
+    r = subprocess.run([sys.executable, os.path.abspath(__file__), '--only', rel, '--batch', str(args.batch),
+                        '--lq', str(args.lq)], capture_output=True, text=True)
+    if r.returncode < 0:  # the kernel's OOM killer, most likely
+        return 128 - r.returncode, f'killed by signal {-r.returncode}'
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith(rel)]
+    return r.returncode, (lines[-1][len(rel):].strip() if lines else r.stderr.strip()[-300:])
+
+
 def main_(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--only', default='', help='run the templates whose path contains this')
@@ -109,7 +122,10 @@ def main_(argv=None) -> int:
         random_vgg19(os.path.join(work, 'torch_home'))
         for rel in templates:
             t0 = time.time()
-            code, last = run(rel, work, args.batch, args.lq)
+            if rel.startswith('GRL/') and len(templates) > 1:
+                code, last = run_alone(rel, args)
+            else:
+                code, last = run(rel, work, args.batch, args.lq)
             print(f'{rel:45s} {"ok" if code == 0 else f"EXIT {code}":7s} {time.time() - t0:6.1f} s'
                   + (f'  {last}' if code else ''), flush=True)
             if code:

@@ -18,6 +18,9 @@ pipq() { "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&
 "${PIP[@]}" -r requirements/base.txt setuptools wheel
 # basicsr 1.4.2's setup.py imports torch, so it must build against ours.
 "${PIP[@]}" --no-build-isolation basicsr
+# tests: the published JPEG blockiness code (DiverSeg's, shipped in torch_jpeg_blockiness) as the oracle of
+# srkit-dataset's blockiness; its wheel pins an older torch and numpy, which its numpy code does not need
+"${PIP[@]}" --no-deps torch_jpeg_blockiness
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 "$VENV/bin/python" -c "import torch, torchvision, srkit.compat; srkit.compat.import_basicsr()" \
   || { echo "setup_env: the environment in $VENV is broken; delete it and re-run" >&2; exit 1; }

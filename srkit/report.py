@@ -169,6 +169,46 @@ def pd_plot_svg(points: list[tuple[str, float, float]], x_name: str, y_name: str
     return '\n'.join(parts)
 
 
+def histogram_svg(values: list[float], marks: list[tuple[str, float]], x_name: str, bins: int = 40) -> str:
+    """An SVG histogram of ``values`` (NaN left out) with a vertical line and label per ``(label, x)``
+    of ``marks`` (the thresholds a curation cut at)."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    W, H, L, R, T, B = 560, 220, 60, 20, 20, 45
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" '
+             'font-size="11">', f'<rect width="{W}" height="{H}" fill="white"/>']
+    if not v.size:
+        return '\n'.join(parts + [f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no values</text></svg>'])
+    xs = [x for _, x in marks if math.isfinite(x)]
+    lo, hi = min([v.min(), *xs]), max([v.max(), *xs])
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    top = max(int(counts.max()), 1)
+
+    def px(x):
+        return L + (x - lo) / (hi - lo) * (W - L - R)
+    bw = (W - L - R) / bins
+    for c, e0 in zip(counts, edges[:-1]):
+        h = c / top * (H - T - B)
+        parts.append(f'<rect x="{px(e0):.1f}" y="{H - B - h:.1f}" width="{max(bw - 1, 1):.1f}" height="{h:.1f}" '
+                     'fill="#1f77b4"/>')
+    parts += [f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
+              f'<text x="{L - 5}" y="{T + 4}" text-anchor="end">{top}</text>',
+              f'<text x="{L - 5}" y="{H - B}" text-anchor="end">0</text>']
+    for i in range(5):
+        x = lo + (hi - lo) * i / 4
+        parts.append(f'<text x="{px(x):.1f}" y="{H - B + 15}" text-anchor="middle">{x:.3g}</text>')
+    parts.append(f'<text x="{(L + W - R) / 2}" y="{H - 8}" text-anchor="middle">{html.escape(x_name)} '
+                 f'({v.size} tiles)</text>')
+    for k, (label, x) in enumerate(marks):
+        if math.isfinite(x):
+            parts.append(f'<line x1="{px(x):.1f}" y1="{T}" x2="{px(x):.1f}" y2="{H - B}" stroke="#d62728" '
+                         'stroke-width="2"/>')
+            parts.append(f'<text x="{px(x) + 4:.1f}" y="{T + 12 + 12 * k}" fill="#d62728">{html.escape(label)}</text>')
+    parts.append('</svg>')
+    return '\n'.join(parts)
+
+
 def perception_metric(results: dict) -> str | None:
     """The plot's across axis: LPIPS when it was computed, else NIQE, else PIQE, else none."""
     cols = _columns(results)

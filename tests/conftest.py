@@ -301,3 +301,38 @@ def fid_cache(tmp_path, monkeypatch):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     torch.save(sd, path)
     return path
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``make(kib)`` -> a folder on a file system of that size (a tmpfs, mounted here and unmounted
+    after), where writes fail with ENOSPC once it is full, as on a full disk."""
+    import subprocess
+    mounts = []
+
+    def make(kib: int, read_only: bool = False):
+        d = tmp_path / f'disk{len(mounts)}'
+        d.mkdir()
+        opts = f'size={kib}k' + (',ro' if read_only else '')
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(d)], capture_output=True)
+        assert r.returncode == 0, f'this test needs to mount a small tmpfs (root): {r.stderr}'
+        mounts.append(d)
+        return d
+    yield make
+    for d in mounts:
+        subprocess.run(['umount', '-l', str(d)])
+
+
+def png_bomb(path, side: int) -> int:
+    """A PNG whose header declares ``side`` x ``side`` grey pixels, built from a few KB: the IDAT
+    holds only the first rows (a decoder allocates the whole image before it finds out)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    rows = zlib.compress(b'\0' * ((side + 1) * 64), 9)
+    data = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', side, side, 8, 0, 0, 0, 0)) + \
+        chunk(b'IDAT', rows) + chunk(b'IEND', b'')
+    path.write_bytes(data)
+    return len(data)

@@ -738,7 +738,6 @@ def test_realesrgan_finetune_recipes_train_an_iteration(df2k_ost, tmp_path, vgg_
     """Real-ESRGAN's two fine-tuning recipes (tests/fixtures/realesrgan), started from released-layout
     G and D files: only data and pretrain paths changed, batch, workers and crop overridden."""
     import os
-    import torch
     from conftest import ROOT
     from degradations.pipelines import bicubic
     from srkit.utils.checkpoint import load_checkpoint

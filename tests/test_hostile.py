@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from conftest import call_cli, kill_when, run_cli
+from conftest import call_cli, kill_when, png_bomb, run_cli
 
 
 class _Payload:
@@ -331,27 +331,12 @@ def test_srkit_eval_reads_gt_and_sr_with_the_same_exif_orientation(tmp_path):
     assert 'EXIF orientation applied to GT, LQ and SR' in res['orientation']
 
 
-def _png_bomb(path, side: int) -> int:
-    """A PNG whose header declares ``side`` x ``side`` grey pixels, built from a few KB: the IDAT
-    holds only the first rows (a decoder allocates the whole image before it finds out)."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
-    rows = zlib.compress(b'\0' * ((side + 1) * 64), 9)
-    data = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', side, side, 8, 0, 0, 0, 0)) + \
-        chunk(b'IDAT', rows) + chunk(b'IEND', b'')
-    path.write_bytes(data)
-    return len(data)
-
-
 @pytest.mark.parametrize('side', [30000, 60000])
 def test_decompression_bombs_are_refused_by_every_reader(tmp_path, photos_dir, side):
     import shutil
     src = tmp_path / 'in'
     shutil.copytree(photos_dir / 'hr', src)
-    assert _png_bomb(src / 'bomb.png', side) < 4096
+    assert png_bomb(src / 'bomb.png', side) < 4096
     runs = {'degrade': ['degrade', '--input', src, '--output', tmp_path / 'lr', '--method', 'bicubic'],
             'infer': ['infer', '--model', 'bicubic', '--scale', '2', '--input', src, '--output', tmp_path / 'up'],
             'lmdb': ['lmdb', '--input', src, '--output', tmp_path / 'x.lmdb'],
@@ -375,7 +360,7 @@ def test_a_bomb_in_the_training_set_stops_training_with_one_line(tmp_path, photo
     from conftest import tiny_options, write_yaml
     src = tmp_path / 'hr'
     shutil.copytree(photos_dir / 'hr', src)
-    _png_bomb(src / 'bomb.png', 30000)
+    png_bomb(src / 'bomb.png', 30000)
     yml = write_yaml(tmp_path / 'o.yml', tiny_options(tmp_path, photos_dir, **{
         'datasets.train.dataroot_gt': str(src), 'datasets.train.num_worker_per_gpu': 0, 'train.total_iter': 6}))
     r = run_cli('train', '-opt', yml, '--quiet', timeout=300)
@@ -602,26 +587,6 @@ def test_srkit_degrade_to_lmdb_killed_anywhere_finishes_on_rerun(tmp_path, photo
     assert r.returncode == 0 and 'already exists' not in r.stderr, r.stderr
     assert (tmp_path / 'y.lmdb' / 'manifest.jsonl').read_bytes() == (tmp_path / 'ref.lmdb' / 'manifest.jsonl').read_bytes()
     assert not (tmp_path / 'y.lmdb.parts').exists()
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """``make(kib)`` -> a folder on a file system of that size (a tmpfs, mounted here and unmounted
-    after), where writes fail with ENOSPC once it is full, as on a full disk."""
-    import subprocess
-    mounts = []
-
-    def make(kib: int, read_only: bool = False):
-        d = tmp_path / f'disk{len(mounts)}'
-        d.mkdir()
-        opts = f'size={kib}k' + (',ro' if read_only else '')
-        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(d)], capture_output=True)
-        assert r.returncode == 0, f'this test needs to mount a small tmpfs (root): {r.stderr}'
-        mounts.append(d)
-        return d
-    yield make
-    for d in mounts:
-        subprocess.run(['umount', '-l', str(d)])
 
 
 def test_training_on_a_full_disk_stops_before_writing_and_keeps_earlier_checkpoints(tmp_path, photos_dir, small_disk):

@@ -33,36 +33,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, 'scripts'))
 from make_demo_data import load  # noqa: E402  (the bundled photos)
+from srkit.metrics.noref import local_noise_level, noise_level  # noqa: E402  (srkit-dataset's noise score)
 
 SOURCE = ['astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry']
 TARGET = ['chelsea', 'motorcycle_left', 'motorcycle_right', 'retina', 'camera']
-
-
-def _haar_hh(img: np.ndarray) -> np.ndarray:
-    """The HH band of a one-level Haar transform of the image's mean over channels."""
-    y = img.mean(-1) if img.ndim == 3 else img
-    h, w = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
-    y = y[:h, :w]
-    return (y[0::2, 0::2] - y[0::2, 1::2] - y[1::2, 0::2] + y[1::2, 1::2]) / 2
-
-
-def noise_level(img: np.ndarray) -> float:
-    """sigma estimate in 8-bit units from the Haar HH band (Donoho's MAD estimator)."""
-    return float(np.median(np.abs(_haar_hh(img))) * 1.4826 * 255)
-
-
-def local_noise_level(img: np.ndarray, tile: int = 8) -> float:
-    """sigma estimate in 8-bit units: the median, over ``tile x tile`` blocks of the Haar HH band
-    (16x16 pixels), of each block's MAD estimate.  On small images (the demo's are 120 px) one
-    median over the whole band moves in steps of half an 8-bit level and follows the share of
-    smooth content; the median of local estimates reads the noise where the image has some, as a
-    camera's sigma is meant (docs/benchmarks.md, "The demo's spread")."""
-    hh = np.abs(_haar_hh(img))
-    h, w = hh.shape[0] // tile * tile, hh.shape[1] // tile * tile
-    if not h or not w:
-        return noise_level(img)
-    blocks = hh[:h, :w].reshape(h // tile, tile, w // tile, tile).transpose(0, 2, 1, 3).reshape(-1, tile * tile)
-    return float(np.median(np.median(blocks, axis=1)) * 1.4826 * 255)
 
 
 def blockiness(img: np.ndarray) -> float:

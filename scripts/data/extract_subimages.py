@@ -7,7 +7,8 @@
 Defaults are BasicSR's for HR (crop 480, step 240, thresh 0); for x4 LR use
 crop 120, step 60, so sub-image i of the HR and LR sets align.  Output names
 are ``<stem>_s001.png``, ... in row-major order.  Existing outputs are kept
-(re-runs resume) and writes are atomic.
+(re-runs resume) and writes are atomic.  ``srkit-dataset --tile 480 --step 240`` cuts the same
+grid and also scores, filters and deduplicates; this script stays for aligned HR/LR pairs.
 """
 from __future__ import annotations
 
@@ -17,15 +18,7 @@ import sys
 from multiprocessing import Pool
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
-
-
-def starts(length: int, crop: int, step: int, thresh: int) -> list[int]:
-    """Top-left offsets along one axis: every `step`, plus a last crop flush with
-    the border when more than `thresh` pixels would be left over."""
-    s = list(range(0, length - crop + 1, step))
-    if length - (s[-1] + crop) > thresh:
-        s.append(length - crop)
-    return s
+from srkit.curation.tiles import grid_starts as starts  # noqa: E402  (srkit-dataset's grid, BasicSR's)
 
 
 def crop_one(args):

@@ -21,6 +21,7 @@ metric as unavailable and still give the others.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -156,3 +157,98 @@ def fid(model, dir_a: str, dir_b: str, mode: str = 'clean') -> float:
     from ..compat import quiet_stdout
     with quiet_stdout():
         return float(model(dir_a, dir_b, mode=mode, num_workers=0, batch_size=8, verbose=False))
+
+
+# pyiqa's no-reference metrics that compare folders or score something other than a picture's quality
+_NOT_PER_IMAGE = {'fid', 'sfid', 'fid_dinov2', 'inception_score', 'clipscore'}
+
+
+def pyiqa_no_reference() -> set[str]:
+    """pyiqa's no-reference metrics by their pyiqa names (NIQE and PIQE: :func:`load`)."""
+    from pyiqa.default_model_configs import DEFAULT_CONFIGS
+    return {k for k, v in DEFAULT_CONFIGS.items() if v.get('metric_mode') == 'NR'} - _NOT_PER_IMAGE - {'niqe', 'piqe'}
+
+
+def pyiqa_lower_better(name: str) -> bool:
+    from pyiqa.default_model_configs import DEFAULT_CONFIGS
+    return bool(DEFAULT_CONFIGS[name].get('lower_better', False))
+
+
+def _hf_cache() -> str:
+    """The Hugging Face hub cache as the environment names it now (``HF_HUB_CACHE``, ``HF_HOME``)."""
+    if os.environ.get('HF_HUB_CACHE'):
+        return os.environ['HF_HUB_CACHE']
+    home = os.environ.get('HF_HOME') or os.path.join(os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')),
+                                                     'huggingface')
+    return os.path.join(home, 'hub')
+
+
+@contextlib.contextmanager
+def _no_downloads(name: str):
+    """Offline (``SRKIT_OFFLINE=1``), a weight file that pyiqa, torchvision or timm (from the
+    Hugging Face hub) would fetch becomes one line naming it and where it goes, instead of a
+    download."""
+    import pyiqa.utils.download_util as du
+    if not offline():
+        yield
+        return
+    note = ' (SRKIT_OFFLINE=1: no download attempted)'
+
+    def refuse(url, dst, *args, **kwargs):
+        raise MetricUnavailable(missing_weights(name, [(os.path.abspath(dst), url)]) + note)
+
+    def from_hf_cache(repo_id, filename, *args, revision=None, cache_dir=None, **kwargs):
+        from huggingface_hub import try_to_load_from_cache
+        cache = str(cache_dir or _hf_cache())
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=cache, revision=revision)
+        if isinstance(found, str):
+            return found
+        raise MetricUnavailable(f'{name} weights are missing: put timm\'s {repo_id} ({filename} from '
+                                f'https://huggingface.co/{repo_id}) in the Hugging Face cache {cache} (as '
+                                f'`huggingface-cli download {repo_id} {filename}` puts it there)' + note)
+    patched = [(du, 'download_url_to_file', refuse), (torch.hub, 'download_url_to_file', refuse)]
+    try:
+        import timm.models._hub as timm_hub
+        patched.append((timm_hub, 'hf_hub_download', from_hf_cache))
+    except ImportError:
+        pass
+    saved = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in patched]
+    for mod, attr, fn in patched:
+        setattr(mod, attr, fn)
+    try:
+        yield
+    finally:
+        for mod, attr, fn in saved:
+            setattr(mod, attr, fn)
+
+
+@dataclass
+class NoReference:
+    """A pyiqa no-reference metric: ``fn((B,3,H,W) RGB [0,1]) -> (B,)`` float64."""
+
+    name: str
+    fn: Callable
+    lower_better: bool
+    min_side: int = 32
+
+
+def load_no_reference(name: str, device: str | torch.device = 'cpu') -> NoReference:
+    """pyiqa's no-reference metric ``name`` with its weights from the cache; offline, a missing
+    file is one line (:class:`MetricUnavailable`) naming it and where it goes."""
+    import pyiqa
+    from ..compat import quiet_stdout
+    device = torch.device(device)
+    try:
+        with _no_downloads(name), quiet_stdout(), weights_only_loads(f"pyiqa's {name}"):
+            m = pyiqa.create_metric(name, as_loss=False, device=device)
+    except UserError:
+        raise
+    except Exception as e:  # timm/huggingface offline errors, a network error, ...
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MetricUnavailable(f'{name} weights are missing or cannot be loaded: {detail[:300]}') from None
+    m.eval()
+
+    @torch.no_grad()
+    def fn(x):
+        return m(x.float()).double().reshape(-1)
+    return NoReference(name, fn, bool(m.lower_better))
