@@ -15,6 +15,9 @@
 #      colour cast) and a conditional GAN on scikit-learn's digits (srkit-sample)
 #   8. the report (srkit-eval --out): bicubic, the PSNR model, the interpolated models and the
 #      GAN model on the held-out photos, in demo_out/report/report.html
+#   9. curation (srkit-dataset): the training photos with bad copies injected (fake HR upscaled from
+#      a third of the size, JPEG q10, near duplicates), curated; stage 3's small model trained on
+#      the raw set and on the curated one, scored on the held-out photos
 # Stages 3, 6 and 7 need nothing from 4 and 5, so they run beside them (3's RealPLKSR in the
 # main job, which has less to do): two jobs of one CPU
 # thread each (these small networks gain about 15% from a second thread, a second job nearly
@@ -37,12 +40,12 @@ last_ckpt() {  # newest net_g_<iter>.pth of an experiment
     | sed "s#.*#$EXPS/$1/models/net_g_&.pth#"
 }
 
-train() {  # train an experiment unless it already reached its last iteration
+train() {  # train an experiment unless it already reached its last iteration (then: srkit-train's --force ...)
   local opt=$1 name=$2 total=$3
   if compgen -G "$EXPS/$name/models/net_g*_$total.pth" >/dev/null; then
     echo "$name: already trained ($total iterations)"
   else
-    srkit-train -opt "$opt" --auto_resume
+    srkit-train -opt "$opt" --auto_resume "${@:4}"
   fi
 }
 
@@ -54,7 +57,8 @@ partial_ok() {  # srkit-eval's exit 3: a report without a metric whose weights a
 
 # demo_out made by other recipes (an older srkit) is moved aside, not resumed: a changed recipe
 # would stop --auto_resume, and old data would be scored as new
-RECIPES=$(LC_ALL=C; cat options/demo_*.yml scripts/make_demo_data.py scripts/make_translation_data.py | cksum | cut -d' ' -f1)
+RECIPES=$(LC_ALL=C; cat options/demo_*.yml scripts/make_demo_data.py scripts/make_translation_data.py \
+  scripts/make_curation_data.py | cksum | cut -d' ' -f1)
 if [ -d "$OUT" ] && [ "$(cat "$OUT/.recipes" 2>/dev/null)" != "$RECIPES" ]; then
   OLD="$OUT.old-$(date +%Y%m%d-%H%M%S)"
   mv "$OUT" "$OLD"
@@ -158,6 +162,17 @@ R=$OUT/eval_realesrgan_lr/sr
 stage "3c. RealPLKSR on the same data (stage 3b's third modern architecture)"
 train options/demo_realplksr_x2.yml demo_realplksr_x2 600
 
+stage "9. curation: the training photos with bad copies, curated by srkit-dataset; stage 3's model on each set"
+[ -d "$DATA/raw_train" ] || "$PY" scripts/make_curation_data.py "$DATA/hr_train" "$DATA/raw_train"
+srkit-dataset --input "$DATA/raw_train" --output "$DATA/curated_train" --tile 96 --score blockiness,sharpness \
+  --keep 'blockiness<30' --keep 'sharpness>p30' --dedup
+train options/demo_curation_x2.yml demo_raw_x2 600
+train options/demo_curation_x2.yml demo_curated_x2 600 --force name=demo_curated_x2 \
+  --force "datasets.train.dataroot_gt=$DATA/curated_train"
+echo "the same model trained on the raw set and on the curated set, held-out photos x2:"
+srkit-eval --model "curated=$(last_ckpt demo_curated_x2)" --model "raw=$(last_ckpt demo_raw_x2)" \
+  --lq "$DATA/lr_val_x2" --gt "$DATA/hr_val" --scale 2 --json "$OUT/eval_curation_x2.json"
+
 if ! wait $SIDE; then
   cat "$SIDE_LOG"
   echo "demo: stages 3, 6 or 7 failed (above; $SIDE_LOG)" >&2
@@ -180,3 +195,4 @@ echo "demo done: models in $EXPS/*/models, TensorBoard logs in $EXPS/*/tb_logger
 echo "           the report: $OUT/report/report.html (and report.md, metrics.csv, crops/)"
 echo "           the degradations side by side: $OUT/degradations_panel.png; the models on them: $OUT/realworld_panel.png"
 echo "           translation: $OUT/pix2pix_photos, $OUT/cyclegan_a2b, $OUT/cgan_digits.png"
+echo "           curation: $DATA/curated_train/report.html (what was kept and dropped, and why)"

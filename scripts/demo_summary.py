@@ -86,6 +86,14 @@ def sr_rows(out: str) -> list:
     return rows
 
 
+def curation_rows(out: str) -> list:
+    r = _eval(out, 'eval_curation_x2.json')
+    if not r:
+        return []
+    return [row('9 curation', 'SRResNet, curated set', 'psnr_y', _mean(r, 'curated', 'psnr'), 'SRResNet, raw set',
+                _mean(r, 'raw', 'psnr'))]
+
+
 def dsgan_rows(out: str) -> list:
     from dsgan import folder_level, gap_closed
     from srkit.utils.imgio import list_images
@@ -154,7 +162,7 @@ def main(argv=None):
     ap.add_argument('--seconds', type=float, default=None, help='this run of the demo took so long')
     ap.add_argument('--json', default=None, help='also write the rows here (default: OUT/summary.json)')
     a = ap.parse_args(argv)
-    rows = sr_rows(a.out) + dsgan_rows(a.out) + translation_rows(a.out)
+    rows = sr_rows(a.out) + dsgan_rows(a.out) + translation_rows(a.out) + curation_rows(a.out)
     print(table(rows))
     lost = [f'{r["model"]} ({r["measure"]})' for r in rows if not r['won']]
     won = len(rows) - len(lost)

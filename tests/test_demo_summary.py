@@ -34,6 +34,8 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
         'bicubic-trained': {'ssim': 0.62}, 'Real-ESRNet': {'ssim': 0.63}, 'Real-ESRGAN': {'ssim': 0.61}})
     _eval_json(out / 'eval_bsrgan_lr' / 'metrics.json', {'bicubic-trained': {'ssim': 0.58}, 'BSRNet': {'ssim': 0.59}})
     _eval_json(out / 'eval_pix2pix.json', {'pix2pix': {'psnr': 13.0}})
+    _eval_json(out / 'eval_curation_x2.json', {'bicubic': {'psnr': 32.2}, 'curated': {'psnr': 33.9},
+                                               'raw': {'psnr': 33.6}})
     _eval_json(out / 'eval_cyclegan.json', {'bicubic': {'psnr': 15.0, 'ssim': 0.73},
                                             'CycleGAN': {'psnr': 25.0, 'ssim': 0.70}})
     # pix2pix's baseline: the held-out photos' mean colour; black and 102/255 grey: 51/255 off everywhere
@@ -62,7 +64,9 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
                        env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stderr
     rows = {(x['model'], x['measure']): x for x in json.loads((out / 'summary.json').read_text())['rows']}
-    assert len(rows) == 14
+    assert len(rows) == 15
+    cur = rows[('SRResNet, curated set', 'PSNR Y (dB)')]
+    assert cur['won'] and cur['baseline'] == 'SRResNet, raw set' and cur['baseline_value'] == 33.6
     assert rows[('SPAN', 'PSNR Y (dB)')]['won'] and rows[('SwinIR', 'PSNR Y (dB)')]['won']
     assert not rows[('RealPLKSR', 'PSNR Y (dB)')]['won'] and rows[('RealPLKSR', 'PSNR Y (dB)')]['baseline_value'] == 32.2
     assert rows[('SRResNet', 'PSNR Y (dB)')]['won'] and rows[('SRResNet', 'PSNR Y (dB)')]['baseline_value'] == 32.0
@@ -82,7 +86,7 @@ def test_summary_puts_each_stage_against_its_baseline_and_says_which_lost(tmp_pa
     assert lines[0].split() == ['stage', 'model', 'measure', 'model', 'baseline', 'baseline', 'result']
     assert any(line.startswith('7 CycleGAN cast') and 'SSIM RGB' in line and line.endswith('LOST') for line in lines)
     assert sum(line.endswith(' won') for line in lines) == sum(x['won'] for x in rows.values())
-    assert f'{sum(x["won"] for x in rows.values())} of 14 beat their baseline; LOST: ' in r.stdout
+    assert f'{sum(x["won"] for x in rows.values())} of 15 beat their baseline; LOST: ' in r.stdout
     assert 'Real-ESRGAN (SSIM Y)' in r.stdout and 'RealPLKSR (PSNR Y (dB))' in r.stdout and 'this run of the demo: 20.6 min' in r.stdout
 
 
