@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(VENV)/bin/pip install --quiet --no-deps realesrgan==0.3.0
 	$(PY) scripts/bench/infer.py --size 512
 	$(PY) scripts/bench/infer_memory.py
+	# srkit-dataset against BasicSR's extract_subimages.py (its script, kept in tests/fixtures) and a pyiqa loop
+	$(PY) scripts/bench/dataset.py
 
 clean:
 	rm -rf demo_out demo_out.old-* experiments tb_logger .pytest_cache

@@ -179,10 +179,12 @@ def histogram_svg(values: list[float], marks: list[tuple[str, float]], x_name: s
     if not v.size:
         return '\n'.join(parts + [f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no values</text></svg>'])
     xs = [x for _, x in marks if math.isfinite(x)]
-    lo, hi = min([v.min(), *xs]), max([v.max(), *xs])
+    # the 0.5th to 99.5th percentile (and every mark): one wild value would squeeze the rest into a bar
+    lo, hi = min([float(np.percentile(v, 0.5)), *xs]), max([float(np.percentile(v, 99.5)), *xs])
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    outside = int(((v < lo) | (v > hi)).sum())
+    counts, edges = np.histogram(v[(v >= lo) & (v <= hi)], bins=bins, range=(lo, hi))
     top = max(int(counts.max()), 1)
 
     def px(x):
@@ -198,8 +200,9 @@ def histogram_svg(values: list[float], marks: list[tuple[str, float]], x_name: s
     for i in range(5):
         x = lo + (hi - lo) * i / 4
         parts.append(f'<text x="{px(x):.1f}" y="{H - B + 15}" text-anchor="middle">{x:.3g}</text>')
+    beyond = f', {outside} beyond the axis' if outside else ''
     parts.append(f'<text x="{(L + W - R) / 2}" y="{H - 8}" text-anchor="middle">{html.escape(x_name)} '
-                 f'({v.size} tiles)</text>')
+                 f'({v.size} tiles{beyond})</text>')
     for k, (label, x) in enumerate(marks):
         if math.isfinite(x):
             parts.append(f'<line x1="{px(x):.1f}" y1="{T}" x2="{px(x):.1f}" y2="{H - B}" stroke="#d62728" '

@@ -156,7 +156,8 @@ def test_dedup_finds_resized_recompressed_and_brightness_shifted_copies_and_merg
                    '--no-report')
     assert res.returncode == 0, res.stderr
     lines = {ln['name']: ln for ln in _manifest(tmp_path / 'out')}
-    pairs = {'astronaut': 'copies__astronaut_small', 'coffee': 'copies__coffee_q40', 'chelsea': 'copies__chelsea_bright',
+    pairs = {'astronaut': 'copies__astronaut_small', 'coffee': 'copies__coffee_q40',
+             'chelsea': 'copies__chelsea_bright',
              'rocket': 'copies__rocket_big_q70', 'coins': 'copies__coins_same'}
     dropped = {n for n, ln in lines.items() if not ln['kept']}
     assert len(dropped) == len(pairs), sorted(dropped)
@@ -483,3 +484,90 @@ def test_blockiness_is_the_published_estimators_and_rises_as_jpeg_quality_falls(
     assert r.returncode == 0, r.stderr
     kept = sorted(ln['name'] for ln in _manifest(tmp_path / 'o') if ln['kept'])
     assert kept == [f'clean_s00{i}.png' for i in range(1, 5)]
+
+
+def _seeded_icnet_weights(net) -> dict:
+    """Deterministic weights for every key of IC9600's ICNet (fan-in scaled, BN near identity)."""
+    rng = np.random.default_rng(9600)
+    sd = {}
+    for k, v in sorted(net.state_dict().items()):
+        if v.dtype == torch.long:
+            sd[k] = v.clone()
+        elif k.endswith('running_var'):
+            sd[k] = torch.from_numpy(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
+        elif v.dim() >= 2:
+            sd[k] = torch.from_numpy((rng.standard_normal(v.shape) / np.sqrt(np.prod(v.shape[1:]))).astype(np.float32))
+        elif k.endswith('.weight'):
+            sd[k] = torch.from_numpy((1 + 0.1 * rng.standard_normal(v.shape)).astype(np.float32))
+        else:
+            sd[k] = torch.from_numpy((0.1 * rng.standard_normal(v.shape)).astype(np.float32))
+    return sd
+
+
+def test_ic9600_is_the_authors_icnet_and_scores_tiles_from_the_cached_file(tmp_path, monkeypatch):
+    """srkit's ICNet has the released file's 246 keys and, on seeded weights, gives the scores the
+    authors' ICNet.py (tinglyfeng/IC9600 3891e25, run once beside this test: not redistributable)
+    gave on the same inputs; srkit-dataset --score ic9600 reads the file from torch hub's cache, and
+    without it says which file goes where."""
+    from srkit.metrics import ic9600
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    _curation_input(tmp_path / 'in', 1)
+    r = call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'none', '--score', 'ic9600',
+                 env={'SRKIT_OFFLINE': '1'})
+    path, url = ic9600.weight_path()
+    assert r.returncode == 2 and f'put ic9600.pth (from {url}) at {path}' in r.stderr, r.stderr
+    net = ic9600.ICNet().eval()
+    sd = _seeded_icnet_weights(net)
+    assert len(sd) == 246
+    net.load_state_dict(sd)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 512, 512, generator=g)
+    x[1] = x[1] * 0.2 + 0.4
+    x = torch.cat([x, torch.full((1, 3, 512, 512), 0.5)])
+    with torch.no_grad():
+        score, cmap = net(ic9600.prepare(x))
+    # the authors' ICNet on the same weights and inputs: 0.0 difference in this session's probe
+    assert score.tolist() == pytest.approx([0.47971779108047485, 0.5085839033126831, 0.5113010406494141], abs=1e-6)
+    assert cmap.shape == (3, 1, 64, 64)
+    assert cmap.mean((1, 2, 3)).tolist() == pytest.approx([0.3253668, 0.4294602, 0.4373441], abs=1e-6)
+    os.makedirs(os.path.dirname(path))
+    torch.save(sd, path)
+    r = call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'o', '--tile', 96, '--score',
+                 'ic9600', '--keep', 'ic9600>p50', '--no-report', env={'SRKIT_OFFLINE': '1'})
+    assert r.returncode == 0, r.stderr
+    lines = _manifest(tmp_path / 'o')
+    assert sum(ln['kept'] for ln in lines) == len(lines) // 2
+    for ln in lines[::5]:
+        t, left, h, w = ln['box']
+        src = next((tmp_path / 'in').rglob(ln['name'].rsplit('_s', 1)[0].split('__')[-1] + '.*'))
+        tile = torch.from_numpy(cv2.imread(str(src))[t:t + h, left:left + w, ::-1].astype(np.float32) / 255)
+        with torch.no_grad():
+            ref = float(net(ic9600.prepare(tile.permute(2, 0, 1)[None]))[0])
+        assert ln['scores']['ic9600'] == pytest.approx(ref, abs=2e-6)
+
+
+def test_an_lmdb_stopped_between_its_pack_and_its_settings_file_resumes(tmp_path, monkeypatch):
+    """A stop after the LMDB is packed and before run.json is beside it (a kill's window): the same
+    request finishes, to what a clean run writes; --format lmdb needs a .lmdb name, refused first."""
+    import srkit.curation as cur
+    from srkit.curation import CurateRequest, curate
+    _curation_input(tmp_path / 'in', 2)
+    r = call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'x', '--format', 'lmdb')
+    assert r.returncode == 2 and 'ends with .lmdb' in r.stderr and not (tmp_path / 'x').exists()
+    req = dict(input=[str(tmp_path / 'in')], tile=96, score=['sharpness'], keep=['sharpness>p20'], report=False)
+    curate(CurateRequest(output=str(tmp_path / 'clean.lmdb'), **req))
+
+    class Killed(BaseException):
+        pass
+
+    def stop(*a, **k):
+        raise Killed
+    with monkeypatch.context() as m:
+        m.setattr(cur.shutil, 'copyfile', stop)
+        with pytest.raises(Killed):
+            curate(CurateRequest(output=str(tmp_path / 'k.lmdb'), **req))
+    assert (tmp_path / 'k.lmdb' / 'meta_info.txt').is_file() and not (tmp_path / 'k.lmdb' / 'run.json').exists()
+    res = curate(CurateRequest(output=str(tmp_path / 'k.lmdb'), **req))
+    assert res.finished and not (tmp_path / 'k.lmdb.parts').exists()
+    for f in ('manifest.jsonl', 'meta_info.txt'):
+        assert (tmp_path / 'k.lmdb' / f).read_bytes() == (tmp_path / 'clean.lmdb' / f).read_bytes(), f

@@ -27,7 +27,9 @@ MAX_MAIN_LINES = 30
 
 # the library modules behind the tools: no flag spelled in any of their strings, docstrings included
 LIBRARY = ['srkit/degrading.py', 'srkit/evaluation.py', 'srkit/report.py', 'srkit/inference.py',
-           'srkit/export.py', 'srkit/utils/naming.py', 'srkit/utils/device.py']
+           'srkit/export.py', 'srkit/utils/naming.py', 'srkit/utils/device.py',
+           *sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'srkit' / 'curation').glob('*.py')),
+           'srkit/metrics/noref.py', 'srkit/metrics/ic9600.py']
 FLAG = re.compile(r'(?<![\w-])--[a-z][a-z0-9_-]*')
 
 
@@ -121,6 +123,26 @@ def test_degrade_folder_returns_what_it_did_and_prints_nothing(tmp_path, photos_
     assert packed.out_dir == str(tmp_path / 'lr.lmdb.parts') and not os.path.exists(packed.out_dir)
     done = degrade_folder(DegradeJob(str(photos_dir / 'hr'), str(tmp_path / 'lr.lmdb'), preset='bicubic', scale=2))
     assert done.already_complete == 6 and done.written == []
+
+
+def test_curate_returns_what_it_kept_and_prints_nothing(tmp_path, photos_dir, capsys):
+    from srkit.curation import CurateRequest, curate
+    seen = []
+    req = CurateRequest([str(photos_dir / 'hr')], str(tmp_path / 'cur'), tile=48, score=['sharpness'],
+                        keep=['sharpness>p50'], dedup='phash')
+    r = curate(req, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    _quiet(capsys)
+    assert r.finished and r.ok and (r.units, r.tiles) == (6, 24) and r.kept + sum(r.dropped.values()) == 24
+    assert r.dropped['sharpness'] == 12 and set(r.thresholds) == {'sharpness>p50'}
+    assert r.report == str(tmp_path / 'cur' / 'report.html') and os.path.isfile(r.report)
+    assert seen[0] == ('tiles', 0, 6) and ('tiles', 6, 6) in seen
+    again = curate(req)
+    _quiet(capsys)
+    assert again.already_complete and again.kept == r.kept
+    with field_names({'tile': '--tile'}), pytest.raises(UserError, match='--tile 4: must be between'):
+        curate(CurateRequest([str(photos_dir / 'hr')], str(tmp_path / 'x'), tile=4))
+    with pytest.raises(UserError, match='^tile 4: must be between'):
+        curate(CurateRequest([str(photos_dir / 'hr')], str(tmp_path / 'x'), tile=4))
 
 
 def test_build_lmdb_returns_counts_and_prints_nothing(tmp_path, photos_dir, capsys):

@@ -162,6 +162,8 @@ def _check(req: CurateRequest) -> tuple[list[Rule], Optional[int], FrameRule, bo
     fmt = req.format or ('lmdb' if req.output.rstrip('/').endswith('.lmdb') else 'folder')
     if fmt not in ('folder', 'lmdb'):
         raise UserError(f'{name("format")} {req.format}: folder or lmdb')
+    if fmt == 'lmdb' and not req.output.rstrip('/').endswith('.lmdb'):
+        raise UserError(f'{name("output")} {req.output}: an LMDB\'s name ends with .lmdb (BasicSR\'s layout)')
     return rules, distance, FrameRule(every, req.scene_change), fmt == 'lmdb'
 
 
@@ -207,9 +209,11 @@ def _check_output(out: str, lmdb: bool, inputs: list[str]) -> None:
     for folder in ([out, out + '.parts'] if lmdb else [out]):
         if os.path.lexists(folder) and (os.path.islink(folder) or not os.path.isdir(folder)):
             raise UserError(f'{name("output")} {folder}: exists and is not a folder')
+        # an LMDB being packed is ours when its staging folder is (a kill may fall between pack and run.json)
         ours = ('run.json', INCOMPLETE_MARKER) if folder == out and lmdb else ('run.json',)
-        if os.path.isdir(folder) and os.listdir(folder) and not any(os.path.isfile(os.path.join(folder, m))
-                                                                    for m in ours):
+        staged = lmdb and folder == out and os.path.isfile(os.path.join(out + '.parts', 'run.json'))
+        if os.path.isdir(folder) and os.listdir(folder) and not staged and not any(
+                os.path.isfile(os.path.join(folder, m)) for m in ours):
             raise UserError(f'{name("output")} {folder}: an existing folder {TOOL} did not write (no run.json of '
                             'its own); give a new or empty folder')
 
@@ -285,7 +289,8 @@ def _unit_records(unit: Unit, req: CurateRequest, rule: FrameRule, tiles_dir: st
                    'scores': {k: (round(float(v[i]), 6) if math.isfinite(v[i]) else None) for k, v in values.items()},
                    'sha256': content_hash(tile)}
             if hashes:
-                rec['phash'] = f'{phash((tile[..., ::-1] >> 8 if depth == 16 else tile[..., ::-1]).astype(np.uint8)):016x}'
+                rgb8 = (tile[..., ::-1] >> 8 if depth == 16 else tile[..., ::-1]).astype(np.uint8)
+                rec['phash'] = f'{phash(rgb8):016x}'
             write_encoded(os.path.join(tiles_dir, nm), tile)
             records.append(rec)
     return records
@@ -298,6 +303,9 @@ def _work(args) -> tuple[str, list[dict], Optional[str], Optional[str]]:
         recs = _unit_records(unit, req, rule, tiles_dir, hashes)
     except DataError as e:
         return unit.key, [], str(e), None
+    except (RuntimeError, ValueError, MemoryError) as e:  # a scorer or decoder that cannot take this one
+        detail = (str(e).strip().splitlines() or [''])[0][:200]
+        return unit.key, [], f'{unit.ref}: cannot be tiled or scored ({type(e).__name__}: {detail})', None
     if not recs:
         size = req.tile or req.best_tile
         return unit.key, [], None, f'{unit.ref}: smaller than the {size} px tile'
@@ -437,7 +445,10 @@ def _finish(req: CurateRequest, out: str, work: str, lmdb: bool, rules: list[Rul
                 os.replace(os.path.join(tiles_dir, nm), os.path.join(kept_dir, nm))
         if progress:
             progress('pack', 0, 1)
-        if kept:  # resumes an interrupted pack of the same folder
+        from ..data.storage import INCOMPLETE_MARKER
+        packed = os.path.isfile(os.path.join(out, 'meta_info.txt')) and not os.path.exists(
+            os.path.join(out, INCOMPLETE_MARKER))
+        if kept and not packed:  # resumes an interrupted pack of the same folder
             make_lmdb(kept_dir, out)
         make_output_dir(out)
         shutil.copyfile(os.path.join(work, 'run.json'), os.path.join(out, 'run.json'))

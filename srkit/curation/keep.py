@@ -1,4 +1,4 @@
-"""``--keep`` expressions: ``name<value``, ``name>value`` (also ``<=``, ``>=``), where the value
+"""The ``keep`` rules of a curation: ``name<value``, ``name>value`` (also ``<=``, ``>=``), where the value
 is a number or a percentile of that score over every tile of the run (``sharpness>p10``)."""
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Rule:
 
 
 def parse_rule(text: str, scores: list[str]) -> Rule:
-    """One ``--keep`` expression, checked against the ``scores`` the run computes."""
+    """One ``keep`` rule, checked against the ``scores`` the run computes."""
     m = _EXPR.match(text)
     if not m:
         raise UserError(f'{name("keep")} {text!r}: expected NAME<VALUE or NAME>VALUE (VALUE a number or a '

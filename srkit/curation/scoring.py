@@ -1,5 +1,6 @@
-"""The per-tile scores of ``--score``: the weights-free ones of :mod:`srkit.metrics.noref`,
-NIQE and PIQE (:mod:`srkit.metrics.iqa`), and pyiqa's learned no-reference metrics by name.
+"""The per-tile scores a curation asks for (``score``): the weights-free ones of :mod:`srkit.metrics.noref`,
+NIQE and PIQE (:mod:`srkit.metrics.iqa`), IC9600's complexity (:mod:`srkit.metrics.ic9600`), and
+pyiqa's learned no-reference metrics by name.
 
 A :class:`Scorer` takes a list of tiles ``(H,W,3) RGB float32 in [0,1]`` and returns one
 float per tile (``nan`` where the score is not defined, e.g. NIQE under 96 px); the learned
@@ -72,12 +73,16 @@ def build_scorer(score: str, device='cpu', batch: int = 16) -> Scorer:
         m = iqa.load(score, device=device)
         side = iqa.NIQE_MIN_SIDE if score == 'niqe' else iqa.PIQE_MIN_SIDE
         return Scorer(score, _torch_metric(m.fn, batch, device), True, side)
+    if score == 'ic9600':
+        from ..metrics import ic9600
+        return Scorer(score, _torch_metric(ic9600.score_fn(ic9600.load(device)), batch, device), False)
     from ..metrics import iqa
     if score in iqa.pyiqa_no_reference():
         m = iqa.load_no_reference(score, device=device)
         return Scorer(score, _torch_metric(m.fn, batch, device), m.lower_better, m.min_side)
-    raise UserError(f'{name("score")} {score}: unknown (weights-free: {", ".join(WEIGHTS_FREE)}; or a pyiqa '
-                    f'no-reference metric by its pyiqa name, e.g. hyperiqa, topiq_nr, musiq, clipiqa)')
+    raise UserError(f'{name("score")} {score}: unknown (weights-free: {", ".join(WEIGHTS_FREE)}; with weights: '
+                    'ic9600, or a pyiqa no-reference metric by its pyiqa name, e.g. hyperiqa, topiq_nr, musiq, '
+                    'clipiqa)')
 
 
 def check_scores(scores: list[str]) -> None:
@@ -87,7 +92,7 @@ def check_scores(scores: list[str]) -> None:
         if s in seen:
             raise UserError(f'{name("score")} {s}: named twice')
         seen.add(s)
-        if s in WEIGHTS_FREE:
+        if s in WEIGHTS_FREE or s == 'ic9600':
             continue
         from ..metrics import iqa
         if s not in iqa.pyiqa_no_reference():
@@ -102,6 +107,8 @@ def lower_better(scores: list[str]) -> dict[str, bool]:
             out[s] = noref.SCORES[s].lower_better
         elif s in ('niqe', 'piqe'):
             out[s] = True
+        elif s == 'ic9600':
+            out[s] = False
         else:
             from ..metrics import iqa
             out[s] = iqa.pyiqa_lower_better(s)
