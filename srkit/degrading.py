@@ -37,7 +37,13 @@ def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
     if isinstance(text, tuple):
         text = '/'.join(map(str, text))
     if text is None:
-        rank, world = int(os.environ.get('RANK', '0')), int(os.environ.get('WORLD_SIZE', '1'))
+        env = f"{os.environ.get('RANK', '0')}/{os.environ.get('WORLD_SIZE', '1')}"
+        try:
+            rank, world = (int(x) for x in env.split('/'))
+        except ValueError:
+            raise UserError(f'RANK/WORLD_SIZE {env}: expected integers (torchrun sets them)') from None
+        if not 0 <= rank < world:
+            raise UserError(f'RANK/WORLD_SIZE {env}: need 0 <= RANK < WORLD_SIZE')
         return rank, world
     try:
         i, n = (int(x) for x in text.split('/'))

@@ -348,18 +348,34 @@ def test_bad_requests_are_one_line_before_anything_is_written(tmp_path):
         (['--score', 'sharpness', '--keep', 'sharpness=3'], 'expected NAME<VALUE'),
         (['--score', 'sharpness', '--keep', 'sharpness>p101'], 'between p0 and p100'),
         (['--score', 'nosuchscore'], '--score nosuchscore: unknown'),
-        (['--dedup', 'phash:40'], 'the distance is 0 to 16'),
+        (['--dedup', 'phash:40'], 'the distance is 0 to 10'),
+        (['--score', 'sharpness', '--keep', 'sharpness<1e999'], 'must be a finite number'),
+        (['--device', 'foo'], '--device'),
+        (['--input', tmp_path / 'in' / 'sub'], 'lies inside the input'),
+        (['--format', 'lmdb'], 'ends with .lmdb'),
         (['--dedup', 'md5'], 'expected exact, phash or phash:DIST'),
     ]
     for extra, msg in cases:
         r = call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'o', *extra)
         assert r.returncode == 2 and msg in r.stderr and r.stderr.count('\n') == 1, (extra, r.stderr)
         assert not (tmp_path / 'o').exists()
+    (tmp_path / 'other').mkdir()
+    (tmp_path / 'other' / 'run.json').write_text('{"method": "bicubic", "scale": 4, "seed": 0, "options": {}}')
     for out, msg in [(tmp_path / 'in' / 'x', 'lies inside the input'), (tmp_path / 'user', 'did not write'),
-                     (tmp_path / 'user' / 'notes.txt', 'not a folder')]:
+                     (tmp_path / 'user' / 'notes.txt', 'not a folder'),
+                     (tmp_path / 'other', 'not the run settings srkit-dataset writes')]:
         r = call_cli('dataset', '--input', tmp_path / 'in', '--output', out)
         assert r.returncode == 2 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
-    assert sorted(os.listdir(tmp_path / 'user')) == ['notes.txt']
+    assert sorted(os.listdir(tmp_path / 'user')) == ['notes.txt'] and os.listdir(tmp_path / 'other') == ['run.json']
+    for env, msg in [({'RANK': 'x'}, 'expected integers'), ({'RANK': '0', 'WORLD_SIZE': '0'}, 'need 0 <= RANK'),
+                     ({'RANK': '3', 'WORLD_SIZE': '2'}, 'need 0 <= RANK')]:
+        r = call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'o', env=env)
+        assert r.returncode == 2 and msg in r.stderr and r.stderr.count('\n') == 1, (env, r.stderr)
+        assert not (tmp_path / 'o').exists()
+    (tmp_path / '.olk.lock').write_text('precious')  # a user's file where the lock goes: kept, one line
+    r = call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'olk')
+    assert r.returncode == 2 and 'not a lock srkit wrote' in r.stderr
+    assert (tmp_path / '.olk.lock').read_text() == 'precious'
     assert call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'o2', '--no-report').returncode == 0
     r = call_cli('dataset', '--input', tmp_path / 'in', '--output', tmp_path / 'o2', '--tile', 64)
     assert r.returncode == 2 and 'holds a curation made with another tile (None, now 64)' in r.stderr
@@ -571,3 +587,52 @@ def test_an_lmdb_stopped_between_its_pack_and_its_settings_file_resumes(tmp_path
     assert res.finished and not (tmp_path / 'k.lmdb.parts').exists()
     for f in ('manifest.jsonl', 'meta_info.txt'):
         assert (tmp_path / 'k.lmdb' / f).read_bytes() == (tmp_path / 'clean.lmdb' / f).read_bytes(), f
+
+
+def test_names_that_would_collide_or_break_meta_info_are_refused_before_any_work(tmp_path):
+    """``sub/x`` and ``sub__x`` (both tiles ``sub__x_s001``), an image named like a video's frame, a line
+    break in a name: one line each, nothing written; a video's source names its file once."""
+    def case(files: dict, msg: str):
+        d = tmp_path / f'in{len(list(tmp_path.iterdir()))}'
+        for rel, img in files.items():
+            (d / rel).parent.mkdir(parents=True, exist_ok=True)
+            if rel.endswith('.avi'):
+                vw = cv2.VideoWriter(str(d / rel), cv2.VideoWriter_fourcc(*'MJPG'), 10, (64, 48))
+                for i in range(40):
+                    vw.write(np.ascontiguousarray(img[i:i + 48, :64]))
+                vw.release()
+            else:
+                cv2.imwrite(str(d / rel), img)
+        r = call_cli('dataset', '--input', d, '--output', tmp_path / 'out')
+        assert r.returncode == 2 and msg in r.stderr and r.stderr.count('\n') == 1, r.stderr
+        assert not (tmp_path / 'out').exists()
+        return d
+    a, c = _u8('astronaut', 128), _u8('coffee', 128)
+    case({'sub__x.png': a, 'sub/x.png': c}, 'would give their tiles the same names (sub__x_...)')
+    case({'clip.avi': a, 'clip_f000030.png': c}, 'has the name of a frame of the video')
+    case({'new\nline.png': a}, 'a line break in the name')
+    d = tmp_path / 'mixed'
+    d.mkdir()
+    cv2.imwrite(str(d / 'a.png'), c)
+    vw = cv2.VideoWriter(str(d / 'clip.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 10, (64, 48))
+    for i in range(3):
+        vw.write(np.ascontiguousarray(a[i:i + 48, :64]))
+    vw.release()
+    r = call_cli('dataset', '--input', d, '--output', tmp_path / 'mixed_out', '--no-report')
+    assert r.returncode == 0, r.stderr
+    sources = {ln['name']: ln['source'] for ln in _manifest(tmp_path / 'mixed_out')}
+    assert sources == {'a.png': str(d / 'a.png'), 'clip_f000000.png': str(d / 'clip.avi') + '#frame=0'}
+
+
+def test_a_rerun_of_a_finished_run_reports_what_it_left_out_again(tmp_path):
+    d = tmp_path / 'in'
+    _curation_input(d, 2)
+    (d / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)
+    cv2.imwrite(str(d / 'tiny.png'), _u8('coffee', 40))
+    args = ['--input', d, '--output', tmp_path / 'o', '--tile', 64, '--no-report']
+    first, again = call_cli('dataset', *args), call_cli('dataset', *args)
+    assert first.returncode == again.returncode == 1 and 'already complete' in again.stdout
+    for r in (first, again):
+        assert 'broken.png' in r.stderr and '1 images smaller than the tile' in r.stdout, r.stdout + r.stderr
+    left = [json.loads(x) for x in (tmp_path / 'o' / 'left_out.jsonl').read_text().splitlines()]
+    assert [sorted(e) for e in left] == [['end', 'failed', 'unit'], ['end', 'skipped', 'unit']]

@@ -21,6 +21,7 @@ keeps the settings; a rerun with other settings is refused.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -36,7 +37,7 @@ from ..utils.fileio import atomic_write_text, check_apart, folder_lock, make_out
 from ..utils.naming import name
 from .dedup import DEFAULT_DISTANCE, MAX_DISTANCE
 from .keep import Rule, decide, parse_rule
-from .sources import FrameRule, Unit, plan, read_unit
+from .sources import FrameRule, Unit, flat, plan, read_unit
 
 Progress = Callable[[str, int, int], None]
 
@@ -159,6 +160,12 @@ def _check(req: CurateRequest) -> tuple[list[Rule], Optional[int], FrameRule, bo
         raise UserError(f'{name("workers")} {req.workers}: must be between 1 and 256')
     if not 1 <= req.batch <= 4096:
         raise UserError(f'{name("batch")} {req.batch}: must be between 1 and 4096')
+    _device(req)  # a bad device is one line here, whatever the scores
+    from ..utils.imgio import max_pixels
+    try:
+        max_pixels()  # a bad SRKIT_MAX_PIXELS is the run's error, not each image's
+    except DataError as e:
+        raise UserError(str(e)) from None
     fmt = req.format or ('lmdb' if req.output.rstrip('/').endswith('.lmdb') else 'folder')
     if fmt not in ('folder', 'lmdb'):
         raise UserError(f'{name("format")} {req.format}: folder or lmdb')
@@ -167,13 +174,14 @@ def _check(req: CurateRequest) -> tuple[list[Rule], Optional[int], FrameRule, bo
     return rules, distance, FrameRule(every, req.scene_change), fmt == 'lmdb'
 
 
-def _settings(req: CurateRequest, units: list[Unit]) -> dict:
+def _settings(req: CurateRequest, units: list[Unit], lmdb: bool, distance: Optional[int]) -> dict:
     """What decides the result (not ``workers``, ``shard``, ``device`` or ``batch``)."""
+    dedup = None if req.dedup is None else 'exact' if distance is None else f'phash:{distance}'
     return {'tool': TOOL, 'version': 1, 'input': [os.path.abspath(i) for i in req.input], 'units': len(units),
             'tile': req.tile, 'step': req.step or req.tile if req.tile else None, 'thresh_size': req.thresh_size,
-            'best_tile': req.best_tile, 'score': list(req.score), 'keep': list(req.keep), 'dedup': req.dedup,
-            'frame_every': req.frame_every, 'scene_change': req.scene_change,
-            'format': 'lmdb' if req.format == 'lmdb' or req.output.rstrip('/').endswith('.lmdb') else 'folder'}
+            'best_tile': req.best_tile, 'score': list(req.score), 'keep': [k.strip() for k in req.keep],
+            'dedup': dedup, 'frame_every': req.frame_every, 'scene_change': req.scene_change,
+            'format': 'lmdb' if lmdb else 'folder'}
 
 
 def _read_json_file(path: str) -> dict:
@@ -211,7 +219,10 @@ def _check_output(out: str, lmdb: bool, inputs: list[str]) -> None:
             raise UserError(f'{name("output")} {folder}: exists and is not a folder')
         # an LMDB being packed is ours when its staging folder is (a kill may fall between pack and run.json)
         ours = ('run.json', INCOMPLETE_MARKER) if folder == out and lmdb else ('run.json',)
-        staged = lmdb and folder == out and os.path.isfile(os.path.join(out + '.parts', 'run.json'))
+        if os.path.isfile(os.path.join(folder, 'run.json')):
+            _read_json_file(os.path.join(folder, 'run.json'))  # another tool's settings: refused here
+        staged = (lmdb and folder == out and os.path.isfile(os.path.join(out + '.parts', 'run.json'))
+                  and os.path.isdir(os.path.join(out + '.parts', 'kept')))
         if os.path.isdir(folder) and os.listdir(folder) and not staged and not any(
                 os.path.isfile(os.path.join(folder, m)) for m in ours):
             raise UserError(f'{name("output")} {folder}: an existing folder {TOOL} did not write (no run.json of '
@@ -221,15 +232,15 @@ def _check_output(out: str, lmdb: bool, inputs: list[str]) -> None:
 # ---------------------------------------------------------------- phase 1: tiles and scores
 
 
-def _flat(key: str) -> str:
-    return key.replace('/', '__')
-
-
 def tile_boxes(h: int, w: int, req: CurateRequest, img: Optional[np.ndarray] = None) -> list[tuple]:
     """The boxes ``(top, left, height, width)`` cut from an ``h x w`` image."""
-    from .tiles import best_tile, grid
+    from .tiles import best_tile, count_starts, grid
     if req.tile is not None:
-        return grid(h, w, req.tile, req.step or req.tile, req.thresh_size)
+        step = req.step or req.tile
+        n = count_starts(h, req.tile, step, req.thresh_size) * count_starts(w, req.tile, step, req.thresh_size)
+        if n > MAX_TILES_PER_IMAGE:  # counted before the list is built: a flat 16k PNG is a few hundred KB
+            raise DataError(f'{h}x{w} image: {n} tiles (over {MAX_TILES_PER_IMAGE}); use a larger step')
+        return grid(h, w, req.tile, step, req.thresh_size)
     if req.best_tile is not None:
         from ..metrics.noref import complexity
         found = best_tile(img, req.best_tile, complexity)
@@ -238,7 +249,7 @@ def tile_boxes(h: int, w: int, req: CurateRequest, img: Optional[np.ndarray] = N
 
 
 def _tile_name(unit: Unit, frame: Optional[int], index: int, req: CurateRequest) -> str:
-    stem = _flat(unit.key) + (f'_f{frame:06d}' if frame is not None else '')
+    stem = flat(unit.key) + (f'_f{frame:06d}' if frame is not None else '')
     return f'{stem}_s{index:03d}.png' if req.tile is not None else f'{stem}.png'
 
 
@@ -264,20 +275,19 @@ def _scorers(req: CurateRequest) -> list:
 
 def _unit_records(unit: Unit, req: CurateRequest, rule: FrameRule, tiles_dir: str, hashes: bool) -> list[dict]:
     """Cut, score, hash and stage the tiles of one unit; its records.  Raises DataError."""
-    from ..utils.imgio import write_encoded
     from .dedup import content_hash, phash
     storage = _STORAGES.get(unit.input)
     scorers = _scorers(req)
     records = []
     for frame, img, depth in read_unit(unit, storage, rule):
         h, w = img.shape[:2]
-        boxes = tile_boxes(h, w, req, img)
-        if len(boxes) > MAX_TILES_PER_IMAGE:
-            raise DataError(f'{unit.ref}: {len(boxes)} tiles from one image (over {MAX_TILES_PER_IMAGE}); '
-                            'use a larger step')
+        try:
+            boxes = tile_boxes(h, w, req, img)
+        except DataError as e:
+            raise DataError(f'{unit.ref}: {e}') from None
         tiles = [img[t:t + bh, left:left + bw] for t, left, bh, bw in boxes]
         values = {s.name: s(tiles) for s in scorers}
-        where = storage.describe(unit.ref) if storage is not None else unit.ref
+        where = unit.ref if unit.video else storage.describe(unit.ref)
         # the file's own levels, once per image: every tile is a view of them (BGR, as cv2 writes)
         top = 65535 if depth == 16 else 255
         bgr = np.clip(np.rint(img[..., ::-1] * top), 0, top).astype(np.uint16 if depth == 16 else np.uint8)
@@ -291,9 +301,40 @@ def _unit_records(unit: Unit, req: CurateRequest, rule: FrameRule, tiles_dir: st
             if hashes:
                 rgb8 = (tile[..., ::-1] >> 8 if depth == 16 else tile[..., ::-1]).astype(np.uint8)
                 rec['phash'] = f'{phash(rgb8):016x}'
-            write_encoded(os.path.join(tiles_dir, nm), tile)
+            _write_tile(os.path.join(tiles_dir, nm), tile)
             records.append(rec)
     return records
+
+
+def _write_tile(path: str, bgr: np.ndarray) -> None:
+    """A staged tile, atomically (a temporary name, then a rename).  Not through
+    :func:`srkit.utils.fileio.atomic_write_bytes`, which scans the folder for dead temporary files
+    on every write: in a folder of 100,000 tiles that makes the run quadratic.  Temporary files
+    of killed runs are removed once, when a run starts (:func:`_remove_dead_temps`)."""
+    from ..utils.imgio import _encoded
+    tmp = f'{path}.{os.getpid()}.tmp'
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(_encoded(bgr, '.png'))
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        from ..utils.fileio import write_failure
+        line = write_failure(e, os.path.dirname(path), path)  # a full disk: one line, as every srkit write
+        if line:
+            raise UserError(line) from None
+        raise
+
+
+def _remove_dead_temps(tiles_dir: str) -> None:
+    from ..utils.fileio import pid_alive
+    for f in os.listdir(tiles_dir):
+        if f.endswith('.tmp'):
+            pid = f[:-4].rsplit('.', 1)[-1]
+            if not pid.isdigit() or not pid_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(tiles_dir, f))
 
 
 def _work(args) -> tuple[str, list[dict], Optional[str], Optional[str]]:
@@ -303,9 +344,11 @@ def _work(args) -> tuple[str, list[dict], Optional[str], Optional[str]]:
         recs = _unit_records(unit, req, rule, tiles_dir, hashes)
     except DataError as e:
         return unit.key, [], str(e), None
-    except (RuntimeError, ValueError, MemoryError) as e:  # a scorer or decoder that cannot take this one
+    except (RuntimeError, ValueError) as e:  # a scorer or decoder that cannot take this one
         detail = (str(e).strip().splitlines() or [''])[0][:200]
         return unit.key, [], f'{unit.ref}: cannot be tiled or scored ({type(e).__name__}: {detail})', None
+    except MemoryError:  # not this unit's fault: reported, and tried again by the next run
+        return unit.key, None, f'{unit.ref}: out of memory (tried again by the next run)', None
     if not recs:
         size = req.tile or req.best_tile
         return unit.key, [], None, f'{unit.ref}: smaller than the {size} px tile'
@@ -317,17 +360,25 @@ def _init_worker():
     torch.set_num_threads(1)  # the processes are the parallelism
 
 
+def _lines(path: str):
+    """A text file's lines, one at a time (a log of millions of tiles is never held as one string)."""
+    with open(path, encoding='utf-8', errors='replace') as f:
+        yield from f
+
+
 def _read_scores(work: str) -> tuple[dict[str, dict], dict[str, dict]]:
     """``(records by tile name, end line by unit key)`` from every shard's ``scores*.jsonl``;
     lines a kill tore are skipped, and a unit without its end line is not done."""
-    from ..utils.fileio import read_file
+    from ..utils.imgio import is_regular
     recs: dict[str, dict] = {}
     ends: dict[str, dict] = {}
     for f in sorted(os.listdir(work)):
         if not (f.startswith('scores') and f.endswith('.jsonl')):
             continue
         path = os.path.join(work, f)
-        for line in read_file(path).decode('utf-8', 'replace').splitlines():
+        if not is_regular(path):  # this tool's own file; anything else is not read (a FIFO would block)
+            raise UserError(f'{path}: not a regular file; remove {work} to start over')
+        for line in _lines(path):
             line = line.strip().strip('\0')
             if not line:
                 continue
@@ -348,6 +399,7 @@ def _score_units(todo: list[Unit], req: CurateRequest, rule: FrameRule, work: st
                  result: CurateResult, progress: Optional[Progress]) -> None:
     tiles_dir = os.path.join(work, 'tiles')
     os.makedirs(tiles_dir, exist_ok=True)
+    _remove_dead_temps(tiles_dir)
     jobs = [(u, req, rule, tiles_dir, hashes) for u in todo]
     from ..metrics.noref import SCORES
     # CUDA does not survive a fork: torch scorers (NIQE, PIQE, pyiqa's) on a GPU run in this process, in batches
@@ -364,6 +416,9 @@ def _score_units(todo: list[Unit], req: CurateRequest, rule: FrameRule, work: st
             if progress:
                 progress('tiles', 0, len(jobs))
             for k, (key, recs, failure, skip) in enumerate(results, 1):
+                if recs is None:  # out of memory: no end line, so the unit is redone
+                    result.failed.append(failure)
+                    continue
                 end = {'unit': key, 'end': len(recs)}
                 if failure:
                     end['failed'] = failure
@@ -469,6 +524,8 @@ def _finish(req: CurateRequest, out: str, work: str, lmdb: bool, rules: list[Rul
                 progress('keep', i + 1, len(kept))
         # Real-ESRGAN's meta_info: one path per line, relative to the folder
         atomic_write_text(os.path.join(out, 'meta_info.txt'), ''.join(nm + '\n' for nm in kept))
+    left = sorted((e for e in ends.values() if 'failed' in e or 'skipped' in e), key=lambda e: e['unit'])
+    atomic_write_text(os.path.join(out, 'left_out.jsonl'), ''.join(json.dumps(e) + '\n' for e in left))
     atomic_write_text(os.path.join(out, 'manifest.jsonl'), ''.join(json.dumps(ln) + '\n' for ln in lines))
     shutil.rmtree(work, ignore_errors=True)
     result.finished = True
@@ -476,6 +533,10 @@ def _finish(req: CurateRequest, out: str, work: str, lmdb: bool, rules: list[Rul
 
 def _complete_counts(out: str, result: CurateResult) -> None:
     from ..utils.fileio import read_jsonl
+    if os.path.isfile(os.path.join(out, 'left_out.jsonl')):  # a rerun reports what the run left out, again
+        left = read_jsonl(os.path.join(out, 'left_out.jsonl'))
+        result.failed = [e['failed'] for e in left if 'failed' in e]
+        result.skipped = [e['skipped'] for e in left if 'skipped' in e]
     lines = read_jsonl(os.path.join(out, 'manifest.jsonl'))
     result.kept = sum(bool(ln.get('kept')) for ln in lines)
     result.tiles = len(lines)
@@ -483,6 +544,21 @@ def _complete_counts(out: str, result: CurateResult) -> None:
         if not ln.get('kept'):
             why = 'duplicate' if 'duplicate_of' in ln else str(ln.get('reason', '')).split(' ', 1)[0]
             result.dropped[why] = result.dropped.get(why, 0) + 1
+
+
+def _check_no_shard_running(out: str) -> None:
+    """The decisions wait for every shard: a shard still holding its lock beside ``out`` (on this
+    host and alive, or on another host) would add tiles to a finished output."""
+    import glob
+    import socket
+    from ..utils.fileio import _lock_holder, pid_alive
+    base = os.path.basename(os.path.abspath(out))
+    for lock in glob.glob(os.path.join(os.path.dirname(os.path.abspath(out)), f'.{glob.escape(base)}.shard-*.lock')):
+        holder = _lock_holder(lock) or {}
+        pid, host = holder.get('pid'), holder.get('host')
+        alive = host != socket.gethostname() or (isinstance(pid, int) and pid_alive(pid))
+        if holder and alive:
+            raise UserError(f'{out}: a shard (pid {pid} on {host}) is still running; run this again when it is done')
 
 
 def curate(req: CurateRequest, progress: Optional[Progress] = None) -> CurateResult:
@@ -498,7 +574,7 @@ def curate(req: CurateRequest, progress: Optional[Progress] = None) -> CurateRes
     i, n = parse_shard(req.shard)
     _scorers(req)  # a missing weight file is one line here, before anything is written
     result = CurateResult(out, (i, n), len(units), lmdb=lmdb)
-    settings = _settings(req, units)
+    settings = _settings(req, units, lmdb, distance)
     work = out + '.parts' if lmdb else os.path.join(out, STAGING)
     tag = f'.shard-{i}-of-{n}' if n > 1 else ''
     with folder_lock(out, TOOL, tag):
@@ -527,9 +603,11 @@ def curate(req: CurateRequest, progress: Optional[Progress] = None) -> CurateRes
         result.skipped = sorted({e['skipped'] for e in ends.values() if 'skipped' in e})
         done = {u.key for u in units} & set(ends)
         result.waiting = len(units) - len(done)
-        result.tiles = sum(1 for r in records.values() if r['unit'] in done)
+        counted = done & mine if n > 1 else done  # a shard reports its own part
+        result.tiles = sum(1 for r in records.values() if r['unit'] in counted)
         if n > 1 or result.waiting:
             return result
+        _check_no_shard_running(out)
         records = {k: r for k, r in records.items() if r['unit'] in done}
         _finish(req, out, work, lmdb, rules, distance, records, ends, result, progress)
         return result

@@ -14,7 +14,9 @@ import numpy as np
 
 HASH_BITS = 64
 DEFAULT_DISTANCE = 6
-MAX_DISTANCE = 16  # beyond this a 64-bit pHash matches unrelated pictures (random pairs differ by ~32)
+# beyond this the bands are narrower than 6 bits and each is shared by a sixty-fourth of the tiles
+# or more: the search nears all pairs (and a 64-bit pHash starts to match unrelated pictures)
+MAX_DISTANCE = 10
 
 
 def content_hash(u8: np.ndarray) -> str:

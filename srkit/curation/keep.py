@@ -53,6 +53,8 @@ def parse_rule(text: str, scores: list[str]) -> Rule:
     if score not in scores:
         known = ', '.join(scores) if scores else 'none'
         raise UserError(f'{name("keep")} {text!r}: {score} is not among the scores of {name("score")} ({known})')
+    if not math.isfinite(value):
+        raise UserError(f'{name("keep")} {text!r}: the value must be a finite number')
     if pct and not 0 <= value <= 100:
         raise UserError(f'{name("keep")} {text!r}: a percentile is between p0 and p100')
     return Rule(text.strip(), score, op, value, pct)

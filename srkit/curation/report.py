@@ -76,8 +76,8 @@ def write_report(out: str, lines: list[dict], tile_dirs: list[str], req, thresho
     for ln in lines:
         c = _category(ln)
         counts[c] = counts.get(c, 0) + 1
-    failed = [x['failed'] for x in ends.values() if 'failed' in x]
-    skipped = [x['skipped'] for x in ends.values() if 'skipped' in x]
+    failed = sorted(x['failed'] for x in ends.values() if 'failed' in x)  # not in the order shards ran
+    skipped = sorted(x['skipped'] for x in ends.values() if 'skipped' in x)
     settings = [f'inputs: {", ".join(req.input)}',
                 ('tiles: ' + (f'{req.tile} px every {req.step or req.tile} px (BasicSR extract_subimages grid, '
                               f'thresh_size {req.thresh_size})' if req.tile else
@@ -110,7 +110,7 @@ def write_report(out: str, lines: list[dict], tile_dirs: list[str], req, thresho
     for s in req.score:
         values = [ln['scores'].get(s) for ln in lines]
         defined = [(v, ln) for v, ln in zip(values, lines) if v is not None and math.isfinite(v)]
-        marks = [(t, thresholds[t]) for t in req.keep if t in thresholds and _rule_score(t) == s]
+        marks = [(t, x) for t, x in thresholds.items() if _rule_score(t) == s]
         svg = histogram_svg([v for v, _ in defined], [(f'{t} ({x:.4g})', x) for t, x in marks], s)
         atomic_write_text(os.path.join(files, f'hist_{s}.svg'), svg)
         md += [f'## {s}', '', f'![{s} histogram](report_files/hist_{s}.svg)', '']

@@ -43,8 +43,12 @@ def _per_tile(fn: Callable[[np.ndarray], float]) -> Callable[[list[np.ndarray]],
     return lambda tiles: [fn(t) for t in tiles]
 
 
+BATCH_BYTES = 256 << 20  # one batch's float input at most: a big tile gets fewer companions
+
+
 def _torch_metric(metric, batch: int, device) -> Callable[[list[np.ndarray]], list[float]]:
-    """A pyiqa-style ``(B,3,H,W) -> (B,)`` metric over tiles, batched by equal size."""
+    """A pyiqa-style ``(B,3,H,W) -> (B,)`` metric over tiles, batched by equal size, at most ``batch``
+    tiles and :data:`BATCH_BYTES` of input at once."""
     import torch
 
     def fn(tiles):
@@ -53,9 +57,10 @@ def _torch_metric(metric, batch: int, device) -> Callable[[list[np.ndarray]], li
         for i, t in enumerate(tiles):
             by_size.setdefault(t.shape[:2], []).append(i)
         with torch.no_grad():
-            for idx in by_size.values():
-                for a in range(0, len(idx), batch):
-                    part = idx[a:a + batch]
+            for (h, w), idx in by_size.items():
+                step = max(1, min(batch, BATCH_BYTES // (h * w * 3 * 4)))
+                for a in range(0, len(idx), step):
+                    part = idx[a:a + step]
                     x = torch.from_numpy(np.stack([tiles[i] for i in part])).permute(0, 3, 1, 2).to(device)
                     for i, v in zip(part, metric(x).reshape(-1).double().cpu().tolist()):
                         out[i] = v

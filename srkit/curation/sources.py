@@ -77,6 +77,11 @@ def plan(inputs: list[str]) -> tuple[list[Unit], dict]:
     from ..data.storage import FolderStorage, open_storage
     units: list[Unit] = []
     storages: dict = {}
+    real = [os.path.realpath(i) for i in inputs]
+    for i, (a, ra) in enumerate(zip(inputs, real)):
+        for j, (b, rb) in enumerate(zip(inputs, real)):
+            if i != j and (ra == rb or ra.startswith(rb.rstrip(os.sep) + os.sep)):
+                raise UserError(f'{name("input")} {a}: is or lies inside the input {b}; its images would count twice')
     bases = [os.path.basename(os.path.normpath(i)) for i in inputs]
     if len(set(bases)) < len(bases):
         dup = next(b for b in bases if bases.count(b) > 1)
@@ -108,13 +113,41 @@ def plan(inputs: list[str]) -> tuple[list[Unit], dict]:
             storages[root] = st
             units += [Unit(prefix + k, root, k) for k in st.keys]
         units += [Unit(prefix + os.path.splitext(v)[0], root, os.path.join(root, v), True) for v in videos]
+    check_names(units)
+    return units, storages
+
+
+def flat(key: str) -> str:
+    """A unit's key as the stem of its tiles' file names (``sub/x`` -> ``sub__x``)."""
+    return key.replace('/', '__')
+
+
+MAX_STEM_BYTES = 200  # a tile's name adds at most _f000000_s00000.png to it, under the usual 255
+
+
+def check_names(units: list[Unit]) -> None:
+    """Refuse, before anything is read, units whose tiles would share a file name (``sub/x`` and
+    ``sub__x``; a video ``v`` and an image ``v_f000030``), or whose names no tile file or
+    meta_info line can carry (a line break; too long)."""
+    import re
     seen: dict[str, Unit] = {}
     for u in units:
-        if u.key in seen:
-            raise UserError(f'{name("input")}: {u.ref} and {seen[u.key].ref} share the name {u.key!r}; '
-                            'their tiles would too, so rename one')
-        seen[u.key] = u
-    return units, storages
+        f = flat(u.key)
+        if '\n' in f or '\r' in f:
+            raise UserError(f'{name("input")}: {u.ref}: a line break in the name cannot be a meta_info.txt line; '
+                            'rename it')
+        if len(f.encode('utf-8', 'surrogateescape')) > MAX_STEM_BYTES:
+            raise UserError(f'{name("input")}: {u.ref}: the name is over {MAX_STEM_BYTES} bytes with its folders; '
+                            'its tiles\' names would be too long for the file system, so rename it')
+        if f in seen:
+            raise UserError(f'{name("input")}: {u.ref} and {seen[f].ref} would give their tiles the same names '
+                            f'({f}_...); rename one')
+        seen[f] = u
+    for u in units:
+        m = re.fullmatch(r'(.*)_f\d{6}', flat(u.key))
+        if m and m.group(1) in seen and seen[m.group(1)].video and not u.video:
+            raise UserError(f'{name("input")}: {u.ref} has the name of a frame of the video {seen[m.group(1)].ref}; '
+                            'rename it')
 
 
 def read_unit(unit: Unit, storage, rule: FrameRule) -> Iterator[tuple[Optional[int], np.ndarray, int]]:

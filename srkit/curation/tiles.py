@@ -22,6 +22,14 @@ def grid_starts(length: int, size: int, step: int, thresh: int = 0) -> list[int]
     return starts
 
 
+def count_starts(length: int, size: int, step: int, thresh: int = 0) -> int:
+    """``len(grid_starts(...))`` by arithmetic, before any list is built."""
+    if length < size:
+        return 0
+    n = (length - size) // step + 1
+    return n + (length - ((n - 1) * step + size) > thresh)
+
+
 def grid(h: int, w: int, size: int, step: int, thresh: int = 0) -> list[tuple[int, int, int, int]]:
     """The boxes of an ``h x w`` image, row by row (BasicSR's ``_s001``, ``_s002`` ... order)."""
     return [(t, left, size, size) for t in grid_starts(h, size, step, thresh)

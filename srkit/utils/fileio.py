@@ -308,9 +308,13 @@ def folder_lock(path: str, what: str, tag: str = ''):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
+            if os.path.isdir(lock) or (os.path.exists(lock) and not os.path.isfile(lock)):
+                raise UserError(f'{path}: its lock {lock} is in the way (not a lock file); remove it') from None
             holder = _lock_holder(lock)
             if holder is None:
                 continue  # released meanwhile
+            if holder == {} and _lock_text(lock).strip():  # text srkit never writes: a user's file, kept
+                raise UserError(f'{path}: {lock} is not a lock srkit wrote; move it away') from None
             pid, host = holder.get('pid'), holder.get('host', me['host'])
             # stale: its process is gone, or is this one (an earlier run in this process that failed),
             # or the file was torn by a kill while being written
@@ -335,6 +339,22 @@ def folder_lock(path: str, what: str, tag: str = ''):
         if (_lock_holder(lock) or {}).get('pid') == me['pid']:
             with contextlib.suppress(OSError):
                 os.unlink(lock)
+
+
+def _lock_text(lock: str) -> str:
+    """The lock file's text (a few bytes: a lock is one small JSON object), '' when unreadable."""
+    try:
+        with open(lock, 'rb') as f:
+            data = f.read(4096)
+    except OSError:
+        return ''
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError:
+        return 'x'  # bytes srkit never writes
+    text = text.strip('\0').strip()  # zeros: the tail a crash can leave
+    # a JSON object torn by a kill ({"pid": 1, ...) is ours; anything else is not
+    return '' if text.startswith('{') else text
 
 
 def _lock_holder(lock: str) -> dict | None:
