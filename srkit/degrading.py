@@ -37,20 +37,16 @@ def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
     if isinstance(text, tuple):
         text = '/'.join(map(str, text))
     if text is None:
-        env = f"{os.environ.get('RANK', '0')}/{os.environ.get('WORLD_SIZE', '1')}"
-        try:
-            rank, world = (int(x) for x in env.split('/'))
-        except ValueError:
-            raise UserError(f'RANK/WORLD_SIZE {env}: expected integers (torchrun sets them)') from None
-        if not 0 <= rank < world:
-            raise UserError(f'RANK/WORLD_SIZE {env}: need 0 <= RANK < WORLD_SIZE')
-        return rank, world
+        text = f"{os.environ.get('RANK', '0')}/{os.environ.get('WORLD_SIZE', '1')}"
+        what, form, order = 'RANK/WORLD_SIZE', 'expected integers (torchrun sets them)', 'need 0 <= RANK < WORLD_SIZE'
+    else:
+        what, form, order = name('shard'), 'expected i/n, e.g. 0/4', 'need 0 <= i < n'
     try:
         i, n = (int(x) for x in text.split('/'))
     except ValueError:
-        raise UserError(f'{name("shard")} {text}: expected i/n, e.g. 0/4') from None
+        raise UserError(f'{what} {text}: {form}') from None
     if not 0 <= i < n:
-        raise UserError(f'{name("shard")} {text}: need 0 <= i < n')
+        raise UserError(f'{what} {text}: {order}')
     return i, n
 
 

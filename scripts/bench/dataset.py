@@ -9,8 +9,9 @@ scoring against a plain pyiqa loop, and deduplicating 100,000 hashes.
   srkit also hashes every tile and writes its manifest).  The order alternates over the rounds;
   the median time counts.
 - **Scoring.** NIQE and PIQE of the same 256 px tiles: a plain loop over pyiqa's metrics (one
-  tile at a time, as a script would) against ``srkit-dataset --score niqe,piqe`` on whole images
-  (batched by size), tiles/s.
+  tile at a time, torch's threads, as a script would) against ``srkit-dataset --score niqe,piqe`` on
+  the tiles as whole images, which also hashes each one, writes it and its manifest line;
+  ``--workers 1`` and ``2`` (one thread per worker), tiles/s.
 - **Dedup.** ``--hashes`` 64-bit pHashes (random, 10% of them near copies within 4 bits):
   srkit's banded index at the default distance, seconds, and the copies it found.
 """
@@ -111,9 +112,11 @@ def time_scoring(photos: str, work: str, side: int) -> dict:
             x = x.permute(2, 0, 1)[None]
             float(niqe(x)), float(piqe(x))
     out['plain pyiqa loop (niqe, piqe)'] = len(files) / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    curate(CurateRequest([tiles_dir], os.path.join(work, 'scored'), score=['niqe', 'piqe'], report=False))
-    out['srkit-dataset --score niqe,piqe'] = len(files) / (time.perf_counter() - t0)
+    for workers in (1, 2):
+        t0 = time.perf_counter()
+        curate(CurateRequest([tiles_dir], os.path.join(work, f'scored{workers}'), score=['niqe', 'piqe'],
+                             report=False, workers=workers))
+        out[f'srkit-dataset --score niqe,piqe --workers {workers}'] = len(files) / (time.perf_counter() - t0)
     return out
 
 
@@ -158,7 +161,7 @@ def main(argv=None) -> int:
         base = scores['plain pyiqa loop (niqe, piqe)']
         print(f'\nscoring {a.score_tile} px tiles with NIQE and PIQE:')
         for who, rate in scores.items():
-            print(f'  {who:34s} {rate:8.2f} tiles/s  {rate / base:5.2f}x')
+            print(f'  {who:46s} {rate:8.2f} tiles/s  {rate / base:5.2f}x')
     secs, found, planted = time_dedup(a.hashes)
     print(f'\ndedup of {a.hashes} pHashes (phash:6, banded index): {secs:.2f} s; {found} duplicates found '
           f'({planted} near copies planted, within 4 bits)')

@@ -77,7 +77,8 @@ def build_scorer(score: str, device='cpu', batch: int = 16) -> Scorer:
         from ..metrics import iqa
         m = iqa.load(score, device=device)
         side = iqa.NIQE_MIN_SIDE if score == 'niqe' else iqa.PIQE_MIN_SIDE
-        return Scorer(score, _torch_metric(m.fn, batch, device), True, side)
+        # hand-made features: a batch only adds memory (on the CPU, 16 tiles at once ran 25% slower)
+        return Scorer(score, _torch_metric(m.fn, 1, device), True, side)
     if score == 'ic9600':
         from ..metrics import ic9600
         return Scorer(score, _torch_metric(ic9600.score_fn(ic9600.load(device)), batch, device), False)
