@@ -18,7 +18,7 @@ setup(
     install_requires=[
         'torch>=2.1', 'torchvision', 'numpy', 'scipy', 'opencv-python-headless', 'lmdb',
         'albumentations', 'pyiqa', 'pyyaml', 'pydantic>=2', 'tqdm', 'tensorboard',
-        'safetensors', 'onnx', 'onnxruntime', 'spandrel', 'scikit-image',
+        'safetensors', 'onnx', 'onnxruntime', 'spandrel', 'scikit-image', 'ImageHash',
     ],
     entry_points={
         'console_scripts': [

@@ -36,6 +36,9 @@ def phash(u8: np.ndarray) -> int:
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits per ``uint64`` (numpy 2's ``bitwise_count``; byte unpacking before it)."""
+    if hasattr(np, 'bitwise_count'):
+        return np.bitwise_count(x)
     return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(-1)
 
 
