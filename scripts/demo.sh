@@ -23,6 +23,8 @@
 # thread each (these small networks gain about 15% from a second thread, a second job nearly
 # 100%).  Their output goes to demo_out/logs/stages_3_6_7.log and is shown after stage 5.
 # The summary at the end puts every stage's model against its baseline.
+# DEMO_SEED=S trains every stage with manual_seed S instead of its recipe's (0), to see how far each
+# figure moves with the seed (scripts/bench/demo_spread.py compares such runs).
 # Re-running reuses the data and finished trainings (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +47,7 @@ train() {  # train an experiment unless it already reached its last iteration (t
   if compgen -G "$EXPS/$name/models/net_g*_$total.pth" >/dev/null; then
     echo "$name: already trained ($total iterations)"
   else
-    srkit-train -opt "$opt" --auto_resume "${@:4}"
+    srkit-train -opt "$opt" --auto_resume ${DEMO_SEED:+--force manual_seed=$DEMO_SEED} "${@:4}"
   fi
 }
 
@@ -57,8 +59,8 @@ partial_ok() {  # srkit-eval's exit 3: a report without a metric whose weights a
 
 # demo_out made by other recipes (an older srkit) is moved aside, not resumed: a changed recipe
 # would stop --auto_resume, and old data would be scored as new
-RECIPES=$(LC_ALL=C; cat options/demo_*.yml scripts/make_demo_data.py scripts/make_translation_data.py \
-  scripts/make_curation_data.py | cksum | cut -d' ' -f1)
+RECIPES=$(LC_ALL=C; (cat options/demo_*.yml scripts/make_demo_data.py scripts/make_translation_data.py \
+  scripts/make_curation_data.py; [ -z "${DEMO_SEED:-}" ] || echo "seed $DEMO_SEED") | cksum | cut -d' ' -f1)
 if [ -d "$OUT" ] && [ "$(cat "$OUT/.recipes" 2>/dev/null)" != "$RECIPES" ]; then
   OLD="$OUT.old-$(date +%Y%m%d-%H%M%S)"
   mv "$OUT" "$OLD"
