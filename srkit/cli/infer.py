@@ -3,6 +3,7 @@
   srkit-infer --model net_g.pth --input FILE|DIR --output DIR [--tile 256] [--tile-overlap 32]
               [--precision fp32|fp16|bf16] [--device cpu|cuda]
   srkit-infer --model EXPERIMENT_DIR --net g_a|g_b ...   (CycleGAN: pick the direction)
+  srkit-infer --model model.onnx ...                     (srkit-export's file, in onnxruntime)
 
 The architecture comes from the checkpoint's srkit metadata, or is recognised
 from BasicSR, old ESRGAN, BSRGAN, DSGAN or pytorch-CycleGAN-and-pix2pix key
@@ -61,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
                     help='U-Net/ResNet translation generators read from bare keys: whether the network was trained '
                          "with dropout (the keys cannot tell; CycleGAN's default is --no_dropout, pix2pix's dropout); "
                          'matters with --inference-mode train')
+    ap.add_argument('--backend', choices=('auto', 'torch', 'onnxruntime'), default='auto',
+                    help='auto (default): onnxruntime for an .onnx file of srkit-export, PyTorch for checkpoints')
     ap.add_argument('--inference-mode', choices=('eval', 'train'), default='eval',
                     help='eval (default): dropout off, BatchNorm running stats; train: the pix2pix/CycleGAN '
                          "reference's test.py behaviour without --eval")
