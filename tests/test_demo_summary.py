@@ -106,3 +106,28 @@ def test_summary_lists_only_the_stages_that_ran_and_a_missing_figure_loses(tmp_p
     assert r.stdout.splitlines()[-1] == '1 of 3 beat their baseline; LOST: SRResNet (PSNR Y (dB)), ESRGAN (NIQE)'
     esrgan = [line for line in r.stdout.splitlines() if line.split()[3:4] == ['ESRGAN']]
     assert len(esrgan) == 1 and esrgan[0].split()[-4:] == ['n/a', 'bicubic', '7.80', 'LOST']
+
+
+def test_demo_spread_puts_runs_side_by_side_with_spread_worst_margin_and_losses(tmp_path):
+    """scripts/bench/demo_spread.py over summaries of three runs (issue 26)."""
+    def summary(folder, psnr, niqe):
+        os.makedirs(folder)
+        rows = [{'stage': '3 SR x2', 'model': 'SRResNet', 'measure': 'PSNR Y (dB)', 'higher_is_better': True,
+                 'value': psnr, 'baseline': 'bicubic', 'baseline_value': 32.0, 'won': psnr > 32.0},
+                {'stage': '4 ESRGAN x4', 'model': 'ESRGAN', 'measure': 'NIQE', 'higher_is_better': False,
+                 'value': niqe, 'baseline': 'bicubic', 'baseline_value': 7.8, 'won': niqe < 7.8}]
+        with open(os.path.join(folder, 'summary.json'), 'w') as f:
+            json.dump({'rows': rows, 'seconds': 1.0}, f)
+    summary(tmp_path / 'a', 33.5, 7.1)
+    summary(tmp_path / 'b', 33.0, 7.6)
+    summary(tmp_path / 'c', 33.2, 7.9)  # ESRGAN lost in this run
+    script = os.path.join(ROOT, 'scripts', 'bench', 'demo_spread.py')
+    r = subprocess.run([sys.executable, script, f'a={tmp_path / "a"}', f'b={tmp_path / "b"}', f'c={tmp_path / "c"}',
+                        '--json', str(tmp_path / 's.json')], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr  # a row lost in one run
+    rows = json.loads((tmp_path / 's.json').read_text())
+    sr, gan = rows
+    assert sr['values'] == {'a': 33.5, 'b': 33.0, 'c': 33.2} and sr['won'] == 3
+    assert sr['spread'] == pytest.approx(0.5) and sr['worst_margin'] == pytest.approx(1.0)
+    assert gan['spread'] == pytest.approx(0.8) and gan['worst_margin'] == pytest.approx(-0.1) and gan['won'] == 2
+    assert '33.50' in r.stdout and '7.90' in r.stdout and '2/3' in r.stdout
