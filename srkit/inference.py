@@ -395,8 +395,9 @@ class UpscaleRequest:
     ``net``: which network of an experiment (g, g_a ...).  Network interpolation: ``dni_model``
     with its weight ``dni``, or Real-ESRGAN's ``denoise_strength``.  ``use_dropout``: what a
     U-Net's keys cannot tell; ``inference_mode``: ``eval`` or ``train`` (test-time dropout).
-    ``backend``: ``torch``, ``onnxruntime`` (an ``.onnx`` file of srkit-export), or ``auto``
-    (onnxruntime for ``.onnx`` files, PyTorch for the rest)."""
+    ``backend``: ``torch``, ``onnxruntime`` (an ``.onnx`` file of srkit-export, or a checkpoint
+    exported in memory), or ``auto``: onnxruntime for ``.onnx`` files, and for checkpoints
+    whichever was measured faster (:func:`pick_runtime`)."""
 
     model: str
     input: str
@@ -503,14 +504,42 @@ def _check_backend(r: UpscaleRequest, model: str, dtype) -> None:
     if r.backend == 'torch' and onnx:
         raise UserError(f'{model}: an ONNX file runs in onnxruntime ({name("backend")} onnxruntime or auto); '
                         'PyTorch runs the .pth it was exported from')
-    if r.backend == 'onnxruntime' and not onnx:
-        raise UserError(f'{model}: {name("backend")} onnxruntime runs .onnx files; make one with srkit-export '
-                        '(a dynamic export takes any image size)')
-    if onnx and dtype != torch.float32:
+    if (onnx or r.backend == 'onnxruntime') and dtype != torch.float32:
         raise UserError(f'{name("precision")} {r.precision}: an ONNX graph runs in the precision it was exported in '
                         '(srkit-export writes fp16 graphs too)')
-    if onnx and r.inference_mode == 'train':
-        raise UserError(f'{name("inference_mode")} train: an ONNX graph is exported in eval mode; use the .pth')
+    if (onnx or r.backend == 'onnxruntime') and r.inference_mode == 'train':
+        raise UserError(f'{name("inference_mode")} train: an ONNX graph is exported in eval mode; use PyTorch')
+
+
+# Architectures that run faster in onnxruntime than in PyTorch (channels_last, oneDNN) on a CPU, in
+# float32, within 1/255 (scripts/bench/infer_ncnn.py, docs/benchmarks.md; 2 cores): RealESRGAN_x4plus
+# in 0.78x / 0.63x PyTorch's time at 256 / 512 px input, realesr-animevideov3 in 0.71x at 512 px (1.11x
+# at 256 px: 0.03 s more).  The others are not measured, and stay in PyTorch.
+ONNXRUNTIME_FASTER = ('RRDBNet', 'SRVGGNetCompact')
+
+
+def pick_runtime(net, cfg: dict, scale: int, device, dtype=torch.float32, backend: str = 'auto',
+                 train: bool = False, label: str = ''):
+    """The network to run for ``backend``: ``net`` itself (PyTorch), or the same network exported in
+    memory and run in onnxruntime (:meth:`OnnxNet.from_network`).  ``auto`` takes onnxruntime where
+    it was measured faster (``ONNXRUNTIME_FASTER``: on the CPU, float32, eval mode, srkit's own
+    architectures) and PyTorch elsewhere, or when the export fails; ``onnxruntime`` insists (a
+    network it cannot take is a :class:`UserError`); ``torch`` keeps PyTorch.  An ``.onnx`` file is
+    already onnxruntime's."""
+    if isinstance(net, OnnxNet) or backend == 'torch':
+        return net
+    device = torch.device(device)
+    ours = not isinstance(net, SpandrelNet)
+    if backend == 'onnxruntime':
+        if not ours:
+            raise UserError(f'{label}: a spandrel architecture runs in PyTorch only ({name("backend")} torch or auto)')
+        return OnnxNet.from_network(net, cfg, scale, label, device)
+    if ours and device.type == 'cpu' and dtype == torch.float32 and not train and cfg.get('type') in ONNXRUNTIME_FASTER:
+        try:
+            return OnnxNet.from_network(net, cfg, scale, label, device)
+        except UserError:
+            return net
+    return net
 
 
 def _network(r: UpscaleRequest, device, dtype, result: UpscaleResult):
@@ -532,7 +561,10 @@ def _network(r: UpscaleRequest, device, dtype, result: UpscaleResult):
     check_precision(net, dtype)
     image_channels(net, model)  # one it cannot feed stops here, not at the first image
     net.train(r.inference_mode == 'train')
-    return net.to(dtype), scale
+    net = pick_runtime(net.to(dtype), cfg, scale, device, dtype, r.backend, r.inference_mode == 'train', model)
+    if isinstance(net, OnnxNet) and not is_onnx_path(model):
+        result.description += ', in onnxruntime'
+    return net, scale
 
 
 def upscale_folder(request: UpscaleRequest, progress: Optional[Progress] = None) -> UpscaleResult:

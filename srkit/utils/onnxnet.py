@@ -70,14 +70,56 @@ class OnnxNet(torch.nn.Module):
 
     def __init__(self, path: str, device='cpu', threads: int | None = None):
         super().__init__()
-        import onnxruntime as ort
         from .fileio import read_file
-        device = torch.device(device)
-        providers = _providers(device)
         try:
             data = read_file(path, MAX_ONNX_BYTES, ' (an ONNX file is at most 2 GiB)')
         except DataError as e:
             raise UserError(str(e).removesuffix('; skipped')) from None
+        self._open(data, path, device, threads)
+        del data
+        arch, scale, mult, self.padded = _metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        # srkit pads to the multiple before the graph, as for the PyTorch network, so that tiles are
+        # padded alike (the graph's own padding then has nothing to do; it serves other runtimes)
+        self._describe(arch, scale, mult)
+
+    @classmethod
+    def from_network(cls, net: torch.nn.Module, cfg: dict, scale: int, label: str, device='cpu',
+                     threads: int | None = None) -> 'OnnxNet':
+        """``net`` (a generator srkit loaded, in eval mode) exported in memory, with any batch,
+        height and width, and run in onnxruntime: the same network, faster on some CPUs
+        (``srkit.inference.pick_runtime``).  Its own value range and size multiple are kept
+        (``run_generator`` maps and pads around it, as for ``net``).  An architecture the exporter
+        cannot take raises :class:`UserError` naming ``label``."""
+        import io
+        import warnings
+        self = cls.__new__(cls)
+        torch.nn.Module.__init__(self)
+        mult = max(1, int(getattr(net, 'size_multiple', 1) or 1))
+        side = max(32, int(getattr(net, 'min_size', 0) or 0))
+        side += -side % mult
+        channels = (cfg.get('num_in_ch') or cfg.get('input_nc') or cfg.get('in_nc') or 3)
+        x = torch.rand(1, int(channels), side, side, device=next(net.parameters()).device)
+        buf = io.BytesIO()
+        axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}, 'output': {0: 'batch', 2: 'oh', 3: 'ow'}}
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation and tracer notes
+                torch.onnx.export(net.float().eval(), (x,), buf, opset_version=17, input_names=['input'],
+                                  output_names=['output'], dynamic_axes=axes, dynamo=False)
+        except Exception as e:  # an operator the exporter lacks
+            detail = ' '.join(str(e).split())[:160]
+            raise UserError(f'{label}: cannot run in onnxruntime: torch does not export it ({detail}); '
+                            'run it with PyTorch') from None
+        self._open(buf.getvalue(), label, device, threads)
+        self.padded = False
+        self.value_range = tuple(getattr(net, 'value_range', (0.0, 1.0)))
+        self._describe(dict(cfg), scale, mult)
+        return self
+
+    def _open(self, data: bytes, label: str, device, threads: int | None) -> None:
+        import onnxruntime as ort
+        device = torch.device(device)
+        providers = _providers(device)
         so = ort.SessionOptions()
         so.log_severity_level = 4  # a failure is reported in one line below, not also logged by onnxruntime
         if threads:
@@ -86,24 +128,21 @@ class OnnxNet(torch.nn.Module):
             self.session = ort.InferenceSession(data, so, providers=providers)
         except Exception as e:  # onnxruntime's errors derive from Exception only
             detail = ' '.join(str(e).split())[:160]
-            raise UserError(f'{path}: onnxruntime cannot load it ({detail})') from None
-        del data
-        self.path = path
-        arch, self.scale, mult, self.padded = _metadata(self.session.get_modelmeta().custom_metadata_map, path)
-        self.srkit_config = arch
-        # srkit pads to the multiple before the graph, as for the PyTorch network, so that tiles are
-        # padded alike (the graph's own padding then has nothing to do; it serves other runtimes)
-        self.size_multiple = mult
+            raise UserError(f'{label}: onnxruntime cannot load it ({detail})') from None
+        self.path = label
+        self.anchor = torch.nn.Parameter(torch.empty(0, device=device), requires_grad=False)
+
+    def _describe(self, arch: dict, scale: int, mult: int) -> None:
+        self.srkit_config, self.scale, self.size_multiple = arch, scale, mult
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         if len(ins) != 1 or len(outs) != 1 or len(ins[0].shape) != 4 or ins[0].type not in (
                 'tensor(float)', 'tensor(float16)'):
-            raise UserError(f'{path}: srkit-export writes one float (B,C,H,W) input and one output; this graph has '
-                            f'{len(ins)} input(s) {[i.type for i in ins]} and {len(outs)} output(s)')
+            raise UserError(f'{self.path}: srkit-export writes one float (B,C,H,W) input and one output; this graph '
+                            f'has {len(ins)} input(s) {[i.type for i in ins]} and {len(outs)} output(s)')
         self.input_name = ins[0].name
         self.half = ins[0].type == 'tensor(float16)'
         shape = ins[0].shape
         self.fixed = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
-        self.anchor = torch.nn.Parameter(torch.empty(0, device=device), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fixed is not None and tuple(x.shape[-2:]) != self.fixed:
