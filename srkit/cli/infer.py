@@ -63,7 +63,9 @@ def parser() -> argparse.ArgumentParser:
                          "with dropout (the keys cannot tell; CycleGAN's default is --no_dropout, pix2pix's dropout); "
                          'matters with --inference-mode train')
     ap.add_argument('--backend', choices=('auto', 'torch', 'onnxruntime'), default='auto',
-                    help='auto (default): onnxruntime for an .onnx file of srkit-export, PyTorch for checkpoints')
+                    help='auto (default): onnxruntime for .onnx files of srkit-export, and on the CPU for the '
+                         'architectures measured faster there (RRDBNet, SRVGGNetCompact: exported in memory); '
+                         'PyTorch otherwise')
     ap.add_argument('--inference-mode', choices=('eval', 'train'), default='eval',
                     help='eval (default): dropout off, BatchNorm running stats; train: the pix2pix/CycleGAN '
                          "reference's test.py behaviour without --eval")
