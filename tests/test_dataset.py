@@ -419,10 +419,12 @@ def test_a_second_writer_is_refused_and_a_full_disk_is_one_line_then_resumes(tmp
     assert call_cli('dataset', *args, '--output', tmp_path / 'clean').returncode == 0
     _same_output(tmp_path / 'clean', tmp_path / 'moved')
     # two writers: the second is refused while the first holds the folder
-    p = subprocess.Popen([sys.executable, '-c', 'import time, sys; from srkit.utils.fileio import folder_lock\n'
+    # the holder keeps the lock until its stdin closes (or it is killed below)
+    p = subprocess.Popen([sys.executable, '-c', 'import sys; from srkit.utils.fileio import folder_lock\n'
                           f'with folder_lock({str(tmp_path / "busy")!r}, "srkit-dataset"):\n'
-                          '    print("held", flush=True); time.sleep(60)'],
-                         env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE, text=True)
+                          '    print("held", flush=True); sys.stdin.read()'],
+                         env=dict(os.environ, PYTHONPATH=ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
     try:
         assert p.stdout.readline().strip() == 'held'
         r = call_cli('dataset', *args, '--output', tmp_path / 'busy')

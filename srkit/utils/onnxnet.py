@@ -60,8 +60,9 @@ class OnnxNet(torch.nn.Module):
     onnxruntime-gpu), ``threads`` intra-op threads (None: onnxruntime's default, the cores).
 
     It looks to srkit's tools like the network it was exported from: ``srkit_config`` (the
-    architecture), ``scale``, ``size_multiple`` (1 when the graph pads itself), ``value_range``
-    [0, 1], and a parameter of no values on ``device``, where ``run_generator`` sends tiles.
+    architecture), ``scale``, ``size_multiple`` (the network's: srkit pads before the graph, as for
+    the PyTorch network), ``value_range`` [0, 1], and a parameter of no values on ``device``, where
+    ``run_generator`` sends tiles.
     ``padded``: whether the graph pads its input itself (a ``--dynamic`` export).
     ``forward``: ``(B,C,H,W)`` float in [0,1] -> ``(B,C',H*s,W*s)`` float32 on the input's device."""
 
