@@ -533,10 +533,10 @@ def pick_runtime(net, cfg: dict, scale: int, device, dtype=torch.float32, backen
     if backend == 'onnxruntime':
         if not ours:
             raise UserError(f'{label}: a spandrel architecture runs in PyTorch only ({name("backend")} torch or auto)')
-        return OnnxNet.from_network(net, cfg, scale, label, device)
+        return OnnxNet.from_network(net, cfg, scale, image_channels(net, label)[0], label, device)
     if ours and device.type == 'cpu' and dtype == torch.float32 and not train and cfg.get('type') in ONNXRUNTIME_FASTER:
         try:
-            return OnnxNet.from_network(net, cfg, scale, label, device)
+            return OnnxNet.from_network(net, cfg, scale, image_channels(net, label)[0], label, device)
         except UserError:
             return net
     return net

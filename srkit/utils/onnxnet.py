@@ -84,12 +84,13 @@ class OnnxNet(torch.nn.Module):
         self._describe(arch, scale, mult)
 
     @classmethod
-    def from_network(cls, net: torch.nn.Module, cfg: dict, scale: int, label: str, device='cpu',
+    def from_network(cls, net: torch.nn.Module, cfg: dict, scale: int, channels: int, label: str, device='cpu',
                      threads: int | None = None) -> 'OnnxNet':
         """``net`` (a generator srkit loaded, in eval mode) exported in memory, with any batch,
         height and width, and run in onnxruntime: the same network, faster on some CPUs
         (``srkit.inference.pick_runtime``).  Its own value range and size multiple are kept
-        (``run_generator`` maps and pads around it, as for ``net``).  An architecture the exporter
+        (``run_generator`` maps and pads around it, as for ``net``); ``channels``: what it reads
+        (``srkit.inference.image_channels``).  An architecture the exporter
         cannot take raises :class:`UserError` naming ``label``."""
         import io
         import warnings
@@ -98,8 +99,7 @@ class OnnxNet(torch.nn.Module):
         mult = max(1, int(getattr(net, 'size_multiple', 1) or 1))
         side = max(32, int(getattr(net, 'min_size', 0) or 0))
         side += -side % mult
-        channels = (cfg.get('num_in_ch') or cfg.get('input_nc') or cfg.get('in_nc') or 3)
-        x = torch.rand(1, int(channels), side, side, device=next(net.parameters()).device)
+        x = torch.rand(1, channels, side, side, device=next(net.parameters()).device)
         buf = io.BytesIO()
         axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}, 'output': {0: 'batch', 2: 'oh', 3: 'ow'}}
         try:
