@@ -396,8 +396,8 @@ class UpscaleRequest:
     with its weight ``dni``, or Real-ESRGAN's ``denoise_strength``.  ``use_dropout``: what a
     U-Net's keys cannot tell; ``inference_mode``: ``eval`` or ``train`` (test-time dropout).
     ``backend``: ``torch``, ``onnxruntime`` (an ``.onnx`` file of srkit-export, or a checkpoint
-    exported in memory), or ``auto``: onnxruntime for ``.onnx`` files, and for checkpoints
-    whichever was measured faster (:func:`pick_runtime`)."""
+    exported in memory), or ``auto``: onnxruntime for ``.onnx`` files, PyTorch for checkpoints
+    (:func:`pick_runtime`)."""
 
     model: str
     input: str
@@ -511,35 +511,20 @@ def _check_backend(r: UpscaleRequest, model: str, dtype) -> None:
         raise UserError(f'{name("inference_mode")} train: an ONNX graph is exported in eval mode; use PyTorch')
 
 
-# Architectures that run faster in onnxruntime than in PyTorch (channels_last, oneDNN) on a CPU, in
-# float32, within 1/255 (scripts/bench/infer_ncnn.py, docs/benchmarks.md; 2 cores): RealESRGAN_x4plus
-# in 0.78x / 0.63x PyTorch's time at 256 / 512 px input, realesr-animevideov3 in 0.71x at 512 px (1.11x
-# at 256 px: 0.03 s more).  The others are not measured, and stay in PyTorch.
-ONNXRUNTIME_FASTER = ('RRDBNet', 'SRVGGNetCompact')
+def pick_runtime(net, cfg: dict, scale: int, device, backend: str = 'auto', label: str = ''):
+    """The network to run for ``backend``: ``net`` itself (PyTorch: ``torch`` and ``auto``), or, for
+    ``onnxruntime``, the same network exported in memory and run there (:meth:`OnnxNet.from_network`;
+    a network it cannot take is a :class:`UserError`).  An ``.onnx`` file is already onnxruntime's.
 
-
-def pick_runtime(net, cfg: dict, scale: int, device, dtype=torch.float32, backend: str = 'auto',
-                 train: bool = False, label: str = ''):
-    """The network to run for ``backend``: ``net`` itself (PyTorch), or the same network exported in
-    memory and run in onnxruntime (:meth:`OnnxNet.from_network`).  ``auto`` takes onnxruntime where
-    it was measured faster (``ONNXRUNTIME_FASTER``: on the CPU, float32, eval mode, srkit's own
-    architectures) and PyTorch elsewhere, or when the export fails; ``onnxruntime`` insists (a
-    network it cannot take is a :class:`UserError`); ``torch`` keeps PyTorch.  An ``.onnx`` file is
-    already onnxruntime's."""
-    if isinstance(net, OnnxNet) or backend == 'torch':
+    ``auto`` keeps PyTorch: with the tools' allocator setting (:func:`srkit.utils.hostmem.keep_freed_memory`),
+    channels_last PyTorch ran the released RRDBNet and SRVGGNetCompact as fast as onnxruntime or
+    faster on a 2-core CPU (``scripts/bench/infer_ncnn.py``, docs/benchmarks.md), without the
+    export's seconds at load (2-4 s for a 23-block RRDBNet)."""
+    if isinstance(net, OnnxNet) or backend != 'onnxruntime':
         return net
-    device = torch.device(device)
-    ours = not isinstance(net, SpandrelNet)
-    if backend == 'onnxruntime':
-        if not ours:
-            raise UserError(f'{label}: a spandrel architecture runs in PyTorch only ({name("backend")} torch or auto)')
-        return OnnxNet.from_network(net, cfg, scale, image_channels(net, label)[0], label, device)
-    if ours and device.type == 'cpu' and dtype == torch.float32 and not train and cfg.get('type') in ONNXRUNTIME_FASTER:
-        try:
-            return OnnxNet.from_network(net, cfg, scale, image_channels(net, label)[0], label, device)
-        except UserError:
-            return net
-    return net
+    if isinstance(net, SpandrelNet):
+        raise UserError(f'{label}: a spandrel architecture runs in PyTorch only ({name("backend")} torch or auto)')
+    return OnnxNet.from_network(net, cfg, scale, image_channels(net, label)[0], label, torch.device(device))
 
 
 def _network(r: UpscaleRequest, device, dtype, result: UpscaleResult):
@@ -561,7 +546,7 @@ def _network(r: UpscaleRequest, device, dtype, result: UpscaleResult):
     check_precision(net, dtype)
     image_channels(net, model)  # one it cannot feed stops here, not at the first image
     net.train(r.inference_mode == 'train')
-    net = pick_runtime(net.to(dtype), cfg, scale, device, dtype, r.backend, r.inference_mode == 'train', model)
+    net = pick_runtime(net.to(dtype), cfg, scale, device, r.backend, model)
     if isinstance(net, OnnxNet) and not is_onnx_path(model):
         result.description += ', in onnxruntime'
     return net, scale

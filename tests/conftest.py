@@ -13,6 +13,10 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 os.environ['SRKIT_OFFLINE'] = '1'  # nothing may download at test time, not even a failed attempt
 
+from srkit.utils.hostmem import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # as the tools set it first (call_cli runs them in this process; training tests too)
+
 
 def photo(name: str) -> np.ndarray:
     """A bundled scikit-image photo as (H,W,3) RGB float32 in [0,1]."""

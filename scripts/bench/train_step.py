@@ -174,6 +174,8 @@ def basicsr_runner(a, vgg_path):
 
 
 def srkit_runner(a, vgg_path, variant):
+    from srkit.utils.hostmem import keep_freed_memory
+    keep_freed_memory()  # as srkit-train does first (this runner's process only: the peers keep glibc's default)
     from srkit.engine.dist import DistContext
     from srkit.models import build_model
     from srkit.models.base import EngineContext

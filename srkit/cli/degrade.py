@@ -67,6 +67,8 @@ def lines(r, job) -> list[str]:
 def main(argv=None):
     ap = parser()
     a = ap.parse_args(argv)
+    from ..utils.hostmem import keep_freed_memory
+    keep_freed_memory()  # large tensors reuse freed memory, not fresh pages (docs/benchmarks.md)
     from ..degrading import DegradeJob, degrade_folder
     from ..utils.device import cap_workers
     from ..utils.naming import field_names

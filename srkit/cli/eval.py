@@ -72,6 +72,8 @@ def lines(res) -> list[str]:
 def main(argv=None):
     ap = parser()
     a = ap.parse_args(argv)
+    from ..utils.hostmem import keep_freed_memory
+    keep_freed_memory()  # large tensors reuse freed memory, not fresh pages (docs/benchmarks.md)
     from ..evaluation import EvalRequest, evaluate
     from ..utils.naming import field_names
     from .common import Bars, flags

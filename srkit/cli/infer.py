@@ -63,9 +63,9 @@ def parser() -> argparse.ArgumentParser:
                          "with dropout (the keys cannot tell; CycleGAN's default is --no_dropout, pix2pix's dropout); "
                          'matters with --inference-mode train')
     ap.add_argument('--backend', choices=('auto', 'torch', 'onnxruntime'), default='auto',
-                    help='auto (default): onnxruntime for .onnx files of srkit-export, and on the CPU for the '
-                         'architectures measured faster there (RRDBNet, SRVGGNetCompact: exported in memory); '
-                         'PyTorch otherwise')
+                    help='auto (default): onnxruntime for .onnx files of srkit-export, PyTorch for checkpoints '
+                         '(measured as fast on the CPU, without an export at load); onnxruntime: a checkpoint '
+                         'exported in memory')
     ap.add_argument('--inference-mode', choices=('eval', 'train'), default='eval',
                     help='eval (default): dropout off, BatchNorm running stats; train: the pix2pix/CycleGAN '
                          "reference's test.py behaviour without --eval")
@@ -76,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     ap = parser()
     a = ap.parse_args(argv)
+    from ..utils.hostmem import keep_freed_memory
+    keep_freed_memory()  # large tensors reuse freed memory, not fresh pages (docs/benchmarks.md)
     from ..inference import UpscaleRequest, upscale_folder
     from ..utils.naming import field_names
     from .common import Bars, flags

@@ -35,6 +35,8 @@ def labels(text: str | None) -> list[int] | None:
 def main(argv=None):
     ap = parser()
     a = ap.parse_args(argv)
+    from ..utils.hostmem import keep_freed_memory
+    keep_freed_memory()  # large tensors reuse freed memory, not fresh pages (docs/benchmarks.md)
     from ..inference import SampleRequest, sample_labels
     from ..utils.naming import field_names
     from .common import flags

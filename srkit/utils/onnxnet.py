@@ -87,8 +87,8 @@ class OnnxNet(torch.nn.Module):
     def from_network(cls, net: torch.nn.Module, cfg: dict, scale: int, channels: int, label: str, device='cpu',
                      threads: int | None = None) -> 'OnnxNet':
         """``net`` (a generator srkit loaded, in eval mode) exported in memory, with any batch,
-        height and width, and run in onnxruntime: the same network, faster on some CPUs
-        (``srkit.inference.pick_runtime``).  Its own value range and size multiple are kept
+        height and width, and run in onnxruntime (``--backend onnxruntime``:
+        ``srkit.inference.pick_runtime``).  Its own value range and size multiple are kept
         (``run_generator`` maps and pads around it, as for ``net``); ``channels``: what it reads
         (``srkit.inference.image_channels``).  An architecture the exporter
         cannot take raises :class:`UserError` naming ``label``."""

@@ -1,0 +1,46 @@
+"""How the process's C allocator treats the large buffers tensors on the CPU live in.
+
+glibc's malloc serves a block above its mmap threshold (128 KiB, rising to at most 32 MiB)
+with a fresh ``mmap`` and hands it back to the kernel when freed, and it trims the heap's top
+above 128 KiB.  A network's feature maps are such blocks (64 channels of a 512² image in
+float32: 64 MiB), allocated and freed once per layer, so each layer's output is new memory
+the kernel must fault in and zero, page by page: on the 2-core CPU of docs/benchmarks.md that
+took half the time of realesr-animevideov3 on a 512² image and over a quarter of a training step.
+Keeping freed memory in the heap lets the next layer reuse it as it is.
+"""
+from __future__ import annotations
+
+import ctypes
+
+# mallopt(3)'s parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+
+# The free memory at the heap's top that the process keeps instead of returning it: several
+# feature maps' worth (a 512² map of 64 float32 channels is 64 MiB).  Peak memory is unchanged:
+# only memory already used and freed is kept, and it is reused before the heap grows.
+KEEP_BYTES = 256 << 20
+
+_done: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse (no ``mmap`` per large block, no trim
+    below ``KEEP_BYTES``), once per process; the command-line tools that run networks call it
+    first.  Returns whether the allocator took it: False where the C library is not glibc
+    (musl, macOS, Windows), which is left as it is.  Where the heap cannot grow, glibc still
+    falls back to ``mmap``, so no allocation fails for it."""
+    global _done
+    if _done is None:
+        _done = False
+        try:
+            libc = ctypes.CDLL(None)  # the interpreter's own symbols, its C library's among them
+        except (OSError, TypeError):  # Windows has no CDLL(None)
+            return False
+        # gnu_get_libc_version is glibc's own: another C library's mallopt numbers its parameters otherwise
+        if not (hasattr(libc, 'mallopt') and hasattr(libc, 'gnu_get_libc_version')):
+            return False
+        mallopt = libc.mallopt
+        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+        _done = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
+    return _done
