@@ -6,9 +6,11 @@ For each ``SIDExSCALE``: a SIDE x SIDE photo (a bundled photo, tiled), a small M
 scale with random weights (the host's buffers do not depend on the network; a small one keeps the
 run short), and ``srkit-infer --tile`` on it under ``/usr/bin/time -v``, once with this tree's
 srkit and once with ``REV``'s (a ``git worktree`` of it; default: d77b11440fa5, the last commit before
-srkit-infer made its output a row of tiles at a time);
-the order alternates.  It prints each run's maximum resident set size, the output's size in
-bytes (as uint8) and in float32, and the ratio of the two peaks.
+srkit-infer made its output a row of tiles at a time), and once more with this tree and
+``SRKIT_KEEP_FREED_MEMORY=0`` (glibc's malloc as it comes: srkit-infer keeps freed memory for
+reuse by default, faster, at some peak memory); the order alternates.  It prints each run's
+maximum resident set size, the output's size in bytes (as uint8) and in float32, the ratios
+of the peaks to the earlier revision's, and each run's wall seconds.
 """
 from __future__ import annotations
 
@@ -25,14 +27,17 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, ROOT)
 
 
-def peak_mb(tree: str, args: list[str], env: dict) -> float:
-    """Maximum resident set size of ``srkit-infer ARGS`` run from ``tree``'s sources, MiB."""
+def peak_mb(tree: str, args: list[str], env: dict) -> tuple[float, float]:
+    """Maximum resident set size of ``srkit-infer ARGS`` run from ``tree``'s sources, MiB, and
+    its wall seconds (the whole process: imports and the image's reading too)."""
     cmd = ['/usr/bin/time', '-v', sys.executable, '-c',
            'import sys; from srkit.cli.infer import main; sys.exit(main(sys.argv[1:]))', *args]
     r = subprocess.run(cmd, capture_output=True, text=True, env={**env, 'PYTHONPATH': tree}, cwd=tree)
     if r.returncode != 0:
         raise SystemExit(f'srkit-infer failed in {tree}:\n{r.stderr[-2000:]}')
-    return int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', r.stderr).group(1)) / 1024
+    wall = re.search(r'Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)', r.stderr).group(1)
+    secs = sum(float(v) * 60 ** i for i, v in enumerate(reversed(wall.split(':'))))
+    return int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', r.stderr).group(1)) / 1024, secs
 
 
 def main(argv=None) -> int:
@@ -67,16 +72,19 @@ def main(argv=None) -> int:
                 model = os.path.join(tmp, f'x{scale}.pth')
                 torch.save({'params': net.state_dict()}, model)
                 res = {}
-                for which in (('before', 'after') if i % 2 == 0 else ('after', 'before')):
+                runs = ('before', 'after', 'after-glibc')
+                for which in (runs if i % 2 == 0 else runs[::-1]):
                     out = os.path.join(tmp, f'out_{which}_{side}')
                     args = ['--model', model, '--input', src, '--output', out, '--tile', str(a.tile),
                             '--tile-overlap', str(a.overlap), '--device', 'cpu']
-                    res[which] = peak_mb(before if which == 'before' else ROOT, args, env)
+                    keep = {'SRKIT_KEEP_FREED_MEMORY': '0' if which == 'after-glibc' else '1'}
+                    res[which] = peak_mb(before if which == 'before' else ROOT, args, {**env, **keep})
                 out_px = (side * scale) ** 2 * 3
+                (b, tb), (k, tk), (g, tg) = (res[w] for w in runs)
                 print(f'{side}x{side} x{scale} -> {side * scale}x{side * scale}: output {out_px / 2**20:.0f} MiB '
-                      f'as uint8, {4 * out_px / 2**20:.0f} MiB as float32 | peak before {res["before"]:.0f} MiB, '
-                      f'after {res["after"]:.0f} MiB | after/before {res["after"] / res["before"]:.2f}',
-                      flush=True)
+                      f'as uint8, {4 * out_px / 2**20:.0f} MiB as float32 | peak before {b:.0f} MiB, after {k:.0f} '
+                      f'MiB (with SRKIT_KEEP_FREED_MEMORY=0: {g:.0f}) | after/before {k / b:.2f} ({g / b:.2f}) | '
+                      f'wall s before {tb:.1f}, after {tk:.1f} ({tg:.1f})', flush=True)
         finally:
             subprocess.run(['git', '-C', ROOT, 'worktree', 'remove', '--force', before], capture_output=True)
     return 0

@@ -42,7 +42,7 @@ def main(argv=None):
     from ..utils.hostmem import keep_freed_memory
     from ..utils.naming import field_names
     from .common import flags
-    keep_freed_memory()  # each step's activations reuse freed memory (a CPU step 1.4x faster)
+    keep_freed_memory()  # each step's activations reuse freed memory, not fresh pages (docs/benchmarks.md)
     with field_names(flags(p)):  # the library's messages name the fields as this command's flags
         return train(load_options(args.opt, args.force), auto_resume=args.auto_resume, quiet=args.quiet)
 

@@ -7,19 +7,28 @@ float32: 64 MiB), allocated and freed once per layer, so each layer's output is 
 the kernel must fault in and zero, page by page: on the 2-core CPU of docs/benchmarks.md that
 took half the time of realesr-animevideov3 on a 512² image and over a quarter of a training step.
 Keeping freed memory in the heap lets the next layer reuse it as it is.
+
+The price is peak memory: glibc (2.36) cannot hand a freed block back to ``posix_memalign``
+(torch's allocator) for a request of the same size, so the heap settles some maps above what is
+live (+0 to +28% on tiled srkit-infer runs, docs/benchmarks.md).  ``SRKIT_KEEP_FREED_MEMORY=0``
+leaves glibc as it comes: less memory, slower.
 """
 from __future__ import annotations
 
 import ctypes
+import os
+
+from ..errors import UserError
 
 # mallopt(3)'s parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 
 # The free memory at the heap's top that the process keeps instead of returning it: several
-# feature maps' worth (a 512² map of 64 float32 channels is 64 MiB).  Peak memory is unchanged:
-# only memory already used and freed is kept, and it is reused before the heap grows.
+# feature maps' worth (a 512² map of 64 float32 channels is 64 MiB).  Only memory already used
+# and freed is kept, and it is reused before the heap grows (as far as glibc can: see above).
 KEEP_BYTES = 256 << 20
+ENV = 'SRKIT_KEEP_FREED_MEMORY'
 
 _done: bool | None = None
 
@@ -28,11 +37,18 @@ def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse (no ``mmap`` per large block, no trim
     below ``KEEP_BYTES``), once per process; the command-line tools that run networks call it
     first.  Returns whether the allocator took it: False where the C library is not glibc
-    (musl, macOS, Windows), which is left as it is.  Where the heap cannot grow, glibc still
+    (musl, macOS, Windows), which is left as it is, or where ``SRKIT_KEEP_FREED_MEMORY`` is 0
+    (anything but 0 or 1 there is a :class:`UserError`).  Where the heap cannot grow, glibc still
     falls back to ``mmap``, so no allocation fails for it."""
     global _done
     if _done is None:
+        wanted = os.environ.get(ENV, '1').strip()
+        if wanted not in ('0', '1'):
+            raise UserError(f'{ENV}={wanted!r}: expected 1 (keep freed memory for reuse: the default) or 0 (glibc\'s '
+                            'malloc as it comes: less peak memory, slower on the CPU)')
         _done = False
+        if wanted == '0':
+            return False
         try:
             libc = ctypes.CDLL(None)  # the interpreter's own symbols, its C library's among them
         except (OSError, TypeError):  # Windows has no CDLL(None)
