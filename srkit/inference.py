@@ -397,7 +397,8 @@ class UpscaleRequest:
     U-Net's keys cannot tell; ``inference_mode``: ``eval`` or ``train`` (test-time dropout).
     ``backend``: ``torch``, ``onnxruntime`` (an ``.onnx`` file of srkit-export, or a checkpoint
     exported in memory), or ``auto``: onnxruntime for ``.onnx`` files, PyTorch for checkpoints
-    (:func:`pick_runtime`)."""
+    (:func:`pick_runtime`).  On the CPU, call :func:`srkit.utils.hostmem.keep_freed_memory` first,
+    as srkit-infer does: PyTorch is as fast as onnxruntime only with it (docs/benchmarks.md)."""
 
     model: str
     input: str

@@ -13,8 +13,9 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 os.environ['SRKIT_OFFLINE'] = '1'  # nothing may download at test time, not even a failed attempt
 
-from srkit.utils.hostmem import keep_freed_memory  # noqa: E402
+from srkit.utils.hostmem import ENV, keep_freed_memory  # noqa: E402
 
+os.environ.pop(ENV, None)  # the suite runs srkit's default, whatever the shell says
 keep_freed_memory()  # as the tools set it first (call_cli runs them in this process; training tests too)
 
 

@@ -62,6 +62,8 @@ def worker(a) -> None:
     img = np.load(a.image)  # (H,W,3) BGR uint8
     if a.worker == 'srkit':
         from srkit.inference import load_generator, run_generator
+        from srkit.utils.hostmem import keep_freed_memory
+        keep_freed_memory()  # as srkit-infer does first (this worker's process only)
         net, _, _ = load_generator(a.weights, None, device, channels_last=True)
         net.eval()
         x = torch.from_numpy(img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255)[None]

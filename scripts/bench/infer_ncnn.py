@@ -14,7 +14,8 @@ srkit-export (``--dynamic``), so every runtime runs the same weights on the same
 - ``ncnn``: the ncnn package on the CPU, ``--threads`` threads, its default options (fp16 storage
   where the CPU has it), input RGB in [0,1] as realesrgan-ncnn-vulkan feeds it;
 - ``srkit``: srkit-infer's default (``--backend auto``): ``keep_freed_memory``,
-  ``load_generator(channels_last=True)``, then ``pick_runtime`` (PyTorch, now, for both);
+  ``load_generator(channels_last=True)``, then ``pick_runtime`` (PyTorch for both: the same as
+  ``srkit-torch``, kept apart so that the default is what is measured);
   ``run_generator``, whole image, float32;
 - ``srkit-torch``: ``--backend torch``: PyTorch, channels_last, float32;
 - ``srkit-torch-mmap``: the same without ``keep_freed_memory`` (glibc's malloc as it comes: every
@@ -26,7 +27,7 @@ srkit-export (``--dynamic``), so every runtime runs the same weights on the same
   weight freezing.
 
 Each (model, size, runtime) runs in a process of its own: it loads (timed apart: ``load s``,
-which would hold an in-memory export), warms up on a 64 px crop, then upscales
+the network's loading and, for ``srkit-onnxruntime``, the session's), warms up on a 64 px crop, then upscales
 the photo once, timed (wall and the process's CPU seconds, all threads).  The
 runtimes run in turn, in reverse order on odd rounds; each figure is the best of ``--rounds``.
 It prints each runtime's time, its ratio to ncnn's and its output's difference from fp32 PyTorch

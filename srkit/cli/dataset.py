@@ -83,6 +83,8 @@ def lines(r) -> list[str]:
 def main(argv=None):
     ap = parser()
     a = ap.parse_args(argv)
+    from ..utils.hostmem import keep_freed_memory
+    keep_freed_memory()  # the learned scorers' batches reuse freed memory (before the worker pool forks)
     from ..curation import CurateRequest, curate
     from ..utils.device import cap_workers
     from ..utils.naming import field_names

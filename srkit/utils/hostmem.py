@@ -10,8 +10,10 @@ Keeping freed memory in the heap lets the next layer reuse it as it is.
 
 The price is peak memory: glibc (2.36) cannot hand a freed block back to ``posix_memalign``
 (torch's allocator) for a request of the same size, so the heap settles some maps above what is
-live (+0 to +28% on tiled srkit-infer runs, docs/benchmarks.md).  ``SRKIT_KEEP_FREED_MEMORY=0``
-leaves glibc as it comes: less memory, slower.
+live (+0 to +29% on tiled srkit-infer runs, docs/benchmarks.md).  ``SRKIT_KEEP_FREED_MEMORY=0``
+leaves glibc as it comes: less memory, slower.  Only the main thread's heap takes it: glibc's
+other threads' arenas still map blocks of 64 MiB and more on their own (srkit allocates tensors
+on the main thread).
 """
 from __future__ import annotations
 
@@ -36,13 +38,14 @@ _done: bool | None = None
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse (no ``mmap`` per large block, no trim
     below ``KEEP_BYTES``), once per process; the command-line tools that run networks call it
-    first.  Returns whether the allocator took it: False where the C library is not glibc
+    first.  Returns whether glibc's malloc was told to: False where the C library is not glibc
     (musl, macOS, Windows), which is left as it is, or where ``SRKIT_KEEP_FREED_MEMORY`` is 0
-    (anything but 0 or 1 there is a :class:`UserError`).  Where the heap cannot grow, glibc still
+    (empty or unset: 1; anything else is a :class:`UserError`).  A malloc preloaded in glibc's
+    place (jemalloc, tcmalloc) keeps its own ways.  Where the heap cannot grow, glibc still
     falls back to ``mmap``, so no allocation fails for it."""
     global _done
     if _done is None:
-        wanted = os.environ.get(ENV, '1').strip()
+        wanted = os.environ.get(ENV, '').strip() or '1'
         if wanted not in ('0', '1'):
             raise UserError(f'{ENV}={wanted!r}: expected 1 (keep freed memory for reuse: the default) or 0 (glibc\'s '
                             'malloc as it comes: less peak memory, slower on the CPU)')
