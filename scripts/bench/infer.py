@@ -1,5 +1,6 @@
 """Tiled inference: srkit-infer's tiling against Real-ESRGAN's ``RealESRGANer``, in one run,
-with the same RRDBNet weights and the same image.
+with the same RRDBNet weights and the same image.  (srkit-infer's speed against Real-ESRGAN's ncnn
+runtime on the released models: ``scripts/bench/infer_ncnn.py``.)
 
   python scripts/bench/infer.py [--device cpu|cuda] [--size 256] [--tile 128] [--overlap 32]
                                 [--blocks 6] [--feat 32] [--repeat 3] [--weights RRDB.pth]
