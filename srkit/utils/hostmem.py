@@ -5,7 +5,7 @@ with a fresh ``mmap`` and hands it back to the kernel when freed, and it trims t
 above 128 KiB.  A network's feature maps are such blocks (64 channels of a 512² image in
 float32: 64 MiB), allocated and freed once per layer, so each layer's output is new memory
 the kernel must fault in and zero, page by page: on the 2-core CPU of docs/benchmarks.md that
-took half the time of realesr-animevideov3 on a 512² image and over a quarter of a training step.
+took half the time of realesr-animevideov3 on a 512² image and a sixth of a training step.
 Keeping freed memory in the heap lets the next layer reuse it as it is.
 
 The price is peak memory: glibc (2.36) cannot hand a freed block back to ``posix_memalign``
