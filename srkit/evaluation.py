@@ -151,10 +151,10 @@ def run_model(ckpt: str, lq: dict[str, str], out_dir: str, device, tile: int = 0
               progress: Optional[Progress] = None) -> tuple[dict[str, str], int]:
     """A generator checkpoint (any format ``srkit-infer`` reads) on each LQ image; outputs
     written as 8-bit PNGs into ``out_dir``.  Returns ``({stem: path}, scale)``."""
-    from .inference import load_generator, pick_runtime, read_input, upscale_image
+    from .inference import load_generator, read_input, upscale_image
     from .utils.imgio import write_encoded
-    net, cfg, scale = load_generator(ckpt, None, device, channels_last=True)
-    net = pick_runtime(net, cfg, scale, device, label=ckpt)  # as srkit-infer runs it by default
+    # as srkit-infer runs a checkpoint by default (--backend auto: PyTorch, channels_last)
+    net, _, scale = load_generator(ckpt, None, device, channels_last=True)
     os.makedirs(out_dir, exist_ok=True)
     out = {}
     stage = os.path.basename(out_dir)
