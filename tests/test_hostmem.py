@@ -10,9 +10,12 @@ import pytest
 from conftest import ROOT, run_cli
 
 # A network's pattern: each layer makes a 64 MiB map (a 512x512 map of 64 float32 channels, above
-# glibc's largest mmap threshold, 32 MiB) from the last, which is then freed.  It prints the page
-# faults of the last eight layers, after the heap has settled.  Transparent huge pages are turned
-# off for the process (where the kernel makes them always, a fresh map faults in 2 MiB at a time).
+# glibc's largest mmap threshold, 32 MiB) from the last, which is then freed.  It prints each
+# layer's page faults.  With the setting the heap settles, but it grows now and then before it does,
+# for as many layers as the small blocks allocated around the maps decide, and those change with the
+# interpreter's hash seed: the last growth came at layer 3 to 16 in 150 runs here, at 17 or later in
+# one CI run.  So the tests take the quietest sixteen layers in a row.  Transparent huge pages are
+# turned off for the process (where the kernel makes them always, a fresh map faults in 2 MiB at a time).
 PROBE = r'''
 import ctypes, os, resource, sys, torch
 sys.path.insert(0, ROOT)
@@ -29,12 +32,14 @@ elif sys.argv[1] == 'cli':
     if code != 0 or hostmem._done is not ((os.environ.get('SRKIT_KEEP_FREED_MEMORY', '').strip() or '1') == '1'):
         sys.exit(f'srkit-infer: exit {code}, set {hostmem._done}')
 x = torch.empty(16 << 20).fill_(1.0)
-for layer in range(24):
-    if layer == 16:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+faults = []
+for layer in range(LAYERS):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     x = x + 1
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-'''.replace('ROOT', repr(ROOT))
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(*faults)
+'''.replace('ROOT', repr(ROOT)).replace('LAYERS', '80')
+WINDOW = 16
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='mallopt is set on glibc only')
 # what else would change the allocator under the probe
@@ -47,16 +52,20 @@ def _pages() -> int:
 
 
 def _faults(*args, **env) -> int:
+    """The probe's page faults over its quietest WINDOW layers in a row."""
     base = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}
     p = subprocess.run([sys.executable, '-c', PROBE, *map(str, args)], capture_output=True, text=True, timeout=120,
                        env=dict(base, OMP_NUM_THREADS='1', **env))
     assert p.returncode == 0, p.stderr
-    return int(p.stdout.split()[-1])
+    faults = [int(n) for n in p.stdout.splitlines()[-1].split()]  # srkit-infer's summary comes first
+    quietest = min(sum(faults[i:i + WINDOW]) for i in range(len(faults) - WINDOW + 1))
+    print(args[0], env, 'faults per layer:', faults)  # pytest shows it where an assertion fails
+    return quietest
 
 
 @glibc
 def test_a_freed_feature_map_is_reused_without_page_faults():
-    assert _faults('default') > 7 * _pages()  # glibc as it comes: every map fresh from the kernel
+    assert _faults('default') > (WINDOW - 1) * _pages()  # glibc as it comes: every map fresh from the kernel
     assert _faults('keep') <= _pages()  # kept: earlier maps' pages, already there (at most one new map)
 
 
@@ -68,7 +77,8 @@ def test_the_tools_that_run_networks_set_it_first(tmp_path):
     assert _faults('cli', tmp_path / 'a.png', tmp_path / 'out') <= _pages()
     assert (tmp_path / 'out' / 'a.png').exists()
     # SRKIT_KEEP_FREED_MEMORY=0: glibc as it comes (less peak memory, slower); empty: the default
-    assert _faults('cli', tmp_path / 'a.png', tmp_path / 'out0', SRKIT_KEEP_FREED_MEMORY='0') > 7 * _pages()
+    kept0 = _faults('cli', tmp_path / 'a.png', tmp_path / 'out0', SRKIT_KEEP_FREED_MEMORY='0')
+    assert kept0 > (WINDOW - 1) * _pages()
     assert (tmp_path / 'out0' / 'a.png').exists()
     assert _faults('cli', tmp_path / 'a.png', tmp_path / 'out1', SRKIT_KEEP_FREED_MEMORY=' ') <= _pages()
 
